@@ -1,0 +1,15 @@
+"""redraft: AI agents hold a group chat to refine a prompt, turn by turn, and measure whether it paid off."""
+
+from .api import RunOutcome, run_scenario, validate_scenario
+from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError
+
+__all__ = [
+    "ConfigError",
+    "EmbeddedModelError",
+    "EndpointError",
+    "RedraftError",
+    "RunOutcome",
+    "run_scenario",
+    "validate_scenario",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,140 @@
+"""The `redraft` command: each subcommand calls one library function."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from typing import Callable, Sequence
+
+from .errors import RedraftError
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Refine a prompt for SCENARIO in a group chat of agents, and save the run.
+
+    SCENARIO is a path to a scenario YAML file, or the name of one from `redraft scenarios`.
+    The chat streams live: each round the Prompt Engineer proposes a prompt, the Task Executor
+    runs it on the scenario's inputs, the critics score the outputs, and the Moderator keeps the
+    best prompt and decides whether to go on. At the end you get a summary, the final prompt and
+    a run folder (runs/<time>-<scenario>/) with the transcript, every prompt and summary.json.
+
+    Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST; with none of them, redraft
+    starts an embedded local model (SmolLM2-135M through llama.cpp) on 127.0.0.1.
+    """
+    from .api import run_scenario
+    from .console import Console
+
+    console = Console(quiet=args.quiet)
+    outcome = run_scenario(
+        args.scenario, rounds=args.rounds, config=args.config, gguf=args.gguf, runs_dir=args.runs_dir,
+        agents=args.agents, on_message=console.on_message,
+        on_status=lambda msg: print(f"redraft: {msg}", file=sys.stderr, flush=True),
+    )
+    console.summary(outcome.summary, str(outcome.run_dir.path))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a scenario file without running it.
+
+    Checks the YAML, every key and value, the inputs file, the critics and roles it names, and
+    (when a model config is found) that every model tag exists. Prints OK or the first problem
+    with its file, line and key.
+    """
+    from .api import validate_scenario
+
+    s = validate_scenario(args.scenario, agents=args.agents, config=args.config)
+    print(f"OK: {s.path} — scenario '{s.name}', {len(s.task_inputs)} inputs, {len(s.criteria)} criteria, "
+          f"critics: {', '.join(s.critics)}, up to {s.rounds} rounds")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """List the scenarios you can run: those in ./scenarios and the shipped examples."""
+    from .loader import read_yaml
+    from .scenario import list_scenarios
+
+    paths = list_scenarios()
+    if not paths:
+        print("no scenarios found")
+        return 0
+    for path in paths:
+        try:
+            data, _ = read_yaml(path)
+            desc = " ".join(str(data.get("description", "")).split()) if isinstance(data, dict) else ""
+        except RedraftError as exc:
+            desc = f"(broken: {exc})"
+        print(f"{path.stem:<22} {desc}")
+        print(f"{'':<22} {path}")
+    return 0
+
+
+def _doc(fn: Callable[..., int]) -> tuple[str, str]:
+    doc = (fn.__doc__ or "").strip()
+    first, _, rest = doc.partition("\n")
+    return first, doc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; each command's help is its docstring."""
+    parser = argparse.ArgumentParser(
+        prog="redraft",
+        description="Agents refine a prompt in a group chat, turn by turn: a Prompt Engineer drafts, "
+        "a Task Executor runs the draft on real inputs, critics score it, a Moderator keeps the best.",
+        epilog="Start with: redraft scenarios, then redraft run <name>. Add --debug to see tracebacks.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        short, long = _doc(fn)
+        p = sub.add_parser(name, help=short, description=long, formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(func=fn)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
+        return p
+
+    run = add("run", cmd_run)
+    run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
+    run.add_argument("--rounds", type=int, metavar="N", help="at most N rounds (overrides the scenario)")
+    run.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
+    run.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
+    run.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
+    run.add_argument("--agents", action="append", metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
+    run.add_argument("--quiet", action="store_true", help="do not stream the chat; print only the summary and final prompt")
+
+    val = add("validate", cmd_validate)
+    val.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
+    val.add_argument("--config", metavar="PATH", help="also check model tags against this OAI_CONFIG_LIST")
+    val.add_argument("--agents", action="append", metavar="DIR", help="extra agent cards folder (repeatable)")
+
+    add("scenarios", cmd_scenarios)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `redraft` console script."""
+    from dotenv import find_dotenv, load_dotenv
+
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    debug = getattr(args, "debug", False) or os.environ.get("REDRAFT_DEBUG") == "1"
+    try:
+        return args.func(args)
+    except RedraftError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nredraft: interrupted; what the run reached is saved in its run folder.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""What the terminal shows: the chat as it streams, then the summary and the final prompt."""
+
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+from typing import Any, TextIO
+
+from .runs import Summary
+
+ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
+
+
+class Console:
+    """Streams transcript entries to a terminal, compactly and (on a tty) in colour."""
+
+    def __init__(self, out: TextIO | None = None, *, quiet: bool = False, width: int = 100):
+        self.out = out or sys.stdout
+        self.quiet = quiet
+        self.width = width
+        self.color = self.out.isatty() and "NO_COLOR" not in os.environ
+        self._round = 0
+
+    def _c(self, code: str, text: str) -> str:
+        return f"\033[{code}m{text}\033[0m" if self.color else text
+
+    def print(self, text: str = "") -> None:
+        """Print one line (or block) and flush, so a pipe sees it at once."""
+        print(text, file=self.out, flush=True)
+
+    def on_message(self, entry: dict[str, Any]) -> None:
+        """Show one transcript entry as it happens."""
+        if self.quiet:
+            return
+        kind, source, content, rnd = entry["kind"], entry["source"], entry["content"], entry["round"]
+        if kind == "task":
+            self.print(self._c("1", "Task") + "\n" + _indent(content, 2))
+            return
+        if rnd != self._round and rnd > 0:
+            self._round = rnd
+            self.print("\n" + self._c("1", f"━━ Round {rnd} " + "━" * 40))
+        if kind == "outputs":
+            content = _clip_lines(content, 220)
+        color = ROLE_COLORS.get(source, "35" if kind == "review" else "37")
+        name = f"  {source}" if kind == "review" else source
+        self.print(self._c(color + ";1", f"{name}:") + "\n" + _indent(content, 4 if kind == "review" else 2))
+
+    def summary(self, s: Summary, run_dir: str) -> None:
+        """The end of a run: scores per round, best, stop reason, usage, files, final prompt."""
+        self.print("\n" + self._c("1", "━━ Summary " + "━" * 40))
+        self.print(f"scenario   {s.scenario}")
+        self.print("round  score  spread  parsed  origin")
+        for r in s.rounds:
+            score = f"{r.score:5.2f}" if r.score is not None else "  n/a"
+            spread = f"{r.spread.get('overall', 0):6.2f}" if r.score is not None else "   n/a"
+            parsed = sum(1 for c in r.critics.values() if "error" not in c)
+            mark = "  ← best" if r.round == s.best_round else ""
+            self.print(f"{r.round:5d}  {score}  {spread}  {parsed}/{len(r.critics):<4}  {r.origin}{mark}")
+        best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
+        self.print(f"best       {best}")
+        self.print(f"stopped    {s.stop_reason}")
+        u = s.usage
+        cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
+        self.print(f"usage      {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")
+        self.print(f"time       {s.seconds:.1f} s")
+        self.print(f"files      {run_dir}/  (transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
+        if s.final_prompt:
+            self.print("\n" + self._c("1", "Final prompt") + f" (round {s.best_round or len(s.rounds)}):")
+            self.print(_indent(s.final_prompt, 2))
+
+
+def _indent(text: str, n: int) -> str:
+    return textwrap.indent(text.rstrip(), " " * n)
+
+
+def _clip_lines(text: str, limit: int) -> str:
+    out = []
+    for line in text.splitlines():
+        out.append(line if len(line) <= limit else line[: limit - 1] + "…")
+    return "\n".join(out)

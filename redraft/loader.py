@@ -1,0 +1,117 @@
+"""Load YAML into pydantic models; every failure becomes one ConfigError naming file, key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse a YAML file safely; return the data and its node tree (for line numbers)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or str(exc)
+        raise ConfigError(str(path), f"invalid YAML: {problem}", line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), f"invalid YAML: {exc}") from None
+    return data, node
+
+
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest node along a key path, or None."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    node = value_node
+                    line = key_node.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """Render a pydantic location as `critics[0].model`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _explain(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"]
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def validation_to_config_error(
+    exc: ValidationError, file: str, node: yaml.Node | None, allowed: dict[str, list[str]] | None = None
+) -> ConfigError:
+    """Turn the first pydantic error into a ConfigError; mention further errors by count."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    # Errors from a tagged union or a model_validator carry the model name in loc; drop it.
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p[:1].isupper()))
+    message = _explain(err)
+    if err["type"] == "extra_forbidden" and allowed is not None:
+        parent = key_path(loc[:-1]) if loc[:-1] else ""
+        keys = allowed.get(parent)
+        if keys:
+            message += f"; expected one of: {', '.join(keys)}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ConfigError(file, message, key=key_path(loc), line=line_of(node, loc))
+
+
+def load_model(path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+    """Read a YAML file into `model`, refusing unknown keys, with errors that name file/key/line."""
+    data, node = read_yaml(path)
+    if data is None:
+        raise ConfigError(str(path), f"the file is empty; expected a mapping of {model.__name__} keys")
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), f"expected a mapping of keys at the top level, got {type(data).__name__}", line=1)
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise validation_to_config_error(exc, str(path), node, allowed_keys(model)) from None
+
+
+def allowed_keys(model: type[BaseModel], prefix: str = "") -> dict[str, list[str]]:
+    """Map each nested key path to the keys its model accepts (for 'unknown key' hints)."""
+    out: dict[str, list[str]] = {prefix: list(model.model_fields)}
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.update(allowed_keys(ann, f"{prefix}.{name}" if prefix else name))
+    return out

@@ -1,0 +1,280 @@
+"""Model configuration in AutoGen's OAI_CONFIG_LIST format, tags per role, and the clients behind them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from autogen_core.models import ChatCompletionClient, ModelFamily
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from .embedded import EmbeddedServer, check_gguf, default_gguf
+from .errors import ConfigError
+from .loader import key_path
+
+EMBEDDED = "embedded"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ModelEntry(BaseModel):
+    """One entry of OAI_CONFIG_LIST."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    api_type: Literal["openai", "azure"] = "openai"
+    api_version: str | None = None
+    azure_deployment: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    price: tuple[float, float] | None = None  # USD per 1k prompt tokens, per 1k completion tokens
+    model_info: dict[str, Any] | None = None
+    timeout: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price_pair(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)):
+            return (v, v)
+        return v
+
+    def describe(self) -> dict[str, Any]:
+        """What a summary may show about this model: never the key."""
+        out: dict[str, Any] = {"model": self.model, "api_type": self.api_type}
+        if self.base_url:
+            out["base_url"] = self.base_url
+        if self.tags:
+            out["tags"] = list(self.tags)
+        return out
+
+
+class ModelProvider(Protocol):
+    """Where the round gets a chat client for a model tag."""
+
+    def known_tags(self) -> list[str]: ...
+
+    def has_tag(self, tag: str) -> bool: ...
+
+    def client(self, tag: str) -> ChatCompletionClient: ...
+
+    def describe(self, tag: str) -> dict[str, Any]: ...
+
+    def price(self, tag: str) -> tuple[float, float] | None: ...
+
+    def structured_output(self, tag: str) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def _expand(value: str, source: str, key: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in os.environ:
+            raise ConfigError(source, f"environment variable {name} is not set (add it to .env or export it)", key=key)
+        return os.environ[name]
+
+    return _ENV_REF.sub(sub, value)
+
+
+def parse_config_list(text: str, source: str) -> list[ModelEntry]:
+    """Parse OAI_CONFIG_LIST JSON text into entries; errors name the source and entry."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    if not isinstance(data, list) or not data:
+        raise ConfigError(source, "expected a non-empty JSON list of model entries like "
+                          '[{"model": "gpt-4o-mini", "api_key": "${OPENAI_API_KEY}", "tags": ["default"]}]')
+    entries = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise ConfigError(source, "expected an object", key=f"[{i}]")
+        item = dict(item)
+        for k in ("api_key", "base_url"):
+            if isinstance(item.get(k), str):
+                item[k] = _expand(item[k], source, f"[{i}].{k}")
+        try:
+            entry = ModelEntry.model_validate(item)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            msg = "unknown key; expected one of: " + ", ".join(ModelEntry.model_fields) if err["type"] == "extra_forbidden" else err["msg"]
+            raise ConfigError(source, msg, key=f"[{i}]." + key_path(err["loc"])) from None
+        if entry.api_type == "azure" and not (entry.base_url and entry.api_version):
+            raise ConfigError(source, "an azure entry needs base_url (the Azure endpoint) and api_version", key=f"[{i}]")
+        entries.append(entry)
+    return entries
+
+
+def find_config(explicit: str | None) -> tuple[list[ModelEntry], str] | None:
+    """--config PATH, else $OAI_CONFIG_LIST (a path or the JSON itself), else ./OAI_CONFIG_LIST, else None."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(explicit, "model config file not found (--config)")
+        return parse_config_list(path.read_text(encoding="utf-8"), str(path)), str(path)
+    env = os.environ.get("OAI_CONFIG_LIST")
+    if env:
+        if env.lstrip().startswith("["):
+            return parse_config_list(env, "$OAI_CONFIG_LIST"), "$OAI_CONFIG_LIST"
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(env, "file named by $OAI_CONFIG_LIST not found")
+        return parse_config_list(path.read_text(encoding="utf-8"), str(path)), str(path)
+    local = Path("OAI_CONFIG_LIST")
+    if local.is_file():
+        return parse_config_list(local.read_text(encoding="utf-8"), str(local)), str(local)
+    return None
+
+
+def _default_model_info(structured: bool) -> dict[str, Any]:
+    return {
+        "vision": False,
+        "function_calling": False,
+        "json_output": True,
+        "structured_output": structured,
+        "family": ModelFamily.UNKNOWN,
+    }
+
+
+class ConfiguredModels:
+    """Models from an OAI_CONFIG_LIST: a tag picks the entries tagged with it (or named so)."""
+
+    def __init__(self, entries: list[ModelEntry], source: str):
+        self.entries = entries
+        self.source = source
+        self._clients: dict[int, ChatCompletionClient] = {}
+
+    def known_tags(self) -> list[str]:
+        tags = ["default"]
+        for e in self.entries:
+            for t in [*e.tags, e.model]:
+                if t not in tags:
+                    tags.append(t)
+        return tags
+
+    def _index(self, tag: str) -> int:
+        for i, e in enumerate(self.entries):
+            if tag in e.tags:
+                return i
+        for i, e in enumerate(self.entries):
+            if tag == e.model:
+                return i
+        if tag == "default":
+            return 0
+        raise KeyError(tag)
+
+    def has_tag(self, tag: str) -> bool:
+        try:
+            self._index(tag)
+        except KeyError:
+            return False
+        return True
+
+    def entry(self, tag: str) -> ModelEntry:
+        """The entry a tag resolves to."""
+        return self.entries[self._index(tag)]
+
+    def client(self, tag: str) -> ChatCompletionClient:
+        i = self._index(tag)
+        if i not in self._clients:
+            self._clients[i] = _make_client(self.entries[i])
+        return self._clients[i]
+
+    def describe(self, tag: str) -> dict[str, Any]:
+        return self.entry(tag).describe()
+
+    def price(self, tag: str) -> tuple[float, float] | None:
+        return self.entry(tag).price
+
+    def structured_output(self, tag: str) -> bool:
+        info = self.entry(tag).model_info or {}
+        return bool(info.get("structured_output", False)) or self.entry(tag).model.startswith(("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4"))
+
+    async def close(self) -> None:
+        for c in self._clients.values():
+            await c.close()
+        self._clients.clear()
+
+
+def _make_client(e: ModelEntry) -> ChatCompletionClient:
+    from autogen_ext.models.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
+
+    kwargs: dict[str, Any] = {"model": e.model, "timeout": e.timeout, "max_retries": e.max_retries}
+    if e.api_key is not None:
+        kwargs["api_key"] = e.api_key.get_secret_value()
+    if e.model_info is not None:
+        kwargs["model_info"] = {**_default_model_info(False), **e.model_info}
+    if e.api_type == "azure":
+        kwargs.update(azure_endpoint=e.base_url, api_version=e.api_version, azure_deployment=e.azure_deployment or e.model)
+        return AzureOpenAIChatCompletionClient(**kwargs)
+    if e.base_url:
+        kwargs["base_url"] = e.base_url
+    if "model_info" not in kwargs:
+        try:
+            return OpenAIChatCompletionClient(**kwargs)
+        except ValueError:
+            # Not a model name AutoGen knows (Ollama, vLLM, llama.cpp): describe it generically.
+            kwargs["model_info"] = _default_model_info(False)
+    if e.api_key is None:
+        kwargs["api_key"] = os.environ.get("OPENAI_API_KEY", "not-needed")
+    return OpenAIChatCompletionClient(**kwargs)
+
+
+class EmbeddedModels:
+    """No configuration: every tag is served by the embedded llama.cpp model, started on first use."""
+
+    def __init__(self, gguf: Path | None = None, *, parallel: int = 4, log_file: Path | None = None):
+        self.gguf = check_gguf(gguf) if gguf is not None else default_gguf()
+        self.server = EmbeddedServer(self.gguf, parallel=parallel, log_file=log_file)
+        self._client: ChatCompletionClient | None = None
+
+    def known_tags(self) -> list[str]:
+        return ["default", "(any tag: all roles use the embedded model)"]
+
+    def has_tag(self, tag: str) -> bool:
+        return True
+
+    def client(self, tag: str) -> ChatCompletionClient:
+        if self._client is None:
+            from autogen_ext.models.openai import OpenAIChatCompletionClient
+
+            base_url = self.server.base_url or self.server.start()
+            self._client = OpenAIChatCompletionClient(
+                model=self.server.model_name,
+                base_url=base_url,
+                api_key="not-needed",
+                model_info=_default_model_info(True),
+                timeout=600,
+                max_retries=2,
+            )
+        return self._client
+
+    def describe(self, tag: str) -> dict[str, Any]:
+        return {"model": self.server.model_name, "api_type": EMBEDDED, "gguf": str(self.gguf)}
+
+    def price(self, tag: str) -> tuple[float, float] | None:
+        return None
+
+    def structured_output(self, tag: str) -> bool:
+        return True
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        self.server.stop()
+
+
+def open_models(config: str | None, gguf: str | None, *, parallel: int = 4, log_file: Path | None = None) -> ModelProvider:
+    """The models for a run: a configured list when one is found, else the embedded model."""
+    found = find_config(config)
+    if found is not None:
+        if gguf:
+            raise ConfigError("--gguf", f"--gguf serves the embedded model, but a model config was found ({found[1]}); use one or the other")
+        return ConfiguredModels(*found)
+    return EmbeddedModels(Path(gguf) if gguf else None, parallel=parallel, log_file=log_file)

@@ -1,0 +1,112 @@
+"""Run folders: an append-only transcript flushed per message, prompts per round, state, summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import BaseModel, Field
+
+from .llm import Usage
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that a crash leaves the old or the new version, never half of one."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class RoundSummary(BaseModel):
+    """One round in summary.json."""
+
+    round: int
+    prompt: str
+    changes: str
+    origin: str
+    critics: dict[str, dict[str, Any]]
+    mean: dict[str, float] = Field(default_factory=dict)
+    spread: dict[str, float] = Field(default_factory=dict)
+    score: float | None = None
+    focus: str | None = None
+
+
+class Summary(BaseModel):
+    """summary.json: what a user checks after a run."""
+
+    scenario: str
+    scenario_file: str | None
+    run_dir: str
+    started: str
+    finished: str
+    models: dict[str, dict[str, Any]]
+    rounds: list[RoundSummary]
+    best_round: int | None
+    best_score: float | None
+    final_prompt: str | None
+    stop_reason: str
+    usage: Usage
+    usage_by_role: dict[str, Usage]
+    seconds: float
+
+
+class RunDir:
+    """One run's folder and the files in it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.prompts = path / "prompts"
+        self.transcript_path = path / "transcript.jsonl"
+        self.summary_path = path / "summary.json"
+        self.final_prompt_path = path / "final_prompt.txt"
+        self.state_path = path / "state.json"
+        self.config_path = path / "config.json"
+        self.server_log = path / "embedded-server.log"
+        self._transcript: TextIO | None = None
+        self.seq = 0
+
+    @classmethod
+    def create(cls, runs_dir: Path, scenario: str, when: datetime | None = None) -> "RunDir":
+        """A new folder `runs_dir/<timestamp>-<scenario>`, never reusing an existing one."""
+        stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario).strip("-") or "scenario"
+        base = runs_dir / f"{stamp}-{slug}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+        (path / "prompts").mkdir(parents=True)
+        return cls(path)
+
+    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Append one message to transcript.jsonl and flush it at once."""
+        if self._transcript is None:
+            self._transcript = self.transcript_path.open("a", encoding="utf-8")
+        self.seq += 1
+        line = {"seq": self.seq, **entry}
+        self._transcript.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._transcript.flush()
+        return line
+
+    def write_prompt(self, round_no: int, prompt: str) -> None:
+        """prompts/round-N.txt"""
+        write_atomic(self.prompts / f"round-{round_no}.txt", prompt.rstrip() + "\n")
+
+    def write_json(self, path: Path, data: Any) -> None:
+        """A JSON file, written atomically."""
+        write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        """Close the transcript."""
+        if self._transcript is not None:
+            self._transcript.close()
+            self._transcript = None
