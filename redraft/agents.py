@@ -62,7 +62,29 @@ def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:
     return TextMessage(source=source, content=content, metadata={"kind": kind, "round": str(round_no)})
 
 
-class _Seated(BaseChatAgent):
+class _KeepsErrors(BaseChatAgent):
+    """AgentChat turns an agent's exception into RuntimeError(str); keep the original for the caller."""
+
+    table: Table
+
+    async def on_messages_stream(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
+        try:
+            async for item in self._stream(messages, cancellation_token):
+                yield item
+        except Exception as exc:
+            if self.table.caller.fatal is None:
+                self.table.caller.fatal = exc
+            raise
+
+    async def _stream(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
+        yield await self.on_messages(messages, cancellation_token)
+
+
+class _Seated(_KeepsErrors):
     def __init__(self, seat: Seat, table: Table):
         super().__init__(seat.name, seat.card.description.strip())
         self.seat = seat
@@ -146,7 +168,7 @@ class TaskExecutor(_Seated):
         return Response(chat_message=_msg(self.name, "\n".join(lines), "outputs", record.round))
 
 
-class CriticPanel(BaseChatAgent):
+class CriticPanel(_KeepsErrors):
     """Every critic reviews the outputs blind (no prompt, no round number), concurrently;
     each review is posted under the critic's own name, then the panel's aggregate."""
 
@@ -163,13 +185,13 @@ class CriticPanel(BaseChatAgent):
 
     async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
         response = None
-        async for item in self.on_messages_stream(messages, cancellation_token):
+        async for item in self._stream(messages, cancellation_token):
             if isinstance(item, Response):
                 response = item
         assert response is not None
         return response
 
-    async def on_messages_stream(
+    async def _stream(
         self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
     ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
         t, record = self.table, self.table.state.current()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -124,6 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     debug = getattr(args, "debug", False) or os.environ.get("REDRAFT_DEBUG") == "1"
+    if not debug:
+        # AutoGen logs an agent's exception with its traceback before re-raising it; redraft reports
+        # the error itself, once and plainly.
+        for name in ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "openai"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return args.func(args)
     except RedraftError as exc:

@@ -134,7 +134,7 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
         state.stop_reason = state.stop_reason or "interrupted (Ctrl-C)"
         raise
     except RuntimeError as exc:
-        # AgentChat re-raises an agent's exception as RuntimeError(str); surface our own error instead.
+        # AgentChat re-raises an agent's exception as RuntimeError(str); surface the original instead.
         fatal = table.caller.fatal
         state.stop_reason = state.stop_reason or f"error: {fatal or exc}"
         if fatal is not None:

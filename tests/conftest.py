@@ -1,0 +1,116 @@
+"""Shared fixtures: a temp working directory, and scripted model doubles that record every request."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from autogen_ext.models.replay import ReplayChatCompletionClient
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs in its own empty folder, with no model config from the user's environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for var in ("OAI_CONFIG_LIST", "REDRAFT_GGUF", "OPENAI_API_KEY", "REDRAFT_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+class ScriptedModels:
+    """A ModelProvider whose tags map to replay clients; each client records the requests it got."""
+
+    def __init__(self, scripts: dict[str, list[str]], *, structured: bool = True):
+        self.clients = {tag: ReplayChatCompletionClient(list(replies)) for tag, replies in scripts.items()}
+        self.structured = structured
+
+    def known_tags(self) -> list[str]:
+        return list(self.clients)
+
+    def has_tag(self, tag: str) -> bool:
+        return tag in self.clients
+
+    def client(self, tag: str) -> ReplayChatCompletionClient:
+        return self.clients[tag]
+
+    def describe(self, tag: str) -> dict[str, Any]:
+        return {"model": f"scripted-{tag}", "api_type": "scripted"}
+
+    def price(self, tag: str) -> tuple[float, float] | None:
+        return None
+
+    def structured_output(self, tag: str) -> bool:
+        return self.structured
+
+    async def close(self) -> None:
+        pass
+
+    def requests(self, tag: str) -> list[dict[str, Any]]:
+        """Each request as {'system', 'user', 'args'} (last user message) for easy assertions."""
+        out = []
+        for call in self.clients[tag].create_calls:
+            msgs = call["messages"]
+            out.append({
+                "system": msgs[0].content,
+                "user": msgs[-1].content,
+                "messages": [m.content for m in msgs],
+                "args": dict(call["extra_create_args"]),
+            })
+        return out
+
+    def remaining(self, tag: str) -> int:
+        c = self.clients[tag]
+        return len(c.chat_completions) - len(c.create_calls)
+
+
+def proposal(prompt: str, changes: str = "first draft") -> str:
+    return json.dumps({"prompt": prompt, "changes": changes})
+
+
+def review(policy: int, tone: int, issues: list[str] | None = None, edits: list[str] | None = None) -> str:
+    return json.dumps({"scores": {"policy": policy, "tone": tone}, "issues": issues or [], "edits": edits or []})
+
+
+SCENARIO = """\
+name: refunds
+description: Reply to refund requests.
+task: Answer a refund request under the 30-day policy.
+inputs:
+  - "Refund for shoes bought 10 days ago?"
+  - "Refund for a lamp bought 60 days ago?"
+criteria:
+  - name: policy
+    description: Follows the 30-day policy.
+  - name: tone
+    description: Polite and short.
+critics: [clarity, fidelity]
+rounds: 3
+stop:
+  patience: 2
+roles:
+  prompt_engineer: {model: pe}
+  task_executor: {model: exe}
+  moderator: {model: mod}
+  clarity: {model: c1}
+  fidelity: {model: c2}
+"""
+
+
+def write_scenario(folder: Path, text: str = SCENARIO, name: str = "refunds.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def read_transcript(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "transcript.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def scenario_file(isolated: Path) -> Path:
+    return write_scenario(isolated)
