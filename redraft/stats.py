@@ -1,0 +1,238 @@
+"""The statistics redraft reports: summaries, bootstrap intervals, paired comparisons, rater agreement."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Interval",
+    "describe",
+    "icc2_1",
+    "judge_noise",
+    "krippendorff_alpha",
+    "mean_ci",
+    "paired_bootstrap",
+    "significantly_better",
+    "win_rate",
+]
+
+
+class Interval(BaseModel):
+    """A point estimate with a confidence interval, as stored in run summaries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    level: float = 0.95
+
+
+def describe(values: Sequence[float]) -> dict[str, float]:
+    """Mean, median, population spread, min, max and count; an empty dict for no values."""
+    if not values:
+        return {}
+    data = [float(v) for v in values]
+    return {
+        "mean": statistics.fmean(data),
+        "median": statistics.median(data),
+        "spread": statistics.pstdev(data),
+        "min": min(data),
+        "max": max(data),
+        "n": len(data),
+    }
+
+
+def _check_bootstrap_args(level: float, n_boot: int) -> None:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.95), got {level}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile of already sorted data (numpy's default rule)."""
+    pos = q * (len(ordered) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _bootstrap_mean(values: Sequence[float], level: float, n_boot: int, seed: int) -> Interval:
+    """Percentile bootstrap of the mean of values, which must not be empty."""
+    data = [float(v) for v in values]
+    n = len(data)
+    estimate = math.fsum(data) / n
+    # A private generator keeps results reproducible without touching the global random state.
+    rng = random.Random(seed)
+    means = sorted(math.fsum(rng.choices(data, k=n)) / n for _ in range(n_boot))
+    tail = (1 - level) / 2
+    low, high = _quantile(means, tail), _quantile(means, 1 - tail)
+    # Resampling constant data can land an ulp away from the mean; keep the estimate inside.
+    return Interval(estimate=estimate, low=min(low, estimate), high=max(high, estimate), n=n, level=level)
+
+
+def mean_ci(values: Sequence[float], *, level: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Interval:
+    """Percentile bootstrap confidence interval of the mean."""
+    _check_bootstrap_args(level, n_boot)
+    if not values:
+        raise ValueError("mean_ci needs at least one value")
+    return _bootstrap_mean(values, level, n_boot, seed)
+
+
+def _paired_differences(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    if len(a) != len(b):
+        raise ValueError(f"paired scores must cover the same examples: got {len(a)} and {len(b)} values")
+    if not a:
+        raise ValueError("paired comparison needs at least one example")
+    return [float(x) - float(y) for x, y in zip(a, b)]
+
+
+def paired_bootstrap(
+    a: Sequence[float], b: Sequence[float], *, level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> Interval:
+    """Confidence interval of mean(a_i - b_i), resampling examples so each pair stays together."""
+    _check_bootstrap_args(level, n_boot)
+    # Resampling the per-example differences is the same as resampling example indices,
+    # and it keeps the easy/hard-example correlation out of the noise.
+    return _bootstrap_mean(_paired_differences(a, b), level, n_boot, seed)
+
+
+def win_rate(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Fractions of examples where a beats, ties or loses to b."""
+    diffs = _paired_differences(a, b)
+    n = len(diffs)
+    wins = sum(d > 0 for d in diffs)
+    ties = sum(d == 0 for d in diffs)
+    return {"wins": wins / n, "ties": ties / n, "losses": (n - wins - ties) / n}
+
+
+def significantly_better(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    level: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+    min_effect: float = 0.0,
+) -> bool:
+    """True when a beats b by more than min_effect even at the low end of the paired interval."""
+    # Requiring the whole interval above min_effect means a candidate only replaces the best
+    # when it wins by more than the noise, so lucky draws do not ratchet the prompt around.
+    return paired_bootstrap(a, b, level=level, n_boot=n_boot, seed=seed).low > min_effect
+
+
+def _check_rectangular(ratings: Sequence[Sequence[object]], what: str) -> int:
+    """Number of units every rater covers; raises when raters cover different numbers."""
+    lengths = {len(row) for row in ratings}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"{what}: every rater needs one entry per unit (use None for a missing rating); "
+            f"got rows of lengths {sorted(lengths)}"
+        )
+    return lengths.pop() if lengths else 0
+
+
+def krippendorff_alpha(
+    ratings: Sequence[Sequence[float | None]],
+    *,
+    level: Literal["interval", "ordinal", "nominal"] = "interval",
+) -> float | None:
+    """Krippendorff's alpha for ratings[rater][unit] with None for missing; None when not computable."""
+    if level not in ("interval", "ordinal", "nominal"):
+        raise ValueError(f"level must be 'interval', 'ordinal' or 'nominal', got {level!r}")
+    n_units = _check_rectangular(ratings, "krippendorff_alpha")
+
+    # Coincidence matrix (Krippendorff 2011, section C): each ordered pair of values within a
+    # unit counts 1/(m_u - 1), so every pairable value contributes exactly 1 to the margins.
+    coincidences: defaultdict[tuple[float, float], float] = defaultdict(float)
+    for u in range(n_units):
+        unit = [float(row[u]) for row in ratings if row[u] is not None]
+        m = len(unit)
+        if m < 2:
+            continue
+        for i, c in enumerate(unit):
+            for j, k in enumerate(unit):
+                if i != j:
+                    coincidences[c, k] += 1 / (m - 1)
+
+    margins: defaultdict[float, float] = defaultdict(float)
+    for (c, _), count in coincidences.items():
+        margins[c] += count
+    total = math.fsum(margins.values())
+    # Margins are sums of fractions; rounding keeps a 2-value table from reading as 1.9999999.
+    if round(total, 9) < 2:
+        return None
+
+    values = sorted(margins)
+    delta = _delta_table(values, margins, level)
+    observed = math.fsum(count * delta[c, k] for (c, k), count in coincidences.items())
+    expected = math.fsum(margins[c] * margins[k] * delta[c, k] for c in values for k in values) / (total - 1)
+    if expected == 0:
+        return 1.0 if observed == 0 else None
+    return 1 - observed / expected
+
+
+def _delta_table(
+    values: list[float], margins: dict[float, float], level: str
+) -> dict[tuple[float, float], float]:
+    """Squared distance between every two values under the chosen metric."""
+    delta: dict[tuple[float, float], float] = {}
+    for i, c in enumerate(values):
+        for j, k in enumerate(values):
+            if level == "nominal":
+                d = 0.0 if c == k else 1.0
+            elif level == "interval":
+                d = (c - k) ** 2
+            else:
+                # Ordinal distance counts how many values lie between c and k, half-counting the ends.
+                lo, hi = min(i, j), max(i, j)
+                between = math.fsum(margins[values[g]] for g in range(lo, hi + 1))
+                d = (between - (margins[c] + margins[k]) / 2) ** 2
+            delta[c, k] = d
+    return delta
+
+
+def icc2_1(ratings: Sequence[Sequence[float]]) -> float | None:
+    """ICC(2,1) of Shrout & Fleiss (1979) for complete ratings[rater][unit]; None when undefined."""
+    n_units = _check_rectangular(ratings, "icc2_1")
+    k = len(ratings)
+    n = n_units
+    if k < 2 or n < 2:
+        return None
+    if any(x is None for row in ratings for x in row):
+        raise ValueError("icc2_1 needs complete data; use krippendorff_alpha when ratings are missing")
+    data = [[float(x) for x in row] for row in ratings]
+
+    grand = math.fsum(x for row in data for x in row) / (n * k)
+    rater_means = [math.fsum(row) / n for row in data]
+    unit_means = [math.fsum(row[u] for row in data) / k for u in range(n)]
+    ss_total = math.fsum((x - grand) ** 2 for row in data for x in row)
+    ss_units = k * math.fsum((m - grand) ** 2 for m in unit_means)
+    ss_raters = n * math.fsum((m - grand) ** 2 for m in rater_means)
+    ss_error = ss_total - ss_units - ss_raters
+
+    bms = ss_units / (n - 1)
+    jms = ss_raters / (k - 1)
+    ems = ss_error / ((n - 1) * (k - 1))
+    denominator = bms + (k - 1) * ems + k * (jms - ems) / n
+    if denominator == 0:
+        return None
+    return (bms - ems) / denominator
+
+
+def judge_noise(rescored: Sequence[Sequence[float]]) -> dict[str, float]:
+    """How much one judge's score for the same output moves on rescoring; empty dict without repeats."""
+    # An item scored once says nothing about repeatability, so it is left out of "items".
+    sds = [statistics.pstdev([float(x) for x in scores]) for scores in rescored if len(scores) >= 2]
+    if not sds:
+        return {}
+    return {"mean_sd": statistics.fmean(sds), "max_sd": max(sds), "items": len(sds)}
