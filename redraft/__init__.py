@@ -1,6 +1,6 @@
 """redraft: AI agents hold a group chat to refine a prompt, turn by turn, and measure whether it paid off."""
 
-from .api import RunOutcome, run_scenario, validate_scenario
+from .api import Hooks, RunOptions, RunOutcome, resume_run, run_scenario, validate_scenario
 from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError
 
 __all__ = [
@@ -8,7 +8,10 @@ __all__ = [
     "EmbeddedModelError",
     "EndpointError",
     "RedraftError",
+    "Hooks",
+    "RunOptions",
     "RunOutcome",
+    "resume_run",
     "run_scenario",
     "validate_scenario",
 ]

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
 
 from .cards import AgentCard, PACKAGE_AGENTS, load_cards
-from .llm import Caller
-from .models import ModelProvider, open_models
+from .cache import CallCache, default_cache_dir
+from .budget import Budget, Projection
+from .llm import Caller, Ledger
+from .models import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .runs import RunDir, Summary
 from .scenario import Scenario, load_scenario
-from .team import OnMessage, Session, build_session, run_session, seat_roles
+from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
+from .team import Checkpoint, OnMessage, OnProgress, Session, build_session, project, run_session, seat_roles
 
 
 def agent_dirs(scenario: Scenario, extra: list[str] | None = None) -> list[Path]:
@@ -34,8 +38,6 @@ def prepare(scenario_ref: str, *, agents: list[str] | None = None) -> tuple[Scen
 
 def validate_scenario(scenario_ref: str, *, agents: list[str] | None = None, config: str | None = None) -> Scenario:
     """Check a scenario without running it: YAML, keys, inputs, critics, roles and model tags."""
-    from .models import ConfiguredModels, find_config
-
     scenario, cards = prepare(scenario_ref, agents=agents)
     found = find_config(config)
     if found is not None:
@@ -56,6 +58,29 @@ class _AnyTag:
 
 
 @dataclass
+class RunOptions:
+    """How to run: models, where files go, cache and budget. Everything has a sensible default."""
+
+    rounds: int | None = None
+    config: str | None = None
+    gguf: str | None = None
+    runs_dir: str | Path = "runs"
+    agents: list[str] | None = None
+    cache_dir: str | Path | None = None
+    no_cache: bool = False
+    budget: Budget | None = None
+
+
+@dataclass
+class Hooks:
+    """Callbacks for a live view of a run."""
+
+    on_message: OnMessage | None = None  # each transcript entry, as it is written
+    on_status: Callable[[str], None] | None = None  # setup and teardown news
+    on_progress: OnProgress | None = None  # who is working now
+
+
+@dataclass
 class RunOutcome:
     """What `redraft run` produced."""
 
@@ -63,47 +88,89 @@ class RunOutcome:
     run_dir: RunDir
 
 
-def run_scenario(
-    scenario_ref: str,
-    *,
-    rounds: int | None = None,
-    config: str | None = None,
-    gguf: str | None = None,
-    runs_dir: str | Path = "runs",
-    agents: list[str] | None = None,
-    on_message: OnMessage | None = None,
-    on_status: Callable[[str], None] | None = None,
-    models: ModelProvider | None = None,
-) -> RunOutcome:
+def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Hooks | None = None, *,
+                 models: ModelProvider | None = None) -> RunOutcome:
     """Run the refinement chat for a scenario; the run folder is written as it goes."""
-    scenario, cards = prepare(scenario_ref, agents=agents)
-    own_models = models is None
-    if models is None:
-        models = open_models(config, gguf, parallel=scenario.concurrency)
+    opts, hooks = options or RunOptions(), hooks or Hooks()
+    scenario, cards = prepare(scenario_ref, agents=opts.agents)
+    own = models is None
+    models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     # Everything is validated before the run folder exists, so a bad input leaves nothing behind.
-    session = build_session(scenario, cards, models, rounds=rounds, caller=Caller(models))
-    run = RunDir.create(Path(runs_dir), scenario.name)
+    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=_caller(models, opts, scenario.budget))
+    run = RunDir.create(Path(opts.runs_dir), scenario.name)
+    return _drive(session, models, run, hooks, own, checkpoint=None)
+
+
+def dry_run(scenario_ref: str, options: RunOptions | None = None) -> Projection:
+    """Project a run's calls and tokens without calling any model (and without starting one)."""
+    opts = options or RunOptions()
+    scenario, cards = prepare(scenario_ref, agents=opts.agents)
+    found = find_config(opts.config)
+    models: ModelProvider = ConfiguredModels(*found) if found else EmbeddedModels(Path(opts.gguf) if opts.gguf else None)
+    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=Caller(models))
+    return project(session, models)
+
+
+def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Hooks | None = None, *,
+               models: ModelProvider | None = None) -> RunOutcome:
+    """Continue an interrupted run from its last completed turn, appending to its transcript."""
+    opts, hooks = options or RunOptions(), hooks or Hooks()
+    run = RunDir(Path(run_dir))
+    if not run.config_path.is_file() or not run.state_path.is_file():
+        raise RedraftError(f"{run_dir}: not a redraft run folder (config.json and state.json are needed to resume)")
+    config = json.loads(run.config_path.read_text(encoding="utf-8"))
+    checkpoint = Checkpoint.model_validate_json(run.state_path.read_text(encoding="utf-8"))
+    if checkpoint.run.stop_reason:
+        raise RedraftError(f"{run_dir}: this run already finished ({checkpoint.run.stop_reason}); nothing to resume")
+    scenario = Scenario.model_validate(config["scenario"])
+    scenario._path = Path(config["scenario_file"]) if config.get("scenario_file") else None
+    scenario._inputs = list(config["inputs"])
+    cards = {}
+    for name, data in config["cards"].items():
+        source = data.pop("source", None)
+        cards[name] = AgentCard.model_validate(data)
+        cards[name].source = source
+    own = models is None
+    models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
+    rounds = opts.rounds or config["rounds"]
+    caller = _caller(models, opts, scenario.budget, ledger=checkpoint.ledger)
+    session = build_session(scenario, cards, models, rounds=rounds, caller=caller)
+    session.table.state = checkpoint.run
+    return _drive(session, models, run, hooks, own, checkpoint=checkpoint)
+
+
+def _caller(models: ModelProvider, opts: RunOptions, scenario_budget: Budget, ledger: Ledger | None = None) -> Caller:
+    cache = None if opts.no_cache else CallCache(Path(opts.cache_dir) if opts.cache_dir else default_cache_dir())
+    return Caller(models, ledger, cache=cache, budget=scenario_budget.merged(opts.budget))
+
+
+def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, own: bool,
+           checkpoint: Checkpoint | None) -> RunOutcome:
+    status = hooks.on_status or (lambda _msg: None)
     server = getattr(models, "server", None)
     if server is not None and server.log_file is None:
         server.log_file = run.server_log
-    status = on_status or (lambda _msg: None)
     status(f"run folder: {run.path}")
     try:
         if server is not None:
             status(f"starting the embedded model {server.model_name} (llama.cpp on 127.0.0.1)...")
             server.start()
             status(f"embedded model ready at {server.base_url}")
-        summary = asyncio.run(_run(session, models, run, on_message, own_models))
-    except BaseException:
-        if own_models:
+        summary = asyncio.run(_run(session, models, run, hooks, own, checkpoint))
+    except KeyboardInterrupt:
+        raise RunInterrupted(f"interrupted. The run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+    except (EndpointError, EmbeddedModelError) as exc:
+        raise type(exc)(f"{exc}\nThe run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+    finally:
+        if own:
             _close_quietly(models)
-        raise
     return RunOutcome(summary=summary, run_dir=run)
 
 
-async def _run(session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None, close: bool) -> Summary:
+async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, close: bool,
+               checkpoint: Checkpoint | None) -> Summary:
     try:
-        return await run_session(session, models, run, on_message)
+        return await run_session(session, models, run, hooks.on_message, hooks.on_progress, checkpoint)
     finally:
         if close:
             await models.close()

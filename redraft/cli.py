@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import sys
 import traceback
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from .errors import RedraftError
+from .console import Console
+from .errors import RedraftError, RunInterrupted
+from .secrets import scrub
+
+if TYPE_CHECKING:
+    from .api import RunOptions
+    from .budget import Projection
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -23,17 +30,57 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST; with none of them, redraft
     starts an embedded local model (SmolLM2-135M through llama.cpp) on 127.0.0.1.
+
+    Model replies are cached on disk (see --cache-dir), so running the same scenario again replays
+    it without network calls. Ctrl-C stops cleanly; `redraft resume RUN_DIR` continues.
     """
-    from .api import run_scenario
-    from .console import Console
+    from .api import dry_run, run_scenario
+
+    if args.dry_run:
+        return _print_projection(dry_run(args.scenario, _options(args)))
+    console = Console(quiet=args.quiet)
+    outcome = run_scenario(args.scenario, _options(args), console.hooks())
+    console.summary(outcome.summary, str(outcome.run_dir.path))
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Continue an interrupted run from its last completed turn.
+
+    RUN_DIR is the run folder that `redraft run` printed. The transcript is appended to, never
+    rewritten. Works after Ctrl-C, a crash, a killed process, a lost model server, or a budget cap
+    (raise the cap with --max-calls, --max-tokens or --max-usd). Pass the same --config or --gguf
+    as the original run if it used them.
+    """
+    from .api import resume_run
 
     console = Console(quiet=args.quiet)
-    outcome = run_scenario(
-        args.scenario, rounds=args.rounds, config=args.config, gguf=args.gguf, runs_dir=args.runs_dir,
-        agents=args.agents, on_message=console.on_message,
-        on_status=lambda msg: print(f"redraft: {msg}", file=sys.stderr, flush=True),
-    )
+    outcome = resume_run(args.run_dir, _options(args), console.hooks())
     console.summary(outcome.summary, str(outcome.run_dir.path))
+    return 0
+
+
+def _options(args: argparse.Namespace) -> "RunOptions":
+    from .api import RunOptions
+    from .budget import Budget
+
+    return RunOptions(
+        rounds=getattr(args, "rounds", None), config=args.config, gguf=args.gguf,
+        runs_dir=getattr(args, "runs_dir", "runs"), agents=getattr(args, "agents", None),
+        cache_dir=args.cache_dir, no_cache=args.no_cache,
+        budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens, max_usd=args.max_usd),
+    )
+
+
+def _print_projection(p: "Projection") -> int:
+    print(f"projection for up to {p.rounds} rounds (no model was called):")
+    print(f"  {'role':<18}{'calls':>7}{'at most':>9}")
+    for role, n in p.calls.items():
+        print(f"  {role:<18}{n:>7}{p.max_calls[role]:>9}")
+    print(f"  {'total':<18}{p.total_calls:>7}{sum(p.max_calls.values()):>9}")
+    print(f"  tokens at most: {p.prompt_tokens} prompt + {p.completion_tokens} completion")
+    if p.cost_usd is not None:
+        print(f"  cost at most: ${p.cost_usd:.4f}")
     return 0
 
 
@@ -73,7 +120,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
 
 def _doc(fn: Callable[..., int]) -> tuple[str, str]:
-    doc = (fn.__doc__ or "").strip()
+    doc = inspect.cleandoc(fn.__doc__ or "")
     first, _, rest = doc.partition("\n")
     return first, doc
 
@@ -96,14 +143,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
         return p
 
+    def model_and_budget_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
+        p.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
+        p.add_argument("--cache-dir", metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
+        p.add_argument("--no-cache", action="store_true", help="neither read nor write the reply cache")
+        p.add_argument("--max-calls", type=int, metavar="N", help="stop cleanly after N model calls over the network")
+        p.add_argument("--max-tokens", type=int, metavar="N", help="stop cleanly before spending more than N tokens")
+        p.add_argument("--max-usd", type=float, metavar="X", help="stop cleanly at X dollars (needs price in OAI_CONFIG_LIST)")
+        p.add_argument("--quiet", action="store_true", help="do not stream the chat; print only the summary and final prompt")
+
     run = add("run", cmd_run)
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
     run.add_argument("--rounds", type=int, metavar="N", help="at most N rounds (overrides the scenario)")
-    run.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
-    run.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
     run.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
     run.add_argument("--agents", action="append", metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
-    run.add_argument("--quiet", action="store_true", help="do not stream the chat; print only the summary and final prompt")
+    run.add_argument("--dry-run", action="store_true", help="print the projected calls and tokens, and exit without calling a model")
+    model_and_budget_flags(run)
+
+    res = add("resume", cmd_resume)
+    res.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to continue")
+    res.add_argument("--rounds", type=int, metavar="N", help="raise (or lower) the round limit")
+    model_and_budget_flags(res)
 
     val = add("validate", cmd_validate)
     val.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
@@ -135,10 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RedraftError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print(f"\nredraft: {scrub(str(exc))}" if isinstance(exc, RunInterrupted) else f"error: {scrub(str(exc))}",
+              file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
-        print("\nredraft: interrupted; what the run reached is saved in its run folder.", file=sys.stderr)
+        print("\nredraft: interrupted.", file=sys.stderr)
         return 130
 
 

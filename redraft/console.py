@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from typing import Any, TextIO
+import time
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .runs import Summary
+
+if TYPE_CHECKING:
+    from .api import Hooks
 
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
 
@@ -21,13 +25,43 @@ class Console:
         self.width = width
         self.color = self.out.isatty() and "NO_COLOR" not in os.environ
         self._round = 0
+        self._err_tty = sys.stderr.isatty()
+        self._progress_shown = False
+        self._t0 = time.monotonic()
 
     def _c(self, code: str, text: str) -> str:
         return f"\033[{code}m{text}\033[0m" if self.color else text
 
     def print(self, text: str = "") -> None:
         """Print one line (or block) and flush, so a pipe sees it at once."""
+        self._clear_progress()
         print(text, file=self.out, flush=True)
+
+    def hooks(self) -> "Hooks":
+        """The callbacks that show a run live."""
+        from .api import Hooks
+
+        return Hooks(on_message=self.on_message, on_status=self.status, on_progress=self.progress)
+
+    def status(self, text: str) -> None:
+        """Setup news (model start, run folder), on stderr so stdout stays the chat."""
+        self._clear_progress()
+        print(f"redraft: {text}", file=sys.stderr, flush=True)
+
+    def progress(self, text: str) -> None:
+        """Who is working now, with the time since the run started; on a terminal, one line rewritten in place."""
+        if not self._err_tty:
+            return
+        elapsed = time.monotonic() - self._t0
+        sys.stderr.write(f"\r\033[K\033[2m… {text} ({elapsed:.0f} s)\033[0m")
+        sys.stderr.flush()
+        self._progress_shown = True
+
+    def _clear_progress(self) -> None:
+        if self._progress_shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self._progress_shown = False
 
     def on_message(self, entry: dict[str, Any]) -> None:
         """Show one transcript entry as it happens."""

@@ -31,3 +31,13 @@ class EndpointError(RedraftError):
 
 class EmbeddedModelError(RedraftError):
     """The embedded llama.cpp model could not be found or started."""
+
+
+class BudgetExceeded(RedraftError):
+    """A hard budget cap (calls, tokens, dollars) was reached; the run stops cleanly with its state saved."""
+
+
+class RunInterrupted(RedraftError):
+    """The user pressed Ctrl-C; the run is saved and can be resumed."""
+
+    exit_code = 130

@@ -3,18 +3,23 @@ and structured replies are parsed with one repair retry."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 import openai
-from autogen_core.models import AssistantMessage, CreateResult, LLMMessage, SystemMessage, UserMessage
+from autogen_core.models import AssistantMessage, CreateResult, LLMMessage, RequestUsage, SystemMessage, UserMessage
 from pydantic import BaseModel, ValidationError
 
-from .errors import EndpointError
-from .models import ModelProvider
+from .budget import Budget
+from .cache import CallCache
+from .errors import BudgetExceeded, EndpointError
+from .models import Endpoint, ModelProvider
+from .secrets import scrub
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -22,17 +27,23 @@ T = TypeVar("T", bound=BaseModel)
 class Usage(BaseModel):
     """Calls and tokens, summed."""
 
-    calls: int = 0
+    calls: int = 0  # every completion the chat used, from the network or the cache
+    network_calls: int = 0
+    cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    network_tokens: int = 0  # tokens actually sent/received over the network (what budgets cap)
     cost_usd: float = 0.0
-    seconds: float = 0.0
+    seconds: float = 0.0  # summed time inside model calls (calls overlap, so this can exceed wall time)
 
     def add(self, other: "Usage") -> None:
         """Accumulate another usage into this one."""
         self.calls += other.calls
+        self.network_calls += other.network_calls
+        self.cache_hits += other.cache_hits
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
+        self.network_tokens += other.network_tokens
         self.cost_usd += other.cost_usd
         self.seconds += other.seconds
 
@@ -82,13 +93,46 @@ def extract_json(text: str) -> Any:
     return obj
 
 
-class Caller:
-    """Calls models for the agents, metering usage per role and round."""
+RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
+             openai.APIResponseValidationError, asyncio.TimeoutError)
 
-    def __init__(self, models: ModelProvider, ledger: Ledger | None = None):
+
+class Caller:
+    """Calls models for the agents: bounded concurrency per endpoint, retries with backoff,
+    a content-addressed cache, budget caps, and usage metered per role and round."""
+
+    def __init__(self, models: ModelProvider, ledger: Ledger | None = None, *, cache: CallCache | None = None,
+                 budget: Budget | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.models = models
         self.ledger = ledger or Ledger()
+        self.cache = cache
+        self.budget = budget or Budget()
         self.fatal: BaseException | None = None  # the error that stopped the run, kept for the CLI
+        self._sleep = sleep
+        self._pools: dict[str, asyncio.Semaphore] = {}
+        self._reserved_calls = 0
+        self._reserved_tokens = 0
+        self.network_calls = 0
+        self.retries = 0
+
+    def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
+        if ep.id not in self._pools:
+            self._pools[ep.id] = asyncio.Semaphore(ep.max_concurrency)
+        return self._pools[ep.id]
+
+    def _reserve(self, prompt_estimate: int, max_tokens: int) -> None:
+        """Refuse a call that could take the run past a cap (checked before the call, so never exceeded)."""
+        spent = self.ledger.total
+        b = self.budget
+        if b.max_calls is not None and spent.network_calls + self._reserved_calls + 1 > b.max_calls:
+            raise BudgetExceeded(f"max_calls {b.max_calls} reached")
+        tokens = spent.network_tokens + self._reserved_tokens + prompt_estimate + max_tokens
+        if b.max_tokens is not None and tokens > b.max_tokens:
+            raise BudgetExceeded(f"max_tokens {b.max_tokens} reached")
+        if b.max_usd is not None and spent.cost_usd >= b.max_usd:
+            raise BudgetExceeded(f"max_usd {b.max_usd} reached")
+        self._reserved_calls += 1
+        self._reserved_tokens += prompt_estimate + max_tokens
 
     async def complete(
         self,
@@ -102,31 +146,83 @@ class Caller:
         seed: int | None = None,
         response_format: dict[str, Any] | None = None,
     ) -> CreateResult:
-        """One chat completion; endpoint failures (after the client's retries) raise EndpointError."""
+        """One chat completion: from the cache, or from the endpoint with retries.
+
+        Raises EndpointError when retries are exhausted and BudgetExceeded at a cap; both are kept in
+        `fatal` so the run can report them after AgentChat re-raises.
+        """
+        try:
+            return await self._complete(role, tag, round_no, messages, temperature, max_tokens, seed, response_format)
+        except (EndpointError, BudgetExceeded) as exc:
+            if self.fatal is None:
+                self.fatal = exc
+            raise
+
+    async def _complete(self, role: str, tag: str, round_no: int, messages: list[LLMMessage], temperature: float,
+                        max_tokens: int, seed: int | None, response_format: dict[str, Any] | None) -> CreateResult:
         args: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
         if seed is not None:
             args["seed"] = seed
         if response_format is not None:
             args["response_format"] = response_format
-        client = self.models.client(tag)
-        started = time.monotonic()
+        ep = self.models.endpoint(tag)
+        key = None
+        if self.cache is not None:
+            key = CallCache.key(ep.id, [m.model_dump(mode="json", exclude={"source"}) for m in messages], args)
+            hit = self.cache.get(key)
+            if hit is not None:
+                result = CreateResult(finish_reason=hit.get("finish_reason", "stop"), content=hit["content"],
+                                      usage=RequestUsage(**hit["usage"]), cached=True)
+                self.ledger.record(role, round_no, Usage(calls=1, cache_hits=1, prompt_tokens=result.usage.prompt_tokens,
+                                                         completion_tokens=result.usage.completion_tokens))
+                return result
+        estimate = sum(len(str(m.content)) for m in messages) // 4
+        self._reserve(estimate, max_tokens)
         try:
-            result = await client.create(messages, extra_create_args=args)
-        except (openai.APIConnectionError, openai.APIStatusError, openai.APITimeoutError) as exc:
-            err = EndpointError(_describe_failure(self.models.describe(tag), tag, exc))
-            self.fatal = err
-            raise err from None
-        usage = Usage(
-            calls=1,
-            prompt_tokens=result.usage.prompt_tokens,
-            completion_tokens=result.usage.completion_tokens,
-            seconds=time.monotonic() - started,
-        )
-        price = self.models.price(tag)
-        if price is not None:
-            usage.cost_usd = (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1000
+            async with self._pool(ep):
+                started = time.monotonic()
+                result = await self._with_retries(ep, tag, messages, args)
+                elapsed = time.monotonic() - started
+        finally:
+            self._reserved_calls -= 1
+            self._reserved_tokens -= estimate + max_tokens
+        usage = Usage(calls=1, network_calls=1, prompt_tokens=result.usage.prompt_tokens,
+                      completion_tokens=result.usage.completion_tokens, seconds=elapsed,
+                      network_tokens=result.usage.prompt_tokens + result.usage.completion_tokens)
+        if ep.price is not None:
+            usage.cost_usd = (usage.prompt_tokens * ep.price[0] + usage.completion_tokens * ep.price[1]) / 1000
         self.ledger.record(role, round_no, usage)
+        if self.cache is not None and key is not None and isinstance(result.content, str):
+            self.cache.put(key, {"content": result.content, "finish_reason": result.finish_reason,
+                                 "usage": {"prompt_tokens": result.usage.prompt_tokens,
+                                           "completion_tokens": result.usage.completion_tokens}})
         return result
+
+    async def _with_retries(self, ep: Endpoint, tag: str, messages: list[LLMMessage], args: dict[str, Any]) -> CreateResult:
+        client = self.models.client(tag)
+        attempt = 0
+        while True:
+            try:
+                self.network_calls += 1
+                result = await asyncio.wait_for(client.create(messages, extra_create_args=args), ep.timeout)
+                if not isinstance(result.content, str):
+                    raise ValueError("the reply has no text content")
+                return result
+            except RETRYABLE as exc:
+                if attempt >= ep.max_retries:
+                    raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
+                await self._sleep(_backoff(exc, attempt, ep.retry_base_seconds))
+                attempt += 1
+                self.retries += 1
+            except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
+                raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                # A body the client could not turn into a completion (malformed JSON, missing fields).
+                if attempt >= ep.max_retries:
+                    raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
+                await self._sleep(_backoff(exc, attempt, ep.retry_base_seconds))
+                attempt += 1
+                self.retries += 1
 
     async def complete_json(
         self,
@@ -144,7 +240,7 @@ class Caller:
         check: Callable[[T], None] | None = None,
     ) -> Parsed[T]:
         """Ask for JSON matching `schema`; on junk, one repair retry; then give up without raising."""
-        structured = self.models.structured_output(tag)
+        structured = self.models.endpoint(tag).structured_output
         fmt = {"type": "json_schema", "json_schema": {"name": model.__name__.lower(), "schema": schema, "strict": True}}
         if not structured:
             user = f"{user}\n\nReply with only a JSON object matching this JSON schema:\n{json.dumps(schema)}"
@@ -188,17 +284,32 @@ def _short_error(exc: Exception) -> str:
     return str(exc)
 
 
-def _describe_failure(desc: dict[str, Any], tag: str, exc: Exception) -> str:
+def _backoff(exc: BaseException, attempt: int, base: float) -> float:
+    """Seconds to wait: the server's Retry-After when it gives one, else exponential with full jitter."""
+    if isinstance(exc, openai.APIStatusError):
+        value = exc.response.headers.get("retry-after")
+        if value:
+            try:
+                return min(float(value), 120.0)
+            except ValueError:
+                pass
+    return random.uniform(0, base * (2 ** attempt)) if base > 0 else 0.0
+
+
+def _describe_failure(desc: dict[str, Any], tag: str, exc: BaseException, attempts: int) -> str:
     where = desc.get("base_url") or ("the embedded model" if desc.get("api_type") == "embedded" else "api.openai.com")
     what = f"model '{desc.get('model')}' (tag '{tag}') at {where}"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"{what} timed out; check that the server is up, or raise 'timeout' in OAI_CONFIG_LIST"
-    if isinstance(exc, openai.APIConnectionError):
-        return f"cannot reach {what}: connection failed. Check base_url in OAI_CONFIG_LIST and that the server is running"
-    if isinstance(exc, openai.AuthenticationError):
-        return f"{what} refused the API key (401). Check api_key in OAI_CONFIG_LIST or .env"
-    if isinstance(exc, openai.NotFoundError):
-        return f"{what} answered 404: the model name or base_url is wrong"
-    if isinstance(exc, openai.APIStatusError):
-        return f"{what} answered HTTP {exc.status_code} after retries: {exc.message[:200]}"
-    return f"{what} failed: {exc}"
+    tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
+        text = f"{what} timed out{tries}; check that the server is up, or raise 'timeout' in OAI_CONFIG_LIST"
+    elif isinstance(exc, openai.APIConnectionError):
+        text = f"cannot reach {what}: connection failed{tries}. Check base_url in OAI_CONFIG_LIST and that the server is running"
+    elif isinstance(exc, openai.AuthenticationError):
+        text = f"{what} refused the API key (401). Check api_key in OAI_CONFIG_LIST or .env"
+    elif isinstance(exc, openai.NotFoundError):
+        text = f"{what} answered 404: the model name or base_url is wrong"
+    elif isinstance(exc, openai.APIStatusError):
+        text = f"{what} answered HTTP {exc.status_code}{tries}: {str(exc.message)[:200]}"
+    else:
+        text = f"{what} returned a response that is not a chat completion{tries} ({type(exc).__name__}: {str(exc)[:200]})"
+    return scrub(text)

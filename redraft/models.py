@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 from .errors import ConfigError
 from .loader import key_path
+from .secrets import register
 
 EMBEDDED = "embedded"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -33,8 +35,10 @@ class ModelEntry(BaseModel):
     tags: list[str] = Field(default_factory=list)
     price: tuple[float, float] | None = None  # USD per 1k prompt tokens, per 1k completion tokens
     model_info: dict[str, Any] | None = None
-    timeout: float = Field(default=120.0, gt=0)
-    max_retries: int = Field(default=4, ge=0)
+    timeout: float = Field(default=120.0, gt=0)  # seconds per call
+    max_retries: int = Field(default=4, ge=0)  # retries on rate limits, server errors, timeouts
+    retry_base_seconds: float = Field(default=1.0, ge=0)  # backoff: base * 2^attempt, with jitter
+    max_concurrency: int = Field(default=4, ge=1)  # parallel calls to this endpoint
 
     @field_validator("price", mode="before")
     @classmethod
@@ -53,6 +57,20 @@ class ModelEntry(BaseModel):
         return out
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """What the caller needs to know about the model behind a tag (never its key)."""
+
+    id: str  # identifies the model and endpoint: the cache key and the concurrency pool use it
+    description: dict[str, Any]
+    price: tuple[float, float] | None = None
+    structured_output: bool = False
+    max_concurrency: int = 4
+    timeout: float = 120.0
+    max_retries: int = 4
+    retry_base_seconds: float = 1.0
+
+
 class ModelProvider(Protocol):
     """Where the round gets a chat client for a model tag."""
 
@@ -60,13 +78,11 @@ class ModelProvider(Protocol):
 
     def has_tag(self, tag: str) -> bool: ...
 
+    def endpoint(self, tag: str) -> Endpoint: ...
+
     def client(self, tag: str) -> ChatCompletionClient: ...
 
-    def describe(self, tag: str) -> dict[str, Any]: ...
-
-    def price(self, tag: str) -> tuple[float, float] | None: ...
-
-    def structured_output(self, tag: str) -> bool: ...
+    def secrets(self) -> list[str]: ...
 
     async def close(self) -> None: ...
 
@@ -104,6 +120,8 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
             err = exc.errors(include_url=False)[0]
             msg = "unknown key; expected one of: " + ", ".join(ModelEntry.model_fields) if err["type"] == "extra_forbidden" else err["msg"]
             raise ConfigError(source, msg, key=f"[{i}]." + key_path(err["loc"])) from None
+        if entry.api_key is not None:
+            register(entry.api_key.get_secret_value())
         if entry.api_type == "azure" and not (entry.base_url and entry.api_version):
             raise ConfigError(source, "an azure entry needs base_url (the Azure endpoint) and api_version", key=f"[{i}]")
         entries.append(entry)
@@ -185,15 +203,20 @@ class ConfiguredModels:
             self._clients[i] = _make_client(self.entries[i])
         return self._clients[i]
 
-    def describe(self, tag: str) -> dict[str, Any]:
-        return self.entry(tag).describe()
+    def endpoint(self, tag: str) -> Endpoint:
+        e = self.entry(tag)
+        info = e.model_info or {}
+        # OpenAI's own recent models support JSON-schema output; others say so in model_info.
+        structured = bool(info.get("structured_output", e.base_url is None and e.api_type == "openai"))
+        return Endpoint(
+            id=f"{e.api_type}|{e.base_url or 'openai'}|{e.azure_deployment or ''}|{e.model}",
+            description=e.describe(), price=e.price, structured_output=structured,
+            max_concurrency=e.max_concurrency, timeout=e.timeout, max_retries=e.max_retries,
+            retry_base_seconds=e.retry_base_seconds,
+        )
 
-    def price(self, tag: str) -> tuple[float, float] | None:
-        return self.entry(tag).price
-
-    def structured_output(self, tag: str) -> bool:
-        info = self.entry(tag).model_info or {}
-        return bool(info.get("structured_output", False)) or self.entry(tag).model.startswith(("gpt-4o", "gpt-4.1", "gpt-5", "o3", "o4"))
+    def secrets(self) -> list[str]:
+        return [e.api_key.get_secret_value() for e in self.entries if e.api_key is not None and e.api_key.get_secret_value()]
 
     async def close(self) -> None:
         for c in self._clients.values():
@@ -204,7 +227,8 @@ class ConfiguredModels:
 def _make_client(e: ModelEntry) -> ChatCompletionClient:
     from autogen_ext.models.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
-    kwargs: dict[str, Any] = {"model": e.model, "timeout": e.timeout, "max_retries": e.max_retries}
+    # Retries are redraft's own (backoff with jitter, Retry-After, clean stop): the client makes none.
+    kwargs: dict[str, Any] = {"model": e.model, "timeout": e.timeout, "max_retries": 0}
     if e.api_key is not None:
         kwargs["api_key"] = e.api_key.get_secret_value()
     if e.model_info is not None:
@@ -250,18 +274,20 @@ class EmbeddedModels:
                 api_key="not-needed",
                 model_info=_default_model_info(True),
                 timeout=600,
-                max_retries=2,
+                max_retries=0,
             )
         return self._client
 
-    def describe(self, tag: str) -> dict[str, Any]:
-        return {"model": self.server.model_name, "api_type": EMBEDDED, "gguf": str(self.gguf)}
+    def endpoint(self, tag: str) -> Endpoint:
+        return Endpoint(
+            id=f"{EMBEDDED}|{self.gguf.name}|{self.gguf.stat().st_size}",
+            description={"model": self.server.model_name, "api_type": EMBEDDED, "gguf": str(self.gguf)},
+            structured_output=True, max_concurrency=self.server.parallel, timeout=600, max_retries=2,
+            retry_base_seconds=0.5,
+        )
 
-    def price(self, tag: str) -> tuple[float, float] | None:
-        return None
-
-    def structured_output(self, tag: str) -> bool:
-        return True
+    def secrets(self) -> list[str]:
+        return []
 
     async def close(self) -> None:
         if self._client is not None:

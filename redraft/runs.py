@@ -11,19 +11,14 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, Field
 
+from ._files import write_atomic
 from .llm import Usage
+from .secrets import scrub
 
 
 def now_iso() -> str:
     """The current UTC time, ISO 8601 with milliseconds."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that a crash leaves the old or the new version, never half of one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 class RoundSummary(BaseModel):
@@ -72,7 +67,7 @@ class RunDir:
         self.config_path = path / "config.json"
         self.server_log = path / "embedded-server.log"
         self._transcript: TextIO | None = None
-        self.seq = 0
+        self.seq = 0  # the last sequence number handed out
 
     @classmethod
     def create(cls, runs_dir: Path, scenario: str, when: datetime | None = None) -> "RunDir":
@@ -87,15 +82,37 @@ class RunDir:
         (path / "prompts").mkdir(parents=True)
         return cls(path)
 
-    def append(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """Append one message to transcript.jsonl and flush it at once."""
+    def append(self, entry: dict[str, Any]) -> None:
+        """Append one numbered message to transcript.jsonl and flush it at once."""
         if self._transcript is None:
             self._transcript = self.transcript_path.open("a", encoding="utf-8")
-        self.seq += 1
-        line = {"seq": self.seq, **entry}
-        self._transcript.write(json.dumps(line, ensure_ascii=False) + "\n")
+        self._transcript.write(scrub(json.dumps(entry, ensure_ascii=False)) + "\n")
         self._transcript.flush()
-        return line
+
+    def last_seq(self) -> int:
+        """The sequence number of the last complete line in the transcript (0 when empty)."""
+        if not self.transcript_path.exists():
+            return 0
+        last = 0
+        with self.transcript_path.open("rb") as fh:
+            data = fh.read()
+        if data and not data.endswith(b"\n"):
+            # A line cut short by a crash: end it so the next append starts on a line of its own.
+            with self.transcript_path.open("ab") as fh:
+                fh.write(b"\n")
+        for raw in data.splitlines():
+            try:
+                last = max(last, int(json.loads(raw)["seq"]))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return last
+
+    def repair(self, outbox: list[dict[str, Any]]) -> None:
+        """Append the checkpointed turn's lines the transcript lacks (a crash between checkpoint and append)."""
+        have = self.last_seq()
+        for entry in outbox:
+            if entry["seq"] > have:
+                self.append(entry)
 
     def write_prompt(self, round_no: int, prompt: str) -> None:
         """prompts/round-N.txt"""
@@ -103,7 +120,7 @@ class RunDir:
 
     def write_json(self, path: Path, data: Any) -> None:
         """A JSON file, written atomically."""
-        write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        write_atomic(path, scrub(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
     def close(self) -> None:
         """Close the transcript."""

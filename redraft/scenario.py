@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from .errors import ConfigError
+from .budget import Budget
 from .loader import line_of, load_model
 
 PACKAGE_SCENARIOS = Path(__file__).parent / "scenarios"
@@ -63,6 +64,7 @@ class Scenario(BaseModel):
     seed: int = 0
     max_tokens: int = Field(default=256, ge=1)
     concurrency: int = Field(default=4, ge=1, le=64)
+    budget: Budget = Field(default_factory=Budget)
 
     _path: Path | None = PrivateAttr(default=None)
     _node: Any = PrivateAttr(default=None)

@@ -7,17 +7,20 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
+
+from pydantic import BaseModel, Field
 
 from autogen_agentchat.base import TaskResult
 from autogen_agentchat.conditions import StopMessageTermination
-from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, TextMessage
+from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, SelectSpeakerEvent, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
 
 from .agents import CriticPanel, Moderator, PromptEngineer, Seat, Table, TaskExecutor
+from .budget import Projection
 from .cards import AgentCard, find_role
-from .errors import ConfigError
-from .llm import Caller
+from .errors import BudgetExceeded, ConfigError, RedraftError
+from .llm import Caller, Ledger
 from .models import ModelProvider
 from .runs import RoundSummary, RunDir, Summary, now_iso
 from .scenario import Scenario
@@ -73,7 +76,7 @@ class Session:
         """Per role, the model it uses (no secrets)."""
         t = self.table
         seats = [t.engineer, t.executor, *t.critics, t.moderator]
-        return {s.name: {"tag": s.tag, "temperature": s.temperature, "max_tokens": s.max_tokens, **models.describe(s.tag)} for s in seats}
+        return {s.name: {"tag": s.tag, "temperature": s.temperature, "max_tokens": s.max_tokens, **models.endpoint(s.tag).description} for s in seats}
 
 
 def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: ModelProvider, *, rounds: int | None = None,
@@ -97,77 +100,149 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
         CriticPanel(table),
         Moderator(table.moderator, table),
     ]
-    team = RoundRobinGroupChat(participants, termination_condition=StopMessageTermination(), max_turns=n_rounds * len(participants))
+    # One turn per run_stream call: between turns the team is idle, so its saved state is consistent.
+    team = RoundRobinGroupChat(participants, termination_condition=StopMessageTermination(), max_turns=1,
+                               emit_team_events=True)
     return Session(table=table, team=team)
 
 
 OnMessage = Callable[[dict], None]
+OnProgress = Callable[[str], None]
 
 
-async def run_session(session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None = None) -> Summary:
-    """Run the chat to its end, writing the transcript as it happens; always write the summary."""
-    table, state = session.table, session.table.state
-    s = table.scenario
-    started, t0 = now_iso(), time.monotonic()
-    run.write_json(run.config_path, {
-        "scenario": s.model_dump(mode="json"),
-        "scenario_file": str(s.path) if s.path else None,
-        "inputs": s.task_inputs,
-        "rounds": table.rounds,
-        "models": session.models_used(models),
-    })
-    task = TextMessage(source="user", content=f"Refine a prompt for this task:\n{s.task.strip()}")
-    record(run, task, 0, on_message)
-    try:
-        async for item in session.team.run_stream(task=task):
-            if isinstance(item, TaskResult):
-                break
-            if item is task or getattr(item, "id", None) == task.id:
-                continue
-            round_no = int((item.metadata or {}).get("round", state.round)) if hasattr(item, "metadata") else state.round
-            record(run, item, round_no, on_message)
-            if (item.metadata or {}).get("kind") == "proposal":
-                run.write_prompt(round_no, state.current().prompt)
-            if isinstance(item, BaseChatMessage) and (item.metadata or {}).get("kind") != "review":
-                await save_state(session, run)
-    except asyncio.CancelledError:
-        state.stop_reason = state.stop_reason or "interrupted (Ctrl-C)"
-        raise
-    except RuntimeError as exc:
-        # AgentChat re-raises an agent's exception as RuntimeError(str); surface the original instead.
-        fatal = table.caller.fatal
-        state.stop_reason = state.stop_reason or f"error: {fatal or exc}"
-        if fatal is not None:
-            raise fatal from None
-        raise
-    except BaseException as exc:
-        state.stop_reason = state.stop_reason or f"error: {exc}"
-        raise
-    finally:
-        summary = finish(session, models, run, started, time.monotonic() - t0)
-        run.close()
-    return summary
+class Checkpoint(BaseModel):
+    """state.json: everything needed to resume after the last completed turn."""
+
+    run: RunState
+    team: dict[str, Any]
+    ledger: Ledger
+    seq: int  # the last transcript sequence number this checkpoint covers
+    outbox: list[dict[str, Any]] = Field(default_factory=list)  # the last turn's messages, to repair the transcript
+    started: str
+    seconds: float = 0.0  # time spent by earlier processes on this run
 
 
-def record(run: RunDir, item: BaseAgentEvent | BaseChatMessage, round_no: int, on_message: OnMessage | None) -> None:
-    """Append one message to the transcript and show it."""
+def make_entry(item: BaseAgentEvent | BaseChatMessage, round_no: int) -> dict[str, Any]:
+    """A transcript entry (without its sequence number) for one message."""
     meta = getattr(item, "metadata", None) or {}
-    entry = run.append({
-        "round": round_no,
+    return {
+        "round": int(meta.get("round", round_no)),
         "source": item.source,
         "type": item.type,
         "kind": meta.get("kind", "task" if item.source == "user" else "message"),
         "content": item.to_text(),
         "time": now_iso(),
+    }
+
+
+class _Runner:
+    """Steps the team one turn at a time; after each turn, checkpoint first, then append the transcript.
+
+    Checkpoint-then-append means a crash can lose only the turn in flight: a turn whose checkpoint
+    was written but whose lines were not is completed from the checkpoint's outbox on resume.
+    """
+
+    def __init__(self, session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None,
+                 on_progress: OnProgress | None, started: str, seconds_before: float):
+        self.session, self.models, self.run = session, models, run
+        self.on_message, self.on_progress = on_message, on_progress
+        self.started, self.seconds_before = started, seconds_before
+        self.t0 = time.monotonic()
+
+    async def commit(self, entries: list[dict[str, Any]]) -> None:
+        state = self.session.table.state
+        numbered = []
+        for e in entries:
+            self.run.seq += 1
+            numbered.append({"seq": self.run.seq, **e})
+        checkpoint = Checkpoint(
+            run=state, team=await self.session.team.save_state(), ledger=self.session.table.caller.ledger,
+            seq=self.run.seq, outbox=numbered, started=self.started, seconds=self.elapsed(),
+        )
+        self.run.write_json(self.run.state_path, checkpoint.model_dump(mode="json"))
+        for e in numbered:
+            self.run.append(e)
+            if e["kind"] == "proposal":
+                self.run.write_prompt(e["round"], state.rounds[e["round"] - 1].prompt)
+            if self.on_message is not None:
+                self.on_message(e)
+
+    def elapsed(self) -> float:
+        return self.seconds_before + time.monotonic() - self.t0
+
+    async def step_until_done(self, first_task: TextMessage | None) -> None:
+        state, team = self.session.table.state, self.session.team
+        while state.stop_reason is None:
+            pending: list[dict[str, Any]] = []
+            async for item in team.run_stream(task=first_task):
+                if isinstance(item, TaskResult):
+                    continue  # the last item; let the stream finish so the team is idle again
+                if isinstance(item, SelectSpeakerEvent):
+                    if self.on_progress is not None:
+                        self.on_progress(f"round {max(state.round, 1)}: {', '.join(item.content)} is working...")
+                    continue
+                if first_task is not None and item.id == first_task.id:
+                    continue
+                pending.append(make_entry(item, state.round))
+            first_task = None
+            if not pending:
+                raise RuntimeError("a turn ended without a message; the team cannot go on")
+            await self.commit(pending)
+
+
+async def run_session(session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None = None,
+                      on_progress: OnProgress | None = None, checkpoint: Checkpoint | None = None) -> Summary:
+    """Run (or resume) the chat to its end, checkpointing after every turn; always write the summary."""
+    table, state = session.table, session.table.state
+    if checkpoint is None:
+        runner = _Runner(session, models, run, on_message, on_progress, now_iso(), 0.0)
+        write_config(session, models, run)
+        s = table.scenario
+        task: TextMessage | None = TextMessage(source="user", content=f"Refine a prompt for this task:\n{s.task.strip()}")
+        await runner.commit([make_entry(task, 0)])
+    else:
+        runner = _Runner(session, models, run, on_message, on_progress, checkpoint.started, checkpoint.seconds)
+        await session.team.load_state(checkpoint.team)
+        run.seq = checkpoint.seq
+        run.repair(checkpoint.outbox)
+        task = None
+    try:
+        await runner.step_until_done(task)
+    except asyncio.CancelledError:
+        state.stop_reason = state.stop_reason or "interrupted (Ctrl-C)"
+        raise
+    except (RuntimeError, RedraftError) as exc:
+        # AgentChat re-raises an agent's exception as RuntimeError(str); surface the original instead.
+        fatal = table.caller.fatal or exc
+        if isinstance(fatal, BudgetExceeded):
+            state.stop_reason = f"budget cap reached: {fatal}"
+        else:
+            state.stop_reason = state.stop_reason or f"error: {fatal}"
+            if fatal is not exc:
+                raise fatal from None
+            raise
+    except BaseException as exc:
+        state.stop_reason = state.stop_reason or f"error: {type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary = finish(session, models, run, runner.started, runner.elapsed())
+        run.close()
+    return summary
+
+
+def write_config(session: Session, models: ModelProvider, run: RunDir) -> None:
+    """config.json: the effective configuration (scenario, inputs, cards, models) without secrets."""
+    t = session.table
+    s = t.scenario
+    cards = [t.engineer.card, t.executor.card, *(c.card for c in t.critics), t.moderator.card]
+    run.write_json(run.config_path, {
+        "scenario": s.model_dump(mode="json"),
+        "scenario_file": str(s.path) if s.path else None,
+        "inputs": s.task_inputs,
+        "rounds": t.rounds,
+        "cards": {c.name: {**c.model_dump(mode="json"), "source": c.source} for c in cards},
+        "models": session.models_used(models),
     })
-    if on_message is not None:
-        on_message(entry)
-
-
-async def save_state(session: Session, run: RunDir) -> None:
-    """The team's AgentChat state and redraft's run state, after every turn."""
-    team_state = await session.team.save_state()
-    run.write_json(run.state_path, {"run": session.table.state.model_dump(mode="json"), "team": team_state, "seq": run.seq})
 
 
 def finish(session: Session, models: ModelProvider, run: RunDir, started: str, seconds: float) -> Summary:
@@ -209,3 +284,46 @@ def finish(session: Session, models: ModelProvider, run: RunDir, started: str, s
     if final is not None:
         run.final_prompt_path.write_text(final.rstrip() + "\n", encoding="utf-8")
     return summary
+
+
+def project(session: Session, models: ModelProvider) -> Projection:
+    """Calls and tokens the run can take at most rounds, before any model is called (`--dry-run`).
+
+    Prompt tokens are estimated from the rendered requests' length (about 4 characters a token);
+    completion tokens assume every reply uses its full max_tokens, so the figures are upper bounds.
+    """
+    t = session.table
+    s = t.scenario
+    n_inputs = len(s.task_inputs)
+    est = lambda text: len(text) // 4  # noqa: E731
+    base = t.base_values()
+    prompt_guess = "x" * 4 * t.engineer.max_tokens  # a candidate prompt as long as the engineer may write
+    calls: dict[str, int] = {}
+    max_calls: dict[str, int] = {}
+    prompt_tokens = completion_tokens = 0
+    cost = 0.0
+    priced = True
+
+    def add(seat: Seat, n: int, worst: int, prompt: int) -> None:
+        nonlocal prompt_tokens, completion_tokens, cost, priced
+        calls[seat.name] = calls.get(seat.name, 0) + n
+        max_calls[seat.name] = max_calls.get(seat.name, 0) + worst
+        prompt_tokens += worst * prompt
+        completion_tokens += worst * seat.max_tokens
+        price = models.endpoint(seat.tag).price
+        if price is None:
+            priced = False
+        else:
+            cost += worst * (prompt * price[0] + seat.max_tokens * price[1]) / 1000
+
+    for n in range(1, t.rounds + 1):
+        if not (n == 1 and s.seed_prompt):
+            add(t.engineer, 1, 2, est(t.engineer.card.system_message) + 600 + est(base["task"]) * 2 + est(prompt_guess) * 2)
+        add(t.executor, n_inputs, n_inputs, est(prompt_guess) + max(est(x) for x in s.task_inputs))
+        outputs = sum(est(x) for x in s.task_inputs) + n_inputs * t.executor.max_tokens
+        for c in t.critics:
+            add(c, 1, 2, est(c.card.system_message) + est(base["task"]) + est(base["criteria"]) + outputs + 150)
+        if n < t.rounds:
+            add(t.moderator, 1, 1, est(t.moderator.card.system_message) + est(base["task"]) + 300)
+    return Projection(rounds=t.rounds, calls=calls, max_calls=max_calls, prompt_tokens=prompt_tokens,
+                      completion_tokens=completion_tokens, cost_usd=round(cost, 4) if priced else None)

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
+from redraft.models import Endpoint
+
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -38,14 +40,12 @@ class ScriptedModels:
     def client(self, tag: str) -> ReplayChatCompletionClient:
         return self.clients[tag]
 
-    def describe(self, tag: str) -> dict[str, Any]:
-        return {"model": f"scripted-{tag}", "api_type": "scripted"}
+    def endpoint(self, tag: str) -> Endpoint:
+        return Endpoint(id=f"scripted|{tag}", description={"model": f"scripted-{tag}", "api_type": "scripted"},
+                        structured_output=self.structured, max_retries=0)
 
-    def price(self, tag: str) -> tuple[float, float] | None:
-        return None
-
-    def structured_output(self, tag: str) -> bool:
-        return self.structured
+    def secrets(self) -> list[str]:
+        return []
 
     async def close(self) -> None:
         pass
@@ -114,3 +114,12 @@ def read_transcript(run_dir: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def scenario_file(isolated: Path) -> Path:
     return write_scenario(isolated)
+
+
+def run(path: Path, models: ScriptedModels, **options: Any):  # noqa: ANN201 - RunOutcome
+    """Run a scenario file on scripted models, without the call cache, into ./runs."""
+    from redraft import RunOptions, run_scenario
+
+    options.setdefault("runs_dir", Path("runs").absolute())
+    options.setdefault("no_cache", True)
+    return run_scenario(str(path), RunOptions(**options), models=models)

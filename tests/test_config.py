@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SCENARIO, ScriptedModels, proposal, review, write_scenario
+from conftest import SCENARIO, ScriptedModels, proposal, review, run, write_scenario
 
-from redraft import ConfigError, EmbeddedModelError, run_scenario, validate_scenario
+from redraft import ConfigError, EmbeddedModelError, validate_scenario
 from redraft.cards import PACKAGE_AGENTS, AgentCard, load_card, load_cards
 from redraft.embedded import default_gguf
 from redraft.models import ConfiguredModels, parse_config_list
@@ -46,7 +46,7 @@ def test_agents_folder_beside_the_scenario_adds_and_overrides(isolated: Path) ->
                           .replace("fidelity: {model: c2}", "tone: {model: c2}"))
     models = ScriptedModels({"pe": [proposal("Be polite about refunds.")], "exe": ["a", "b"],
                              "c1": [review(5, 5)], "c2": [review(6, 6)], "mod": []})
-    s = run_scenario(str(path), rounds=1, models=models, runs_dir=isolated / "runs").summary
+    s = run(path, models, rounds=1).summary
     assert set(s.rounds[0].critics) == {"clarity", "tone"}
     assert models.requests("c1")[0]["system"].startswith("CUSTOM CLARITY")
     assert "tone of voice" in models.requests("c2")[0]["system"]
@@ -61,7 +61,7 @@ def test_a_template_with_an_unknown_variable_names_it_and_the_card(isolated: Pat
     models = ScriptedModels({"pe": [proposal("Be polite about refunds.")], "exe": ["a", "b", "c", "d"],
                              "c1": [review(5, 5)], "c2": [review(6, 6)], "mod": []})
     with pytest.raises(ConfigError) as err:
-        run_scenario(str(path), models=models, runs_dir=isolated / "runs")
+        run(path, models)
     assert "agents/moderator.yaml: templates.focus: template variable $nonsense is not provided" in str(err.value)
 
 
@@ -93,9 +93,10 @@ def test_config_list_expands_env_and_keeps_keys_out_of_descriptions(monkeypatch:
     entries = parse_config_list('[{"model": "a", "api_key": "${K}"}, {"model": "b", "tags": ["fast"], "price": [0.1, 0.2]}]', "cfg")
     models = ConfiguredModels(entries, "cfg")
     assert entries[0].api_key.get_secret_value() == "sk-secret"
-    assert "sk-secret" not in repr(entries[0]) and "sk-secret" not in str(models.describe("default"))
-    assert models.describe("default")["model"] == "a" and models.describe("fast")["model"] == "b"
-    assert models.price("fast") == (0.1, 0.2) and not models.has_tag("slow")
+    assert "sk-secret" not in repr(entries[0]) and "sk-secret" not in str(models.endpoint("default"))
+    assert models.endpoint("default").description["model"] == "a" and models.endpoint("fast").description["model"] == "b"
+    assert models.endpoint("fast").price == (0.1, 0.2) and not models.has_tag("slow")
+    assert models.endpoint("default").id != models.endpoint("fast").id
     with pytest.raises(ConfigError, match=r"cfg: \[0\].api_key: environment variable MISSING is not set"):
         parse_config_list('[{"model": "a", "api_key": "${MISSING}"}]', "cfg")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import SCENARIO, ScriptedModels, proposal, read_transcript, review, write_scenario
+from conftest import SCENARIO, ScriptedModels, proposal, read_transcript, review, run, write_scenario
 
-from redraft import run_scenario
 
 V1 = "You answer refund requests. Be polite."
 V2 = "You answer refund requests. Refunds are allowed within 30 days of purchase only. Be polite."
@@ -30,7 +29,7 @@ def three_round_script() -> ScriptedModels:
 
 def test_three_rounds_keep_the_best_not_the_last(scenario_file: Path, isolated: Path) -> None:
     models = three_round_script()
-    out = run_scenario(str(scenario_file), models=models, runs_dir=isolated / "runs")
+    out = run(scenario_file, models)
     s = out.summary
 
     # Round 2 is best (8.25); round 3 is worse (6.0, one review unparseable) and not kept.
@@ -78,10 +77,10 @@ def test_three_rounds_keep_the_best_not_the_last(scenario_file: Path, isolated: 
     assert [ln["round"] for ln in lines if ln["source"] == "prompt_engineer"] == [1, 2, 3]
 
     # The run folder.
-    run = out.run_dir.path
-    assert (run / "prompts" / "round-3.txt").read_text().strip() == V3
-    assert (run / "final_prompt.txt").read_text().strip() == V2
-    data = json.loads((run / "summary.json").read_text())
+    folder = out.run_dir.path
+    assert (folder / "prompts" / "round-3.txt").read_text().strip() == V3
+    assert (folder / "final_prompt.txt").read_text().strip() == V2
+    data = json.loads((folder / "summary.json").read_text())
     for key in ("scenario", "models", "rounds", "best_round", "best_score", "stop_reason", "usage", "seconds"):
         assert key in data
     assert data["models"]["clarity"]["tag"] == "c1"
@@ -92,7 +91,7 @@ def test_three_rounds_keep_the_best_not_the_last(scenario_file: Path, isolated: 
 def test_target_score_stops_early(isolated: Path) -> None:
     path = write_scenario(isolated, SCENARIO.replace("  patience: 2", "  patience: 2\n  target_score: 7.5"))
     models = ScriptedModels({"pe": [proposal(V1)], "exe": ["a", "b"], "c1": [review(8, 8)], "c2": [review(7, 8)], "mod": []})
-    s = run_scenario(str(path), models=models, runs_dir=isolated / "runs").summary
+    s = run(path, models).summary
     assert len(s.rounds) == 1 and s.stop_reason.startswith("target score reached (7.75")
 
 
@@ -105,7 +104,7 @@ def test_patience_stops_when_nothing_improves(isolated: Path) -> None:
         "c2": [review(7, 7), review(5, 5), review(7, 7)],
         "mod": ["x", "y"],
     })
-    s = run_scenario(str(path), models=models, runs_dir=isolated / "runs").summary
+    s = run(path, models).summary
     # Round 3 ties round 1 but does not beat it: two rounds without progress.
     assert s.stop_reason == "no progress for 2 rounds"
     assert s.best_round == 1 and len(s.rounds) == 3
@@ -115,7 +114,7 @@ def test_seed_prompt_is_scored_first_without_a_model_call(isolated: Path) -> Non
     text = SCENARIO.replace("rounds: 3", "rounds: 1").replace("inputs:", "seed_prompt: Answer refund requests.\ninputs:")
     path = write_scenario(isolated, text)
     models = ScriptedModels({"pe": [], "exe": ["a", "b"], "c1": [review(5, 5)], "c2": [review(5, 5)], "mod": []})
-    s = run_scenario(str(path), models=models, runs_dir=isolated / "runs").summary
+    s = run(path, models).summary
     assert s.rounds[0].prompt == "Answer refund requests." and s.rounds[0].origin == "seed"
     assert models.requests("pe") == []
 
@@ -129,7 +128,7 @@ def test_engineer_junk_keeps_the_best_prompt_and_goes_on(isolated: Path) -> None
         "c2": [review(6, 6), review(6, 6)],
         "mod": ["x"],
     })
-    s = run_scenario(str(path), models=models, runs_dir=isolated / "runs").summary
+    s = run(path, models).summary
     assert s.rounds[1].origin == "fallback" and s.rounds[1].prompt == V1
     assert "reply unusable" in s.rounds[1].changes
     assert s.stop_reason == "round limit reached (2)"
