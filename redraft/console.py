@@ -83,17 +83,20 @@ class Console:
     def summary(self, s: Summary, run_dir: str) -> None:
         """The end of a run: scores per round, best, stop reason, usage, files, final prompt."""
         self.print("\n" + self._c("1", "━━ Summary " + "━" * 40))
-        self.print(f"scenario   {s.scenario}")
-        self.print("round  score  spread  parsed  origin")
+        self.print(f"scenario   {s.scenario}   (scores: {s.score_scale})")
+        self.print("round    dev  train  panel  agree  origin           selection")
         for r in s.rounds:
-            score = f"{r.score:5.2f}" if r.score is not None else "  n/a"
-            spread = f"{r.spread.get('overall', 0):6.2f}" if r.score is not None else "   n/a"
-            parsed = sum(1 for c in r.critics.values() if "error" not in c)
-            mark = "  ← best" if r.round == s.best_round else ""
-            self.print(f"{r.round:5d}  {score}  {spread}  {parsed}/{len(r.critics):<4}  {r.origin}{mark}")
+            alpha = (r.panel.get("agreement") or {}).get("value")
+            sel = (r.selection or {}).get("reason", "")
+            mark = "← best " if r.round == s.best_round else ""
+            self.print(f"{r.round:5d}  {_num(r.dev_score)}  {_num(r.train_score)}  {_num(r.mean.get('overall'))}  "
+                       f"{_num(alpha)}  {r.origin:<15}  {mark}{sel}")
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}")
         self.print(f"stopped    {s.stop_reason}")
+        if s.test:
+            t = s.test
+            self.print(f"test       {t['score']:.3f} (95% CI {t['ci_low']:.3f}..{t['ci_high']:.3f}, n={t['n']}; held out, scored once)")
         u = s.usage
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
         self.print(f"usage      {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")
@@ -102,6 +105,10 @@ class Console:
         if s.final_prompt:
             self.print("\n" + self._c("1", "Final prompt") + f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))
+
+
+def _num(x: float | None) -> str:
+    return "  n/a" if x is None else f"{x:5.2f}"
 
 
 def _indent(text: str, n: int) -> str:

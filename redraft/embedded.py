@@ -77,7 +77,8 @@ class EmbeddedServer:
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log = self.log_file.open("ab")
-        cmd = [sys.executable, "-m", "redraft.embedded", str(self.gguf), str(self.parallel), str(self.ctx_per_slot)]
+        cmd = [sys.executable, "-m", "redraft.embedded", str(self.gguf), str(self.parallel), str(self.ctx_per_slot),
+               self.model_name]
         self._proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
@@ -132,7 +133,7 @@ class EmbeddedServer:
         self.stop()
 
 
-def _serve(gguf: str, parallel: int, ctx_per_slot: int) -> None:
+def _serve(gguf: str, parallel: int, ctx_per_slot: int, alias: str) -> None:
     """Child process: run the server until standard input closes."""
     import signal
 
@@ -145,6 +146,9 @@ def _serve(gguf: str, parallel: int, ctx_per_slot: int) -> None:
     params.n_ctx = ctx_per_slot * parallel
     params.port = 0  # a free port, chosen by the OS
     params.hostnames = ["127.0.0.1"]
+    params.model_alias = {alias}  # the name the server reports, matching what the client asks for
+    # Small models loop ("I'm sure... I'm sure..."); a mild repeat penalty keeps outputs usable.
+    params.sampling.penalty_repeat = 1.15
     server = xllamacpp.Server(params)
     sys.stdout.write(json.dumps({"address": server.listening_address}) + "\n")
     sys.stdout.flush()
@@ -153,4 +157,4 @@ def _serve(gguf: str, parallel: int, ctx_per_slot: int) -> None:
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

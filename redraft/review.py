@@ -7,8 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-ISSUE_MAX = 200
-PROMPT_MAX = 2000
+from .stats import describe, krippendorff_alpha
+
+ISSUE_MAX = 120
+PROMPT_MAX = 1200
 
 
 class Proposal(BaseModel):
@@ -35,6 +37,7 @@ class Review(BaseModel):
     """One critic's verdict on one candidate's outputs."""
 
     scores: dict[str, int]
+    per_output: list[int] = Field(default_factory=list)  # an overall 1-10 score for each output, in order
     issues: list[str] = Field(default_factory=list)
     edits: list[str] = Field(default_factory=list)
 
@@ -43,9 +46,10 @@ class Review(BaseModel):
         return statistics.fmean(self.scores.values())
 
 
-def review_schema(criteria: list[str]) -> dict[str, Any]:
-    """JSON schema for a Review over these criteria (1–10 each), with bounded lists and strings."""
+def review_schema(criteria: list[str], n_outputs: int) -> dict[str, Any]:
+    """JSON schema for a Review over these criteria (1–10 each) and outputs, with bounded lists and strings."""
     item = {"type": "string", "maxLength": ISSUE_MAX}
+    score = {"type": "integer", "minimum": 1, "maximum": 10}
     return {
         "type": "object",
         "properties": {
@@ -55,16 +59,17 @@ def review_schema(criteria: list[str]) -> dict[str, Any]:
                 "required": list(criteria),
                 "additionalProperties": False,
             },
+            "per_output": {"type": "array", "items": score, "minItems": n_outputs, "maxItems": n_outputs},
             "issues": {"type": "array", "items": item, "maxItems": 3},
             "edits": {"type": "array", "items": item, "maxItems": 2},
         },
-        "required": ["scores", "issues", "edits"],
+        "required": ["scores", "per_output", "issues", "edits"],
         "additionalProperties": False,
     }
 
 
-def check_review(criteria: list[str]):  # noqa: ANN201 - returns a validator closure
-    """A validator: every criterion scored, each score in 1..10, no unknown criterion."""
+def check_review(criteria: list[str], n_outputs: int):  # noqa: ANN201 - returns a validator closure
+    """A validator: every criterion scored, one score per output, each in 1..10."""
 
     def check(review: Review) -> None:
         missing = [c for c in criteria if c not in review.scores]
@@ -76,6 +81,10 @@ def check_review(criteria: list[str]):  # noqa: ANN201 - returns a validator clo
         bad = {c: s for c, s in review.scores.items() if not 1 <= s <= 10}
         if bad:
             raise ValueError(f"scores must be integers from 1 to 10, got {bad}")
+        if len(review.per_output) != n_outputs:
+            raise ValueError(f"per_output must have exactly {n_outputs} scores, one per output; got {len(review.per_output)}")
+        if any(not 1 <= s <= 10 for s in review.per_output):
+            raise ValueError("per_output scores must be integers from 1 to 10")
 
     return check
 
@@ -90,29 +99,49 @@ class CriticResult(BaseModel):
 
 
 class PanelStats(BaseModel):
-    """The panel's aggregate: mean and spread (population standard deviation) per criterion and overall."""
+    """The panel's aggregate per criterion and overall (mean, median, spread = population standard
+    deviation across critics), the critics' agreement, and the judges' own noise."""
 
     mean: dict[str, float]
+    median: dict[str, float] = Field(default_factory=dict)
     spread: dict[str, float]
     score: float | None
     n_parsed: int
     n_critics: int
+    agreement: dict[str, Any] = Field(default_factory=dict)
+    noise: dict[str, Any] = Field(default_factory=dict)
 
 
 def aggregate(results: list[CriticResult], criteria: list[str]) -> PanelStats:
-    """Mean and spread across the critics whose reviews parsed."""
+    """Mean, median and spread across the critics whose reviews parsed, and their agreement on the outputs."""
     parsed = [r.review for r in results if r.review is not None]
     mean: dict[str, float] = {}
+    median: dict[str, float] = {}
     spread: dict[str, float] = {}
+
+    def put(key: str, vals: list[float]) -> None:
+        d = describe(vals)
+        if d:
+            mean[key], median[key], spread[key] = round(d["mean"], 3), round(d["median"], 3), round(d["spread"], 3)
+
     for c in criteria:
-        vals = [float(r.scores[c]) for r in parsed]
-        if vals:
-            mean[c] = round(statistics.fmean(vals), 3)
-            spread[c] = round(statistics.pstdev(vals), 3)
-    overall = [r.overall() for r in parsed]
-    score = None
-    if overall:
-        score = round(statistics.fmean(overall), 3)
-        mean["overall"] = score
-        spread["overall"] = round(statistics.pstdev(overall), 3)
-    return PanelStats(mean=mean, spread=spread, score=score, n_parsed=len(parsed), n_critics=len(results))
+        put(c, [float(r.scores[c]) for r in parsed])
+    put("overall", [r.overall() for r in parsed])
+    # Agreement over the outputs each critic scored: Krippendorff's alpha, interval metric (scores are 1-10).
+    ratings = [[float(x) for x in r.review.per_output] if r.review else None for r in results]
+    n_units = max((len(r) for r in ratings if r), default=0)
+    table = [r if r else [None] * n_units for r in ratings]
+    alpha = krippendorff_alpha(table, level="interval") if n_units and len(parsed) >= 2 else None
+    agreement = {"method": "krippendorff_alpha_interval", "value": None if alpha is None else round(alpha, 3),
+                 "raters": len(parsed), "units": n_units}
+    return PanelStats(mean=mean, median=median, spread=spread, score=mean.get("overall"), n_parsed=len(parsed),
+                      n_critics=len(results), agreement=agreement)
+
+
+def per_output_panel(results: list[CriticResult], n_outputs: int) -> list[float | None]:
+    """Each output's panel score: the mean over critics of their per-output scores."""
+    out: list[float | None] = []
+    for i in range(n_outputs):
+        vals = [r.review.per_output[i] for r in results if r.review and len(r.review.per_output) == n_outputs]
+        out.append(round(sum(vals) / len(vals), 3) if vals else None)
+    return out

@@ -31,7 +31,11 @@ class RoundSummary(BaseModel):
     critics: dict[str, dict[str, Any]]
     mean: dict[str, float] = Field(default_factory=dict)
     spread: dict[str, float] = Field(default_factory=dict)
-    score: float | None = None
+    score: float | None = None  # the dev score selection compared
+    train_score: float | None = None
+    dev_score: float | None = None
+    panel: dict[str, Any] = Field(default_factory=dict)  # mean, median, spread, agreement, noise
+    selection: dict[str, Any] | None = None  # the moderator's decision against the best so far
     focus: str | None = None
 
 
@@ -47,6 +51,9 @@ class Summary(BaseModel):
     rounds: list[RoundSummary]
     best_round: int | None
     best_score: float | None
+    score_scale: str = "1-10 (critic panel)"
+    test: dict[str, Any] | None = None  # the final prompt on held-out test: score, ci_low, ci_high, n
+    reviewer: dict[str, Any] | None = None  # the human reviewer's verdicts and their agreement with the panel
     final_prompt: str | None
     stop_reason: str
     usage: Usage

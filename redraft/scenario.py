@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from .errors import ConfigError
 from .budget import Budget
+from .data import DatasetSpec, Example, Splits, SplitSpec, inline_examples, load_examples, read_rows
 from .loader import line_of, load_model
+from .metrics import MetricSpec, build_metric
 
 PACKAGE_SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -30,9 +32,21 @@ class StopRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    target_score: float | None = Field(default=None, ge=1, le=10)
+    target_score: float | None = Field(default=None, ge=0, le=10)  # 0-1 for metrics, 1-10 for the panel
     patience: int = Field(default=2, ge=1)
     min_delta: float = Field(default=0.0, ge=0)
+
+
+class Selection(BaseModel):
+    """When a new candidate replaces the best prompt so far (decided on dev, never on test)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: Literal["bootstrap", "mean"] = "bootstrap"  # bootstrap: the paired interval's low bound must clear min_effect
+    level: float = Field(default=0.95, gt=0.5, lt=1)
+    min_effect: float = Field(default=0.0, ge=0)  # in the score's units (0-1 for metrics, 1-10 for the panel)
+    noise_margin: bool = True  # rubric-only: also clear the judges' own noise (re-score spread)
+    n_boot: int = Field(default=1000, ge=100)
 
 
 class RoleSettings(BaseModel):
@@ -56,6 +70,13 @@ class Scenario(BaseModel):
     seed_prompt: str | None = None
     inputs: list[str] | None = None
     inputs_file: str | None = None
+    examples: list[dict[str, Any]] | None = None  # inline labeled examples: {input, target, id?}
+    dataset: DatasetSpec | None = None  # labeled examples from a JSONL/CSV file, with its own split
+    split: SplitSpec | None = None  # for inputs / inputs_file / examples: seeded train/dev/test sizes
+    metric: MetricSpec | None = None  # how an output is scored against its target
+    minibatch: int = Field(default=8, ge=1)  # train examples the Executor runs each round
+    selection: Selection = Field(default_factory=Selection)
+    noise_repeats: int = Field(default=2, ge=0)  # extra re-scorings by the first critic, to measure judge noise
     criteria: list[Criterion] = Field(min_length=1)
     critics: list[str] = Field(default_factory=lambda: ["clarity", "fidelity", "format"], min_length=1)
     rounds: int = Field(default=3, ge=1, le=100)
@@ -68,14 +89,22 @@ class Scenario(BaseModel):
 
     _path: Path | None = PrivateAttr(default=None)
     _node: Any = PrivateAttr(default=None)
-    _inputs: list[str] = PrivateAttr(default_factory=list)
+    _splits: Splits | None = PrivateAttr(default=None)
+    _labeled: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
     def _one_source_of_inputs(self) -> "Scenario":
-        if (self.inputs is None) == (self.inputs_file is None):
-            raise ValueError("give exactly one of 'inputs' (a list) or 'inputs_file' (a path)")
+        sources = [k for k in ("inputs", "inputs_file", "examples", "dataset") if getattr(self, k) is not None]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of 'inputs' (a list), 'inputs_file' (a path), 'examples' "
+                             f"(labeled, inline) or 'dataset' (labeled, from a file); got {', '.join(sources) or 'none'}")
         if self.inputs is not None and not self.inputs:
             raise ValueError("'inputs' is empty; give at least one input")
+        if self.dataset is not None and self.split is not None:
+            raise ValueError("a dataset has its own 'split'; remove the top-level 'split'")
+        if (self.examples is not None or self.dataset is not None) and self.metric is None:
+            raise ValueError("labeled examples need a 'metric' to score outputs against targets, e.g. "
+                             "metric: {type: label, labels: [a, b]}; types: exact, label, contains, regex, numeric, python")
         names = [c.name for c in self.criteria]
         if len(set(names)) != len(names):
             raise ValueError("criteria names must be unique")
@@ -87,9 +116,29 @@ class Scenario(BaseModel):
         return self._path
 
     @property
+    def splits(self) -> Splits:
+        """train (refinement), dev (selection) and test (the final report) examples."""
+        assert self._splits is not None, "load the scenario with load_scenario()"
+        return self._splits
+
+    @property
+    def labeled(self) -> bool:
+        """Whether examples carry targets (scored by the metric) or only inputs (scored by the panel)."""
+        return self._labeled
+
+    @property
     def task_inputs(self) -> list[str]:
-        """The inputs the Task Executor runs each candidate on."""
-        return self._inputs
+        """Every distinct input the refinement may run on (train and dev), in order."""
+        seen: dict[str, str] = {}
+        for e in [*self.splits.train, *self.splits.dev]:
+            seen.setdefault(e.id, e.input)
+        return list(seen.values())
+
+    def attach(self, path: Path | None, splits: Splits, labeled: bool) -> None:
+        """Set what loading found beside the YAML: its path and its examples."""
+        self._path = path
+        self._splits = splits
+        self._labeled = labeled
 
     def error(self, key: str, message: str, loc: tuple[Any, ...] | None = None) -> ConfigError:
         """A ConfigError pointing at `key` in this scenario's file."""
@@ -116,10 +165,35 @@ def load_scenario(ref: str | Path) -> Scenario:
     """Load and validate a scenario, including its inputs file."""
     path = resolve_scenario_path(str(ref))
     scenario = load_model(path, Scenario)
-    scenario._path = path
     scenario._node = yaml.compose(path.read_text(encoding="utf-8"))
-    scenario._inputs = list(scenario.inputs) if scenario.inputs is not None else _read_inputs(scenario)
+    scenario._path = path
+    if scenario.dataset is not None:
+        splits = load_examples(scenario.dataset, path.parent, scenario_file=str(path))
+        scenario.attach(path, splits, labeled=True)
+    elif scenario.examples is not None:
+        scenario.attach(path, _split(scenario, inline_examples(scenario.examples, scenario_file=str(path))), labeled=True)
+    else:
+        texts = list(scenario.inputs) if scenario.inputs is not None else _read_inputs(scenario)
+        examples = [Example(id=f"input-{i}", input=t, target="") for i, t in enumerate(texts, 1)]
+        scenario.attach(path, _split(scenario, examples), labeled=False)
+    if scenario.metric is not None:
+        build_metric(scenario.metric, base_dir=path.parent, file=str(path))  # import errors surface now
     return scenario
+
+
+def _split(scenario: Scenario, examples: list[Example]) -> Splits:
+    """Without `split`, every example serves for both refinement and selection, and none is held out."""
+    spec = scenario.split
+    if spec is None:
+        return Splits(train=examples, dev=examples, test=[])
+    need = spec.train + spec.dev + spec.test
+    if need > len(examples):
+        raise scenario.error("split", f"split asks for {spec.train} train + {spec.dev} dev + {spec.test} test = {need} "
+                             f"examples but the scenario has {len(examples)}")
+    picked = list(examples)
+    random.Random(spec.seed).shuffle(picked)
+    return Splits(train=picked[: spec.train], dev=picked[spec.train: spec.train + spec.dev],
+                  test=picked[spec.train + spec.dev: need])
 
 
 def _read_inputs(scenario: Scenario) -> list[str]:
@@ -129,28 +203,17 @@ def _read_inputs(scenario: Scenario) -> list[str]:
         file = scenario.path.parent / file
     if not file.is_file():
         raise scenario.error("inputs_file", f"file not found: {file} (paths are relative to the scenario file)")
-    text = file.read_text(encoding="utf-8")
-    items: list[str] = []
-    if file.suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(str(file), f"line is not valid JSON: {exc.msg}", line=n) from None
-            if isinstance(obj, dict) and isinstance(obj.get("input"), str):
-                items.append(obj["input"])
-            elif isinstance(obj, str):
-                items.append(obj)
-            else:
-                raise ConfigError(str(file), 'expected a JSON string or an object with an "input" string', line=n)
-    elif file.suffix == ".txt":
-        items = [line.strip() for line in text.splitlines() if line.strip()]
-    else:
-        raise scenario.error("inputs_file", f"unsupported file type '{file.suffix}'; expected .txt or .jsonl")
-    if not items:
-        raise ConfigError(str(file), "no inputs found in the file")
+    if file.suffix == ".txt":
+        items = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not items:
+            raise ConfigError(str(file), "no inputs found in the file")
+        return items
+    items = []
+    for line, row in read_rows(file):
+        value = row.get("input")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(str(file), f'expected an "input" string; the row has: {", ".join(row) or "nothing"}', line=line)
+        items.append(value)
     return items
 
 

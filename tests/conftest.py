@@ -72,8 +72,12 @@ def proposal(prompt: str, changes: str = "first draft") -> str:
     return json.dumps({"prompt": prompt, "changes": changes})
 
 
-def review(policy: int, tone: int, issues: list[str] | None = None, edits: list[str] | None = None) -> str:
-    return json.dumps({"scores": {"policy": policy, "tone": tone}, "issues": issues or [], "edits": edits or []})
+def review(policy: int, tone: int, issues: list[str] | None = None, edits: list[str] | None = None,
+           per_output: list[int] | None = None, n: int = 2) -> str:
+    """A critic's JSON reply; per-output scores default to the rounded mean of the two criteria."""
+    per = per_output if per_output is not None else [round((policy + tone) / 2)] * n
+    return json.dumps({"scores": {"policy": policy, "tone": tone}, "per_output": per, "issues": issues or [],
+                       "edits": edits or []})
 
 
 SCENARIO = """\
@@ -90,6 +94,7 @@ criteria:
     description: Polite and short.
 critics: [clarity, fidelity]
 rounds: 3
+noise_repeats: 0
 stop:
   patience: 2
 roles:

@@ -79,12 +79,12 @@ def test_roles_must_name_a_seat(isolated: Path) -> None:
 
 
 def test_inputs_from_a_jsonl_file(isolated: Path) -> None:
-    (isolated / "in.jsonl").write_text('{"input": "one"}\n\n"two"\n')
+    (isolated / "in.jsonl").write_text('{"input": "one"}\n\n{"input": "two", "note": "x"}\n')
     text = SCENARIO.replace('inputs:\n  - "Refund for shoes bought 10 days ago?"\n  - "Refund for a lamp bought 60 days ago?"\n',
                             "inputs_file: in.jsonl\n")
     assert load_scenario(write_scenario(isolated, text)).task_inputs == ["one", "two"]
     (isolated / "in.jsonl").write_text('{"input": "one"}\n{"text": 2}\n')
-    with pytest.raises(ConfigError, match=r"in.jsonl:2: expected a JSON string or an object"):
+    with pytest.raises(ConfigError, match=r'in.jsonl:2: expected an "input" string; the row has: text'):
         load_scenario(isolated / "refunds.yaml")
 
 

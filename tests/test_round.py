@@ -32,9 +32,11 @@ def test_three_rounds_keep_the_best_not_the_last(scenario_file: Path, isolated: 
     out = run(scenario_file, models)
     s = out.summary
 
-    # Round 2 is best (8.25); round 3 is worse (6.0, one review unparseable) and not kept.
-    assert [r.score for r in s.rounds] == [4.25, 8.25, 6.0]
-    assert s.best_round == 2 and s.best_score == 8.25
+    # Round 2 is best (dev 8.0); round 3 is worse (6.0, one review unparseable) and not kept.
+    assert [r.dev_score for r in s.rounds] == [4.0, 8.0, 6.0]
+    assert [r.mean["overall"] for r in s.rounds] == [4.25, 8.25, 6.0]
+    assert s.best_round == 2 and s.best_score == 8.0
+    assert s.rounds[1].selection["accepted"] and not s.rounds[2].selection["accepted"]
     assert s.final_prompt == V2
     assert s.stop_reason == "round limit reached (3)"
     assert s.rounds[2].critics["fidelity"]["error"]
@@ -47,7 +49,7 @@ def test_three_rounds_keep_the_best_not_the_last(scenario_file: Path, isolated: 
     pe = models.requests("pe")
     assert "Example inputs" in pe[0]["user"] and "Best prompt so far" not in pe[0]["user"]
     assert pe[0]["args"]["response_format"]["type"] == "json_schema"
-    assert V1 in pe[1]["user"] and "score 4.25" in pe[1]["user"]
+    assert V1 in pe[1]["user"] and "score 4.00" in pe[1]["user"]
     assert "approves a 60-day-old refund" in pe[1]["user"]  # critique reaches the engineer
     assert "Add the 30-day rule to the prompt." in pe[1]["user"]  # and the moderator's focus
     assert V2 in pe[2]["user"].split("Earlier versions")[0]  # the best (v2) is the one edited in round 3
@@ -92,7 +94,7 @@ def test_target_score_stops_early(isolated: Path) -> None:
     path = write_scenario(isolated, SCENARIO.replace("  patience: 2", "  patience: 2\n  target_score: 7.5"))
     models = ScriptedModels({"pe": [proposal(V1)], "exe": ["a", "b"], "c1": [review(8, 8)], "c2": [review(7, 8)], "mod": []})
     s = run(path, models).summary
-    assert len(s.rounds) == 1 and s.stop_reason.startswith("target score reached (7.75")
+    assert len(s.rounds) == 1 and s.stop_reason.startswith("target score reached (8.00")
 
 
 def test_patience_stops_when_nothing_improves(isolated: Path) -> None:
