@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 from pathlib import Path
 
 from .cards import AgentCard, PACKAGE_AGENTS, load_cards
@@ -15,8 +17,9 @@ from .llm import Caller, Ledger
 from .models import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .runs import RunDir, Summary
 from .scenario import Scenario, load_scenario
+from .data import Splits
 from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
-from .team import Checkpoint, OnMessage, OnProgress, Session, build_session, project, run_session, seat_roles
+from .team import Checkpoint, ReviewSettings, OnMessage, OnProgress, Session, build_session, project, run_session, seat_roles
 
 
 def agent_dirs(scenario: Scenario, extra: list[str] | None = None) -> list[Path]:
@@ -69,6 +72,9 @@ class RunOptions:
     cache_dir: str | Path | None = None
     no_cache: bool = False
     budget: Budget | None = None
+    review: bool = False  # a human reviewer joins after the critics each round
+    review_timeout: float | None = None  # go on when the reviewer does not answer in time
+    review_weight: float = 1.0  # the reviewer's /score counts as this many critics
 
 
 @dataclass
@@ -96,7 +102,8 @@ def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Ho
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     # Everything is validated before the run folder exists, so a bad input leaves nothing behind.
-    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=_caller(models, opts, scenario.budget))
+    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=_caller(models, opts, scenario.budget),
+                            review=_review(opts))
     run = RunDir.create(Path(opts.runs_dir), scenario.name)
     return _drive(session, models, run, hooks, own, checkpoint=None)
 
@@ -120,11 +127,11 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
         raise RedraftError(f"{run_dir}: not a redraft run folder (config.json and state.json are needed to resume)")
     config = json.loads(run.config_path.read_text(encoding="utf-8"))
     checkpoint = Checkpoint.model_validate_json(run.state_path.read_text(encoding="utf-8"))
-    if checkpoint.run.stop_reason:
+    if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config["splits"]["test"]):
         raise RedraftError(f"{run_dir}: this run already finished ({checkpoint.run.stop_reason}); nothing to resume")
     scenario = Scenario.model_validate(config["scenario"])
-    scenario._path = Path(config["scenario_file"]) if config.get("scenario_file") else None
-    scenario._inputs = list(config["inputs"])
+    scenario.attach(Path(config["scenario_file"]) if config.get("scenario_file") else None,
+                    Splits.model_validate(config["splits"]), config["labeled"])
     cards = {}
     for name, data in config["cards"].items():
         source = data.pop("source", None)
@@ -134,9 +141,13 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     rounds = opts.rounds or config["rounds"]
     caller = _caller(models, opts, scenario.budget, ledger=checkpoint.ledger)
-    session = build_session(scenario, cards, models, rounds=rounds, caller=caller)
+    session = build_session(scenario, cards, models, rounds=rounds, caller=caller, review=_review(opts))
     session.table.state = checkpoint.run
     return _drive(session, models, run, hooks, own, checkpoint=checkpoint)
+
+
+def _review(opts: RunOptions) -> ReviewSettings | None:
+    return ReviewSettings(timeout=opts.review_timeout, weight=opts.review_weight) if opts.review else None
 
 
 def _caller(models: ModelProvider, opts: RunOptions, scenario_budget: Budget, ledger: Ledger | None = None) -> Caller:
@@ -147,33 +158,58 @@ def _caller(models: ModelProvider, opts: RunOptions, scenario_budget: Budget, le
 def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, own: bool,
            checkpoint: Checkpoint | None) -> RunOutcome:
     status = hooks.on_status or (lambda _msg: None)
+    status(f"run folder: {run.path}")
+    try:
+        with serving(models, own=own, log_file=run.server_log, status=status):
+            summary = asyncio.run(_run(session, models, run, hooks, own, checkpoint))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise RunInterrupted(f"interrupted. The run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+    except (EndpointError, EmbeddedModelError) as exc:
+        raise type(exc)(f"{exc}\nThe run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+    return RunOutcome(summary=summary, run_dir=run)
+
+
+@contextmanager
+def serving(models: ModelProvider, *, own: bool, log_file: Path, status: Callable[[str], None]) -> Iterator[None]:
+    """Start the embedded model's server (when the models have one) for the block; stop it after if we opened it."""
     server = getattr(models, "server", None)
     if server is not None and server.log_file is None:
-        server.log_file = run.server_log
-    status(f"run folder: {run.path}")
+        server.log_file = log_file
     try:
         if server is not None:
             status(f"starting the embedded model {server.model_name} (llama.cpp on 127.0.0.1)...")
             server.start()
             status(f"embedded model ready at {server.base_url}")
-        summary = asyncio.run(_run(session, models, run, hooks, own, checkpoint))
-    except KeyboardInterrupt:
-        raise RunInterrupted(f"interrupted. The run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
-    except (EndpointError, EmbeddedModelError) as exc:
-        raise type(exc)(f"{exc}\nThe run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+        yield
     finally:
         if own:
             _close_quietly(models)
-    return RunOutcome(summary=summary, run_dir=run)
 
 
 async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, close: bool,
                checkpoint: Checkpoint | None) -> Summary:
+    loop, main = asyncio.get_running_loop(), asyncio.current_task()
+    token = session.table.caller.cancel_token
+
+    def on_sigint() -> None:
+        # First stop what is in flight (model calls, the reviewer's prompt), then the run itself.
+        token.cancel()
+        if main is not None:
+            main.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+    except (NotImplementedError, RuntimeError, ValueError):
+        pass  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
     try:
         return await run_session(session, models, run, hooks.on_message, hooks.on_progress, checkpoint)
     finally:
         if close:
             await models.close()
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
 
 
 def _close_quietly(models: ModelProvider) -> None:

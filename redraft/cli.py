@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .console import Console
@@ -69,6 +70,7 @@ def _options(args: argparse.Namespace) -> "RunOptions":
         runs_dir=getattr(args, "runs_dir", "runs"), agents=getattr(args, "agents", None),
         cache_dir=args.cache_dir, no_cache=args.no_cache,
         budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens, max_usd=args.max_usd),
+        review=args.review, review_timeout=args.review_timeout, review_weight=args.review_weight,
     )
 
 
@@ -119,6 +121,60 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Measure whether refining a prompt in the group chat beats writing it in one go.
+
+    SCENARIO is a scenario YAML file, or the name of one from `redraft scenarios`. It needs held-out
+    test examples (a `split:` with a test part); the shipped `ticket_routing` has them.
+
+    Three ways of making a prompt ("arms") are compared:
+      single_shot  the Prompt Engineer writes its best prompt once, with no feedback;
+      best_of_n    it writes N prompts independently and the best on the dev examples is kept, with
+                   N chosen so this arm spends as many model calls as the sequential arm did;
+      sequential   the refinement chat of `redraft run`.
+    Each arm is repeated --repeats times with different seeds. Then every prompt is run on the test
+    examples and scored by the same evaluators (the scenario's metric, or its critics), blind to the
+    arm and in random order.
+
+    The terminal shows per arm the mean score with its 95% interval, the score of each repeat,
+    model calls, tokens, cost (when OAI_CONFIG_LIST has prices) and time; then the paired
+    differences sequential - single_shot and sequential - best_of_n with their intervals and
+    win/tie/loss rates, and a one-sentence verdict. The folder (--out, default
+    compare/<time>-<scenario>/) gets compare.json, report.md, report.html and the chats' run folders.
+
+    This makes many model calls: about (repeats x 2) chats' worth. Try --repeats 1 --rounds 2 first.
+    Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST, else the embedded model.
+    """
+    from .compare import ARMS, CompareOptions, compare_scenario
+    from .report import terminal_table
+
+    tty = sys.stderr.isatty()
+    last = [""]
+
+    def progress(text: str) -> None:
+        # On a terminal one line is rewritten in place; in a log, a line per step (not per tick).
+        if tty:
+            sys.stderr.write(f"\r\033[K{text}")
+            sys.stderr.flush()
+        elif text.split(" — ")[0] != last[0]:
+            last[0] = text.split(" — ")[0]
+            print(text, file=sys.stderr, flush=True)
+
+    options = CompareOptions(
+        repeats=args.repeats, arms=args.arms.split(",") if args.arms else list(ARMS), out_dir=args.out,
+        rounds=args.rounds, config=args.config, gguf=args.gguf, agents=args.agents, cache_dir=args.cache_dir,
+        no_cache=args.no_cache,
+    )
+    try:
+        result = compare_scenario(args.scenario, options, on_progress=progress)
+    finally:
+        if tty:
+            sys.stderr.write("\r\033[K")
+    print(terminal_table(result))
+    print(f"\nfiles      {result.out_dir}/  (compare.json, report.md, report.html, runs/)")
+    return 0
+
+
 def _doc(fn: Callable[..., int]) -> tuple[str, str]:
     doc = inspect.cleandoc(fn.__doc__ or "")
     first, _, rest = doc.partition("\n")
@@ -152,6 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-tokens", type=int, metavar="N", help="stop cleanly before spending more than N tokens")
         p.add_argument("--max-usd", type=float, metavar="X", help="stop cleanly at X dollars (needs price in OAI_CONFIG_LIST)")
         p.add_argument("--quiet", action="store_true", help="do not stream the chat; print only the summary and final prompt")
+        p.add_argument("--review", action="store_true",
+                       help="join as reviewer: after the critics each round, go on (Enter), give feedback (text), "
+                            "/edit the prompt, /score N, /approve or /stop; works with piped input too")
+        p.add_argument("--review-timeout", type=float, metavar="SECONDS", help="with --review: go on when nobody answers in time")
+        p.add_argument("--review-weight", type=float, default=1.0, metavar="W", help="with --review: your /score counts as W critics (default 1)")
 
     run = add("run", cmd_run)
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
@@ -170,6 +231,18 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
     val.add_argument("--config", metavar="PATH", help="also check model tags against this OAI_CONFIG_LIST")
     val.add_argument("--agents", action="append", metavar="DIR", help="extra agent cards folder (repeatable)")
+
+    cmp = add("compare", cmd_compare)
+    cmp.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file (with a test split), or the name of a shipped example")
+    cmp.add_argument("--repeats", type=int, default=3, metavar="K", help="run each arm K times with different seeds (default: 3)")
+    cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: single_shot,best_of_n,sequential)")
+    cmp.add_argument("--out", metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
+    cmp.add_argument("--rounds", type=int, metavar="N", help="the chat's round limit (overrides the scenario)")
+    cmp.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
+    cmp.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
+    cmp.add_argument("--agents", action="append", metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
+    cmp.add_argument("--cache-dir", metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
+    cmp.add_argument("--no-cache", action="store_true", help="neither read nor write the reply cache")
 
     add("scenarios", cmd_scenarios)
     return parser
@@ -191,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the error itself, once and plainly.
         for name in ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "openai"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
+        warnings.filterwarnings("ignore", module="autogen_ext")  # model-name mapping notes for local models
     try:
         return args.func(args)
     except RedraftError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 import openai
+from autogen_core import CancellationToken
 from autogen_core.models import AssistantMessage, CreateResult, LLMMessage, RequestUsage, SystemMessage, UserMessage
 from pydantic import BaseModel, ValidationError
 
@@ -114,6 +115,8 @@ class Caller:
         self._reserved_tokens = 0
         self.network_calls = 0
         self.retries = 0
+        # Cancelled on Ctrl-C: aborts calls in flight and the reviewer's prompt, so one Ctrl-C is enough.
+        self.cancel_token = CancellationToken()
 
     def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
         if ep.id not in self._pools:
@@ -204,7 +207,8 @@ class Caller:
         while True:
             try:
                 self.network_calls += 1
-                result = await asyncio.wait_for(client.create(messages, extra_create_args=args), ep.timeout)
+                result = await asyncio.wait_for(
+                    client.create(messages, extra_create_args=args, cancellation_token=self.cancel_token), ep.timeout)
                 if not isinstance(result.content, str):
                     raise ValueError("the reply has no text content")
                 return result

@@ -229,8 +229,17 @@ def _make_client(e: ModelEntry) -> ChatCompletionClient:
 
     # Retries are redraft's own (backoff with jitter, Retry-After, clean stop): the client makes none.
     kwargs: dict[str, Any] = {"model": e.model, "timeout": e.timeout, "max_retries": 0}
-    if e.api_key is not None:
-        kwargs["api_key"] = e.api_key.get_secret_value()
+    key = e.api_key.get_secret_value() if e.api_key is not None else None
+    if key is None and e.api_type == "azure":
+        key = os.environ.get("AZURE_OPENAI_API_KEY")
+    if key is None:
+        key = os.environ.get("OPENAI_API_KEY")
+    if key is None:
+        if e.base_url is None:
+            raise ConfigError("OAI_CONFIG_LIST", f"model '{e.model}' needs an API key: set api_key in its entry "
+                              "(e.g. \"${OPENAI_API_KEY}\") or OPENAI_API_KEY in the environment or .env", key="api_key")
+        key = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) usually ignore the key
+    kwargs["api_key"] = key
     if e.model_info is not None:
         kwargs["model_info"] = {**_default_model_info(False), **e.model_info}
     if e.api_type == "azure":
@@ -244,8 +253,6 @@ def _make_client(e: ModelEntry) -> ChatCompletionClient:
         except ValueError:
             # Not a model name AutoGen knows (Ollama, vLLM, llama.cpp): describe it generically.
             kwargs["model_info"] = _default_model_info(False)
-    if e.api_key is None:
-        kwargs["api_key"] = os.environ.get("OPENAI_API_KEY", "not-needed")
     return OpenAIChatCompletionClient(**kwargs)
 
 

@@ -5,19 +5,24 @@ that records every message as it happens."""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
-from autogen_agentchat.base import TaskResult
+from autogen_agentchat.base import ChatAgent, TaskResult
 from autogen_agentchat.conditions import StopMessageTermination
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, SelectSpeakerEvent, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
 
-from .agents import CriticPanel, Moderator, PromptEngineer, Seat, Table, TaskExecutor
+from .agents import CriticPanel, Evaluator, Moderator, PromptEngineer, Seat, Table, TaskExecutor, score_examples
 from .budget import Projection
+from .metrics import build_metric
+from .selection import acceptance
+from .state import TestResult
+from .stats import mean_ci
 from .cards import AgentCard, find_role
 from .errors import BudgetExceeded, ConfigError, RedraftError
 from .llm import Caller, Ledger
@@ -79,8 +84,17 @@ class Session:
         return {s.name: {"tag": s.tag, "temperature": s.temperature, "max_tokens": s.max_tokens, **models.endpoint(s.tag).description} for s in seats}
 
 
+@dataclass
+class ReviewSettings:
+    """A human reviewer at the table (`--review`)."""
+
+    timeout: float | None = None  # seconds to wait for an answer before going on
+    weight: float = 1.0  # the reviewer's /score counts as this many critics
+    console: Any = None  # a reviewer.ReviewConsole; built on the terminal when None
+
+
 def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: ModelProvider, *, rounds: int | None = None,
-                  caller: Caller | None = None) -> Session:
+                  caller: Caller | None = None, review: ReviewSettings | None = None) -> Session:
     """Seat the roles and assemble the AgentChat team."""
     seats = seat_roles(scenario, cards, models)
     n_rounds = rounds or scenario.rounds
@@ -93,13 +107,20 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
         caller=caller or Caller(models),
         state=RunState(),
         rounds=n_rounds,
+        metric=build_metric(scenario.metric, base_dir=scenario.path.parent if scenario.path else None,
+                            file=str(scenario.path) if scenario.path else None) if scenario.metric else None,
+        accept=acceptance(scenario.selection, scenario.seed),
     )
-    participants = [
-        PromptEngineer(table.engineer, table),
-        TaskExecutor(table.executor, table),
-        CriticPanel(table),
-        Moderator(table.moderator, table),
-    ]
+    participants: list[ChatAgent] = [PromptEngineer(table.engineer, table), TaskExecutor(table.executor, table)]
+    if scenario.labeled:
+        participants.append(Evaluator(table))
+    participants.append(CriticPanel(table))
+    if review is not None:
+        from .reviewer import ReviewConsole, Reviewer
+
+        console = review.console or ReviewConsole(table, timeout=review.timeout)
+        participants.append(Reviewer(table, console, weight=review.weight))
+    participants.append(Moderator(table.moderator, table))
     # One turn per run_stream call: between turns the team is idle, so its saved state is consistent.
     team = RoundRobinGroupChat(participants, termination_condition=StopMessageTermination(), max_turns=1,
                                emit_team_events=True)
@@ -135,6 +156,11 @@ def make_entry(item: BaseAgentEvent | BaseChatMessage, round_no: int) -> dict[st
     }
 
 
+def needs_test(state: RunState, scenario: Scenario) -> bool:
+    """Whether the finished run still owes its one held-out test score."""
+    return bool(state.stop_reason) and state.test is None and bool(scenario.splits.test) and state.best() is not None
+
+
 class _Runner:
     """Steps the team one turn at a time; after each turn, checkpoint first, then append the transcript.
 
@@ -143,11 +169,12 @@ class _Runner:
     """
 
     def __init__(self, session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None,
-                 on_progress: OnProgress | None, started: str, seconds_before: float):
+                 on_progress: OnProgress | None, started: str, seconds_before: float, score_test: bool = True):
         self.session, self.models, self.run = session, models, run
         self.on_message, self.on_progress = on_message, on_progress
         self.started, self.seconds_before = started, seconds_before
         self.t0 = time.monotonic()
+        self.score_test = score_test  # False when the caller scores test itself (redraft compare)
 
     async def commit(self, entries: list[dict[str, Any]]) -> None:
         state = self.session.table.state
@@ -174,11 +201,11 @@ class _Runner:
         state, team = self.session.table.state, self.session.team
         while state.stop_reason is None:
             pending: list[dict[str, Any]] = []
-            async for item in team.run_stream(task=first_task):
+            async for item in team.run_stream(task=first_task, cancellation_token=self.session.table.caller.cancel_token):
                 if isinstance(item, TaskResult):
                     continue  # the last item; let the stream finish so the team is idle again
                 if isinstance(item, SelectSpeakerEvent):
-                    if self.on_progress is not None:
+                    if self.on_progress is not None and "reviewer" not in item.content:
                         self.on_progress(f"round {max(state.round, 1)}: {', '.join(item.content)} is working...")
                     continue
                 if first_task is not None and item.id == first_task.id:
@@ -188,20 +215,41 @@ class _Runner:
             if not pending:
                 raise RuntimeError("a turn ended without a message; the team cannot go on")
             await self.commit(pending)
+        if self.score_test and needs_test(state, self.session.table.scenario):
+            await self.final_test()
+
+    async def final_test(self) -> None:
+        """Score the final prompt once on the held-out test examples; nothing is chosen from this."""
+        table, state = self.session.table, self.session.table.state
+        best = state.best()
+        assert best is not None
+        if self.on_progress is not None:
+            self.on_progress(f"scoring the final prompt (round {best.round}) on {len(table.scenario.splits.test)} test examples")
+        outputs, results = await score_examples(table, best.prompt, table.scenario.splits.test, round_no=0)
+        values = [r.score for r in results.values()]
+        ci = mean_ci(values, seed=table.scenario.seed) if values else None
+        state.test = TestResult(round=best.round, score=ci.estimate if ci else 0.0, ci_low=ci.low if ci else 0.0,
+                                ci_high=ci.high if ci else 0.0, n=len(values), per_example=results, outputs=outputs)
+        t = state.test
+        text = (f"Test (held out, scored once): the final prompt (round {t.round}) scores {t.score:.3f} "
+                f"(95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}).")
+        await self.commit([{"round": best.round, "source": "evaluator", "type": "TextMessage", "kind": "test",
+                            "content": text, "time": now_iso()}])
 
 
 async def run_session(session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None = None,
-                      on_progress: OnProgress | None = None, checkpoint: Checkpoint | None = None) -> Summary:
+                      on_progress: OnProgress | None = None, checkpoint: Checkpoint | None = None, *,
+                      score_test: bool = True) -> Summary:
     """Run (or resume) the chat to its end, checkpointing after every turn; always write the summary."""
     table, state = session.table, session.table.state
     if checkpoint is None:
-        runner = _Runner(session, models, run, on_message, on_progress, now_iso(), 0.0)
+        runner = _Runner(session, models, run, on_message, on_progress, now_iso(), 0.0, score_test)
         write_config(session, models, run)
         s = table.scenario
         task: TextMessage | None = TextMessage(source="user", content=f"Refine a prompt for this task:\n{s.task.strip()}")
         await runner.commit([make_entry(task, 0)])
     else:
-        runner = _Runner(session, models, run, on_message, on_progress, checkpoint.started, checkpoint.seconds)
+        runner = _Runner(session, models, run, on_message, on_progress, checkpoint.started, checkpoint.seconds, score_test)
         await session.team.load_state(checkpoint.team)
         run.seq = checkpoint.seq
         run.repair(checkpoint.outbox)
@@ -238,7 +286,8 @@ def write_config(session: Session, models: ModelProvider, run: RunDir) -> None:
     run.write_json(run.config_path, {
         "scenario": s.model_dump(mode="json"),
         "scenario_file": str(s.path) if s.path else None,
-        "inputs": s.task_inputs,
+        "splits": s.splits.model_dump(mode="json"),
+        "labeled": s.labeled,
         "rounds": t.rounds,
         "cards": {c.name: {**c.model_dump(mode="json"), "source": c.source} for c in cards},
         "models": session.models_used(models),
@@ -256,12 +305,15 @@ def finish(session: Session, models: ModelProvider, run: RunDir, started: str, s
         for c in r.critics:
             if c.review is not None:
                 critics[c.critic] = {"scores": c.review.scores, "overall": round(c.review.overall(), 3),
-                                     "issues": c.review.issues, "edits": c.review.edits}
+                                     "per_output": c.review.per_output, "issues": c.review.issues, "edits": c.review.edits}
             else:
                 critics[c.critic] = {"error": c.error, "raw": c.raw}
+        panel = r.panel.model_dump(mode="json", include={"mean", "median", "spread", "agreement", "noise"}) if r.panel else {}
         rounds.append(RoundSummary(
             round=r.round, prompt=r.prompt, changes=r.changes, origin=r.origin, critics=critics,
             mean=r.panel.mean if r.panel else {}, spread=r.panel.spread if r.panel else {}, score=r.score, focus=r.focus,
+            train_score=r.train_score, dev_score=r.dev_score, panel=panel,
+            selection=r.decision.model_dump(mode="json") if r.decision else None,
         ))
     ledger = table.caller.ledger
     summary = Summary(
@@ -274,6 +326,11 @@ def finish(session: Session, models: ModelProvider, run: RunDir, started: str, s
         rounds=rounds,
         best_round=best.round if best else None,
         best_score=best.score if best else None,
+        score_scale="0-1 (metric)" if table.scenario.labeled else "1-10 (critic panel)",
+        test=({"score": state.test.score, "ci_low": state.test.ci_low, "ci_high": state.test.ci_high, "n": state.test.n,
+               "round": state.test.round, "per_example": {k: v.score for k, v in state.test.per_example.items()}}
+              if state.test else None),
+        reviewer=reviewer_summary(state),
         final_prompt=final,
         stop_reason=state.stop_reason or "unfinished",
         usage=ledger.total,
@@ -286,6 +343,32 @@ def finish(session: Session, models: ModelProvider, run: RunDir, started: str, s
     return summary
 
 
+def reviewer_summary(state: RunState) -> dict[str, Any] | None:
+    """The reviewer's verdicts beside the panel's, and how far they agreed."""
+    verdicts = [r.reviewer for r in state.rounds if r.reviewer]
+    if not verdicts:
+        return None
+    pairs = [(v["score"], v["panel_score"]) for v in verdicts if v.get("score") is not None and v.get("panel_score") is not None]
+    corr = None
+    if len(pairs) >= 3:
+        try:
+            corr = round(statistics.correlation([a for a, _ in pairs], [b for _, b in pairs]), 3)
+        except statistics.StatisticsError:
+            corr = None  # one side constant: no correlation defined
+    approvals = [v for v in verdicts if v["action"] == "approve"]
+    matched = sum(1 for v in approvals if v.get("moderator_would_accept"))
+    return {
+        "rounds": verdicts,
+        "scores": [{"round": v["round"], "reviewer": v["score"], "panel": v["panel_score"], "combined": v.get("combined_score")}
+                   for v in verdicts if v.get("score") is not None],
+        "agreement": {
+            "score_vs_panel_pearson": corr, "n_scored": len(pairs),
+            "approvals": len(approvals), "approvals_matching_moderator": matched,
+            "approval_match_rate": round(matched / len(approvals), 3) if approvals else None,
+        },
+    }
+
+
 def project(session: Session, models: ModelProvider) -> Projection:
     """Calls and tokens the run can take at most rounds, before any model is called (`--dry-run`).
 
@@ -294,7 +377,8 @@ def project(session: Session, models: ModelProvider) -> Projection:
     """
     t = session.table
     s = t.scenario
-    n_inputs = len(s.task_inputs)
+    n_inputs = len({e.id for e in [*s.splits.train[: s.minibatch], *s.splits.dev]})
+    n_review = min(s.minibatch, len(s.splits.train)) if s.labeled else n_inputs
     est = lambda text: len(text) // 4  # noqa: E731
     base = t.base_values()
     prompt_guess = "x" * 4 * t.engineer.max_tokens  # a candidate prompt as long as the engineer may write
@@ -320,10 +404,13 @@ def project(session: Session, models: ModelProvider) -> Projection:
         if not (n == 1 and s.seed_prompt):
             add(t.engineer, 1, 2, est(t.engineer.card.system_message) + 600 + est(base["task"]) * 2 + est(prompt_guess) * 2)
         add(t.executor, n_inputs, n_inputs, est(prompt_guess) + max(est(x) for x in s.task_inputs))
-        outputs = sum(est(x) for x in s.task_inputs) + n_inputs * t.executor.max_tokens
-        for c in t.critics:
-            add(c, 1, 2, est(c.card.system_message) + est(base["task"]) + est(base["criteria"]) + outputs + 150)
+        outputs = sum(est(x) for x in s.task_inputs[:n_review]) + n_review * t.executor.max_tokens
+        for i, c in enumerate(t.critics):
+            k = 1 + (s.noise_repeats if i == 0 else 0)  # the first critic also re-scores, for judge noise
+            add(c, k, 2 * k, est(c.card.system_message) + est(base["task"]) + est(base["criteria"]) + outputs + 150)
         if n < t.rounds:
             add(t.moderator, 1, 1, est(t.moderator.card.system_message) + est(base["task"]) + 300)
+    if s.splits.test:
+        add(t.executor, len(s.splits.test), len(s.splits.test), est(prompt_guess) + 100)
     return Projection(rounds=t.rounds, calls=calls, max_calls=max_calls, prompt_tokens=prompt_tokens,
                       completion_tokens=completion_tokens, cost_usd=round(cost, 4) if priced else None)
