@@ -280,7 +280,8 @@ def is_proposal(request: dict[str, Any]) -> bool:
     return "prompt" in requested_schema(request).get("properties", {})
 
 
-def on_matching(match: Callable[[dict[str, Any]], bool], faults: list[Fault]) -> Callable[[dict[str, Any]], Fault | None]:
+def on_matching(match: Callable[[dict[str, Any]], bool],
+                faults: list[Fault]) -> Callable[[dict[str, Any]], Fault | None]:
     """For FakeOpenAI.fault_for: the faults, in order, for the requests that match (retries match too)."""
     left = list(faults)
     lock = threading.Lock()
