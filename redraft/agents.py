@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
-from typing import AsyncGenerator, Sequence
+from typing import AsyncGenerator, Awaitable, Iterable, Sequence, TypeVar
 
 from autogen_agentchat.agents import BaseChatAgent
 from autogen_agentchat.base import Response
@@ -26,6 +26,7 @@ from .state import ExampleResult, RoundRecord, RunState
 from .stats import judge_noise
 
 SHOWN_FAILURES = 5
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,6 +84,16 @@ def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:
     return TextMessage(source=source, content=content, metadata={"kind": kind, "round": str(round_no)})
 
 
+async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Run concurrently; when one fails, cancel the rest (their spend is then not left running)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as eg:
+        raise eg.exceptions[0] from None  # the first failure, as itself (e.g. an EndpointError)
+    return [t.result() for t in tasks]
+
+
 async def run_prompt(table: Table, prompt: str, examples: list[Example], round_no: int) -> dict[str, str]:
     """The executor's outputs for a prompt on examples, run concurrently (bounded per endpoint)."""
     seat = table.executor
@@ -97,7 +108,7 @@ async def run_prompt(table: Table, prompt: str, examples: list[Example], round_n
         )
         return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
 
-    return dict(await asyncio.gather(*(one(e, i) for i, e in enumerate(examples))))
+    return dict(await gather_all(one(e, i) for i, e in enumerate(examples)))
 
 
 def metric_results(table: Table, examples: list[Example], outputs: dict[str, str]) -> dict[str, ExampleResult]:
@@ -140,7 +151,7 @@ async def review_outputs(table: Table, seat: Seat, examples: list[Example], outp
 async def panel_results(table: Table, examples: list[Example], outputs: dict[str, str], round_no: int,
                         seed: int) -> tuple[list[CriticResult], dict[str, ExampleResult]]:
     """All critics' reviews, and each example's panel score (mean of the critics' per-output scores)."""
-    results = list(await asyncio.gather(*(review_outputs(table, c, examples, outputs, round_no, seed) for c in table.critics)))
+    results = await gather_all(review_outputs(table, c, examples, outputs, round_no, seed) for c in table.critics)
     per = per_output_panel(results, len(examples))
     return results, {e.id: ExampleResult(score=p) for e, p in zip(examples, per) if p is not None}
 
@@ -339,8 +350,8 @@ class CriticPanel(_KeepsErrors):
         if first is None or repeats <= 0:
             return {}
         seat = next(c for c in t.critics if c.name == first.critic)
-        again = await asyncio.gather(*(review_outputs(t, seat, items, record.outputs, record.round, t.scenario.seed + k)
-                                       for k in range(1, repeats + 1)))
+        again = await gather_all(review_outputs(t, seat, items, record.outputs, record.round, t.scenario.seed + k)
+                                 for k in range(1, repeats + 1))
         runs = [first.review.per_output, *(r.review.per_output for r in again if r.review is not None)]
         if len(runs) < 2:
             return {"critic": seat.name, "repeats": repeats, "parsed": 0}

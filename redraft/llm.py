@@ -9,6 +9,7 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 import openai
@@ -220,8 +221,9 @@ class Caller:
                 self.retries += 1
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
                 raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                # A body the client could not turn into a completion (malformed JSON, missing fields).
+            except (ValueError, LookupError, TypeError, AttributeError) as exc:
+                # A body the client could not turn into a completion (malformed JSON, missing fields,
+                # an empty choices list).
                 if attempt >= ep.max_retries:
                     raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
                 await self._sleep(_backoff(exc, attempt, ep.retry_base_seconds))
@@ -294,8 +296,12 @@ def _backoff(exc: BaseException, attempt: int, base: float) -> float:
         value = exc.response.headers.get("retry-after")
         if value:
             try:
-                return min(float(value), 120.0)
+                return min(max(float(value), 0.0), 120.0)
             except ValueError:
+                pass
+            try:  # the other form HTTP allows: a date
+                return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0), 120.0)
+            except (TypeError, ValueError):
                 pass
     return random.uniform(0, base * (2 ** attempt)) if base > 0 else 0.0
 

@@ -104,9 +104,11 @@ class RunDir:
         with self.transcript_path.open("rb") as fh:
             data = fh.read()
         if data and not data.endswith(b"\n"):
-            # A line cut short by a crash: end it so the next append starts on a line of its own.
-            with self.transcript_path.open("ab") as fh:
-                fh.write(b"\n")
+            # A line cut short by a crash: cut it off. It belongs to the last checkpoint's turn
+            # (the checkpoint is written first), so repair() writes it again, whole.
+            data = data[: data.rfind(b"\n") + 1]
+            with self.transcript_path.open("r+b") as fh:
+                fh.truncate(len(data))
         for raw in data.splitlines():
             try:
                 last = max(last, int(json.loads(raw)["seq"]))
@@ -125,9 +127,10 @@ class RunDir:
         """prompts/round-N.txt"""
         write_atomic(self.prompts / f"round-{round_no}.txt", prompt.rstrip() + "\n")
 
-    def write_json(self, path: Path, data: Any) -> None:
-        """A JSON file, written atomically."""
-        write_atomic(path, scrub(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+    def write_json(self, path: Path, data: Any, *, compact: bool = False) -> None:
+        """A JSON file, written atomically (compact for the per-turn checkpoint: indenting is slow)."""
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(data, indent=2, ensure_ascii=False)
+        write_atomic(path, scrub(text) + "\n")
 
     def close(self) -> None:
         """Close the transcript."""

@@ -5,6 +5,7 @@ that records every message as it happens."""
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from dataclasses import dataclass
@@ -186,7 +187,7 @@ class _Runner:
             run=state, team=await self.session.team.save_state(), ledger=self.session.table.caller.ledger,
             seq=self.run.seq, outbox=numbered, started=self.started, seconds=self.elapsed(),
         )
-        self.run.write_json(self.run.state_path, checkpoint.model_dump(mode="json"))
+        self.run.write_json(self.run.state_path, checkpoint.model_dump(mode="json"), compact=True)
         for e in numbered:
             self.run.append(e)
             if e["kind"] == "proposal":
@@ -253,6 +254,8 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
         await session.team.load_state(checkpoint.team)
         run.seq = checkpoint.seq
         run.repair(checkpoint.outbox)
+        for r in checkpoint.run.rounds:  # commit() writes these after the lines, so a crash can lose them
+            run.write_prompt(r.round, r.prompt)
         task = None
     try:
         await runner.step_until_done(task)
@@ -273,9 +276,19 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
         state.stop_reason = state.stop_reason or f"error: {type(exc).__name__}: {exc}"
         raise
     finally:
+        keep_spend(run, table.caller)
         summary = finish(session, models, run, runner.started, runner.elapsed())
         run.close()
     return summary
+
+
+def keep_spend(run: RunDir, caller: Caller) -> None:
+    """Put every call made so far in the checkpoint's ledger, those of a turn that did not finish
+    included: they were spent, and a resumed run's budget must count them."""
+    if run.state_path.is_file():
+        data = json.loads(run.state_path.read_text(encoding="utf-8"))
+        data["ledger"] = caller.ledger.model_dump(mode="json")
+        run.write_json(run.state_path, data, compact=True)
 
 
 def write_config(session: Session, models: ModelProvider, run: RunDir) -> None:
