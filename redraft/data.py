@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import ConfigError
-from .loader import line_of
+from .loader import line_of, read_text
 
 SUFFIXES = (".jsonl", ".csv")
 
@@ -111,15 +111,8 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ConfigError(str(path), f"unsupported file type '{path.suffix}'; expected .jsonl or .csv")
-    try:
-        # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
+    # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
+    text = read_text(path, encoding="utf-8-sig")
     if not text.strip():
         expected = "one JSON object per line" if suffix == ".jsonl" else "a header line and one row per example"
         raise ConfigError(str(path), f"the file is empty; expected {expected}")

@@ -13,14 +13,21 @@ from .errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 
-def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file safely; return the data and its node tree (for line numbers)."""
+def read_text(path: Path, encoding: str = "utf-8") -> str:
+    """A text file's contents; a missing, unreadable or non-UTF-8 file is a ConfigError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse a YAML file safely; return the data and its node tree (for line numbers)."""
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text)

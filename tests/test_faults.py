@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+from conftest import SCENARIO as BASE_SCENARIO
 from conftest import write_scenario
 from fakeserver import (JUNK, FakeOpenAI, Fault, body_fault, content_fault, die_fault, drop_fault, is_execution,
                         is_proposal, is_review, junk_reviews, on_matching, passthrough, slow_fault, smart_responder,
@@ -29,21 +30,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # autogen warns 
 KEY = "sk-SENTINEL-fault-suite-7f3a9c1e5b"
 CRITICS = ["clarity", "fidelity"]
 
-SCENARIO = """\
-name: refunds
-description: Reply to refund requests.
-task: Answer a refund request under the 30-day policy.
-inputs:
-  - "Refund for shoes bought 10 days ago?"
-  - "Refund for a lamp bought 60 days ago?"
-criteria:
-  - name: policy
-    description: Follows the 30-day policy.
-  - name: tone
-    description: Polite and short.
-critics: [clarity, fidelity]
-rounds: 2
-"""
+# The shared test scenario, with the default judge-noise re-scoring and the default stop rules.
+SCENARIO = BASE_SCENARIO.split("rounds: 3")[0] + "rounds: 2\n"
 
 
 # --- helpers -----------------------------------------------------------------------------------
