@@ -147,6 +147,10 @@ def _serve(gguf: str, parallel: int, ctx_per_slot: int, alias: str) -> None:
     params.port = 0  # a free port, chosen by the OS
     params.hostnames = ["127.0.0.1"]
     params.model_alias = {alias}  # the name the server reports, matching what the client asks for
+    # No busy-polling between batches: spinning threads starve anything else on the CPU (another run,
+    # the user's work) and, with two servers on two cores, slowed generation a hundredfold.
+    params.cpuparams.poll = 0
+    params.cpuparams_batch.poll = 0
     # No repeat penalty: JSON repeats quotes, commas and digits by nature, and penalising them pushes
     # the grammar-constrained sampler onto its slow path (seen: 0.3 tokens/s instead of ~100).
     server = xllamacpp.Server(params)
