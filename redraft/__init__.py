@@ -1,9 +1,13 @@
 """redraft: AI agents hold a group chat to refine a prompt, turn by turn, and measure whether it paid off."""
 
 from .api import Hooks, RunOptions, RunOutcome, resume_run, run_scenario, validate_scenario
+from .compare import CompareOptions, CompareResult, compare_scenario
 from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError
 
 __all__ = [
+    "CompareOptions",
+    "CompareResult",
+    "compare_scenario",
     "ConfigError",
     "EmbeddedModelError",
     "EndpointError",
