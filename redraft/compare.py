@@ -323,20 +323,18 @@ class _Progress:
         self.emit(text)
 
     def left(self, elapsed: float) -> float | None:
-        calls: dict[str, int] = {}
+        calls: dict[str, int] = {}  # network calls only: a cache hit takes no time and says nothing about speed
         seconds: dict[str, float] = {}
         for caller in self.callers.values():
             for role, usage in caller.ledger.by_role.items():
-                calls[role] = calls.get(role, 0) + usage.calls
+                calls[role] = calls.get(role, 0) + usage.network_calls
                 seconds[role] = seconds.get(role, 0.0) + usage.seconds
-        total = sum(calls.values())
-        if total == 0:
+        if not sum(calls.values()):
             return None
+        average = elapsed / sum(calls.values())  # for a role not seen yet
 
         def per_call(role: str) -> float:
-            if calls.get(role) and seconds.get(role):
-                return seconds[role] / calls[role] / self.parallel.get(role, 1)
-            return elapsed / total  # a role not seen yet: the average so far
+            return seconds[role] / calls[role] / self.parallel.get(role, 1) if calls.get(role) else average
 
         left = 0.0
         for unit, plan in self.planned.items():
