@@ -188,28 +188,35 @@ def serving(models: ModelProvider, *, own: bool, log_file: Path, status: Callabl
 
 async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, close: bool,
                checkpoint: Checkpoint | None) -> Summary:
-    loop, main = asyncio.get_running_loop(), asyncio.current_task()
     token = session.table.caller.cancel_token
+    try:
+        with ctrl_c_cancels(token.cancel):
+            return await run_session(session, models, run, hooks.on_message, hooks.on_progress, checkpoint)
+    finally:
+        if close:
+            await models.close()
+
+
+@contextmanager
+def ctrl_c_cancels(abort: Callable[[], None]) -> Iterator[None]:
+    """One Ctrl-C: first `abort` what is in flight (model calls, the reviewer's prompt), then the task."""
+    loop, main = asyncio.get_running_loop(), asyncio.current_task()
 
     def on_sigint() -> None:
-        # First stop what is in flight (model calls, the reviewer's prompt), then the run itself.
-        token.cancel()
+        abort()
         if main is not None:
             main.cancel()
 
     try:
         loop.add_signal_handler(signal.SIGINT, on_sigint)
+        installed = True
     except (NotImplementedError, RuntimeError, ValueError):
-        pass  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
+        installed = False  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
     try:
-        return await run_session(session, models, run, hooks.on_message, hooks.on_progress, checkpoint)
+        yield
     finally:
-        if close:
-            await models.close()
-        try:
+        if installed:
             loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
 
 
 def _close_quietly(models: ModelProvider) -> None:

@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import random
 import re
-import signal
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from typing import Callable
 from pydantic import BaseModel, Field
 
 from .agents import PromptEngineer, Table, metric_results, panel_results, run_prompt, score_examples
-from .api import RunOptions, _caller, prepare, serving
+from .api import RunOptions, _caller, ctrl_c_cancels, prepare, serving
 from .budget import Budget
 from .cards import AgentCard
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
@@ -410,39 +409,28 @@ class _Comparison:
 
     async def run(self, *, close: bool) -> CompareResult:
         self.progress.t0 = time.monotonic()  # the clock starts once the models are up
-        loop, main = asyncio.get_running_loop(), asyncio.current_task()
 
-        def on_sigint() -> None:
-            # One Ctrl-C is enough: abort the model calls in flight, then the comparison.
+        def abort() -> None:  # one Ctrl-C is enough: abort the model calls in flight, then the comparison
             for caller in self.progress.callers.values():
                 caller.cancel_token.cancel()
-            if main is not None:
-                main.cancel()
 
         try:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
-        try:
-            produced: dict[str, list[ArmRepeat]] = {a: [] for a in self.arms}
-            for k in range(self.repeats):
-                if "sequential" in self.arms:
-                    produced["sequential"].append(await self.sequential(k))
-                if "single_shot" in self.arms:
-                    produced["single_shot"].append(await self.single_shot(k))
-                if "best_of_n" in self.arms:
-                    seq = produced["sequential"][k].calls if "sequential" in self.arms else None
-                    n = max(1, round(seq / self.candidate_cost)) if seq is not None else self.rounds
-                    produced["best_of_n"].append(await self.best_of_n(k, n))
-            # Selection is over for every arm and repeat: only now are the test inputs run.
-            await self.score(produced)
+            with ctrl_c_cancels(abort):
+                produced: dict[str, list[ArmRepeat]] = {a: [] for a in self.arms}
+                for k in range(self.repeats):
+                    if "sequential" in self.arms:
+                        produced["sequential"].append(await self.sequential(k))
+                    if "single_shot" in self.arms:
+                        produced["single_shot"].append(await self.single_shot(k))
+                    if "best_of_n" in self.arms:
+                        seq = produced["sequential"][k].calls if "sequential" in self.arms else None
+                        n = max(1, round(seq / self.candidate_cost)) if seq is not None else self.rounds
+                        produced["best_of_n"].append(await self.best_of_n(k, n))
+                # Selection is over for every arm and repeat: only now are the test inputs run.
+                await self.score(produced)
         finally:
             if close:
                 await self.models.close()
-            try:
-                loop.remove_signal_handler(signal.SIGINT)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
         s = self.scenario
         arms = {a: self.arm_result(a, produced[a]) for a in self.arms}
         means = {a: _example_means(produced[a]) for a in self.arms}
