@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                              "ci_low": round(diff.ci_low, 4), "ci_high": round(diff.ci_high, 4), "n_test": len(result.examples),
                              "calls": None, "tokens": None, "seconds": round(time.monotonic() - t0, 1)})
             print(f"{name}: {result.verdict}", flush=True)
-    header = f"| task | arm | test accuracy | 95% CI | n | LLM calls | tokens | seconds |\n|---|---|---|---|---|---|---|---|"
+    header = "| task | arm | test accuracy | 95% CI | n | LLM calls | tokens | seconds |\n|---|---|---|---|---|---|---|---|"
     lines = [header] + [
         f"| {r['task']} | {r['arm']} | {r['score']:.3f} | {r['ci_low']:.3f}..{r['ci_high']:.3f} | {r['n_test']} | "
         f"{r['calls'] if r['calls'] is not None else ''} | {r['tokens'] if r['tokens'] is not None else ''} | {r['seconds']} |"

@@ -3,10 +3,8 @@ so a small model sees a short, focused context instead of the whole chat."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-from dataclasses import dataclass, field
-from typing import AsyncGenerator, Awaitable, Iterable, Sequence, TypeVar
+from typing import AsyncGenerator, Sequence
 
 from autogen_agentchat.agents import BaseChatAgent
 from autogen_agentchat.base import Response
@@ -14,161 +12,24 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
-from .cards import AgentCard
+from .context import RunContext, Seat
+from .critique import CriticResult, Proposal, aggregate, proposal_schema
 from .data import Example
-from .llm import Caller
-from .metrics import Metric
-from .review import (CriticResult, Proposal, Review, aggregate, check_review, per_output_panel, proposal_schema,
-                     review_schema)
-from .scenario import Scenario
-from .selection import Acceptance, Decision, acceptance
-from .state import ExampleResult, RoundRecord, RunState
+from .evaluate import failures_text, gather_all, metric_results, panel_results, review_outputs, run_prompt
+from .selection import Decision
+from .state import RoundRecord, RunState
 from .stats import judge_noise
-
-SHOWN_FAILURES = 5
-T = TypeVar("T")
-
-
-@dataclass
-class Seat:
-    """A card with its effective model tag and sampling settings for this scenario."""
-
-    card: AgentCard
-    tag: str
-    temperature: float
-    max_tokens: int
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-
-@dataclass
-class Table:
-    """What every agent shares: the scenario, the seats, the caller, the metric and the run state."""
-
-    scenario: Scenario
-    engineer: Seat
-    executor: Seat
-    critics: list[Seat]
-    moderator: Seat
-    caller: Caller
-    state: RunState
-    rounds: int
-    metric: Metric | None = None
-    accept: Acceptance = field(default_factory=lambda: acceptance_default())
-
-    def base_values(self) -> dict[str, str]:
-        """Template variables every card may use."""
-        s = self.scenario
-        shown = s.splits.train[:3]
-        if s.labeled:
-            examples = "\n".join(f"- input: {e.input}\n  expected output: {e.target}" for e in shown)
-        else:
-            examples = "\n".join(f"- {e.input}" for e in shown)
-        return {
-            "task": s.task.strip(),
-            "criteria": "\n".join(f"- {c.name}: {c.description.strip()}" for c in s.criteria),
-            "examples": examples,
-            "round": str(self.state.round),
-        }
-
-
-def acceptance_default() -> Acceptance:
-    from .scenario import Selection
-
-    return acceptance(Selection())
 
 
 def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:
     return TextMessage(source=source, content=content, metadata={"kind": kind, "round": str(round_no)})
 
 
-async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:
-    """Run concurrently; when one fails, cancel the rest (their spend is then not left running)."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(c) for c in coros]
-    except BaseExceptionGroup as eg:
-        raise eg.exceptions[0] from None  # the first failure, as itself (e.g. an EndpointError)
-    return [t.result() for t in tasks]
-
-
-async def run_prompt(table: Table, prompt: str, examples: list[Example], round_no: int) -> dict[str, str]:
-    """The executor's outputs for a prompt on examples, run concurrently (bounded per endpoint)."""
-    seat = table.executor
-
-    async def one(e: Example, i: int) -> tuple[str, str]:
-        values = table.base_values() | {"prompt": prompt, "input": e.input}
-        result = await table.caller.complete(
-            role=seat.name, tag=seat.tag, round_no=round_no,
-            messages=[SystemMessage(content=seat.card.render_system(values)),
-                      UserMessage(content=seat.card.render("run", **values), source="user")],
-            temperature=seat.temperature, max_tokens=seat.max_tokens, seed=table.scenario.seed + i,
-        )
-        return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
-
-    return dict(await gather_all(one(e, i) for i, e in enumerate(examples)))
-
-
-def metric_results(table: Table, examples: list[Example], outputs: dict[str, str]) -> dict[str, ExampleResult]:
-    """Each labeled example's metric score."""
-    assert table.metric is not None
-    out = {}
-    for e in examples:
-        r = table.metric(outputs.get(e.id, ""), e.target)
-        out[e.id] = ExampleResult(score=r.score, extracted=r.extracted, feedback=r.feedback)
-    return out
-
-
-async def review_outputs(table: Table, seat: Seat, examples: list[Example], outputs: dict[str, str], round_no: int,
-                         seed: int) -> CriticResult:
-    """One critic's blind review: the task, criteria, inputs and outputs (never the prompt or the round)."""
-    card, s = seat.card, table.scenario
-    criteria = [c.name for c in s.criteria]
-    lines = []
-    for i, e in enumerate(examples, 1):
-        lines.append(f"[{i}] input: {e.input}")
-        if s.labeled:
-            lines.append(f"    expected: {e.target}")
-        lines.append(f"    output: {outputs.get(e.id) or '(empty)'}")
-    values = table.base_values() | {
-        "focus": card.focus or "",
-        "rubric": "\n".join(f"- {r}" for r in card.rubric),
-        "outputs": "\n".join(lines),
-        "score_keys": ", ".join(f'"{c}": 1-10' for c in criteria),
-        "n_outputs": str(len(examples)),
-    }
-    parsed = await table.caller.complete_json(
-        Review, review_schema(criteria, len(examples)), role=seat.name, tag=seat.tag, round_no=round_no,
-        system=card.render_system(values), user=card.render("review", **values),
-        temperature=seat.temperature, max_tokens=seat.max_tokens, seed=seed, check=check_review(criteria, len(examples)),
-    )
-    return CriticResult(critic=seat.name, review=parsed.value, error=parsed.error if parsed.value is None else None,
-                        raw=parsed.raw)
-
-
-async def panel_results(table: Table, examples: list[Example], outputs: dict[str, str], round_no: int,
-                        seed: int) -> tuple[list[CriticResult], dict[str, ExampleResult]]:
-    """All critics' reviews, and each example's panel score (mean of the critics' per-output scores)."""
-    results = await gather_all(review_outputs(table, c, examples, outputs, round_no, seed) for c in table.critics)
-    per = per_output_panel(results, len(examples))
-    return results, {e.id: ExampleResult(score=p) for e, p in zip(examples, per) if p is not None}
-
-
-async def score_examples(table: Table, prompt: str, examples: list[Example], round_no: int) -> tuple[dict[str, str], dict[str, ExampleResult]]:
-    """Run a prompt on examples and score each: by the metric when labeled, else by the critic panel."""
-    outputs = await run_prompt(table, prompt, examples, round_no)
-    if table.scenario.labeled:
-        return outputs, metric_results(table, examples, outputs)
-    _, scores = await panel_results(table, examples, outputs, round_no, table.scenario.seed)
-    return outputs, scores
-
 
 class _KeepsErrors(BaseChatAgent):
     """AgentChat turns an agent's exception into RuntimeError(str); keep the original for the caller."""
 
-    table: Table
+    table: RunContext
 
     @property
     def produced_message_types(self) -> Sequence[type[BaseChatMessage]]:
@@ -206,7 +67,7 @@ class _KeepsErrors(BaseChatAgent):
 
 
 class _Seated(_KeepsErrors):
-    def __init__(self, seat: Seat, table: Table):
+    def __init__(self, seat: Seat, table: RunContext):
         super().__init__(seat.name, seat.card.description.strip())
         self.seat = seat
         self.table = table
@@ -285,7 +146,7 @@ class TaskExecutor(_Seated):
 class Evaluator(_KeepsErrors):
     """Scores outputs against targets with the scenario's metric, and shows the failing train examples."""
 
-    def __init__(self, table: Table, name: str = "evaluator"):
+    def __init__(self, table: RunContext, name: str = "evaluator"):
         super().__init__(name, "Scores outputs against the labeled targets and shows the failures.")
         self.table = table
 
@@ -307,7 +168,7 @@ class CriticPanel(_KeepsErrors):
     """Every critic reviews the outputs blind (no prompt, no round number), concurrently;
     each review is posted under the critic's own name, then the panel's aggregate."""
 
-    def __init__(self, table: Table, name: str = "critic_panel"):
+    def __init__(self, table: RunContext, name: str = "critic_panel"):
         super().__init__(name, "The critics: each scores the outputs against the criteria and names failures.")
         self.table = table
 
@@ -420,7 +281,7 @@ class Moderator(_Seated):
         return f"{default}. {note}" if note else default
 
 
-def decide(t: Table, record: RoundRecord) -> Decision:
+def decide(t: RunContext, record: RoundRecord) -> Decision:
     """Whether this round's candidate replaces the best so far, by the scenario's rule on dev."""
     best = t.state.best()
     if not record.dev:
@@ -459,25 +320,6 @@ def _critiques(record: RoundRecord) -> str:
         for e in r.review.edits[:1]:
             lines.append(f"- {r.critic} suggests: {e}")
     return "\n".join(lines) or "- (no usable critique)"
-
-
-def failures_text(t: Table, record: RoundRecord) -> str:
-    """The worst train examples of a round: input, expected (when labeled) and what came out."""
-    by_id = {e.id: e for e in t.scenario.splits.train}
-    scored = [(r.score, i) for i, r in record.train.items() if i in by_id and (not t.scenario.labeled or r.score < 1)]
-    scored.sort()
-    lines = []
-    for n, (score, i) in enumerate(scored[:SHOWN_FAILURES], 1):
-        e, res = by_id[i], record.train[i]
-        lines.append(f"[{n}] input: {e.input}")
-        if t.scenario.labeled:
-            got = record.outputs.get(i, "")
-            got = got if len(got) <= 300 else got[:297] + "..."
-            lines.append(f"    expected: {e.target}\n    got: {got or '(empty)'}"
-                         + (f" (read as: {res.extracted})" if res.extracted else ""))
-        else:
-            lines.append(f"    output: {record.outputs.get(i, '')[:300]}\n    panel score: {score:.1f}/10")
-    return "\n".join(lines) or "(none)"
 
 
 def _format_review(r: CriticResult) -> str:

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 from pathlib import Path
 
 from .cards import AgentCard, PACKAGE_AGENTS, load_cards
-from .cache import CallCache, default_cache_dir
 from .budget import Budget, Projection
-from .llm import Caller, Ledger
-from .models import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
-from .runs import RunDir, Summary
+from .llm import Caller
+from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
+from .results import Summary
+from .runs import RunDir
 from .scenario import Scenario, load_scenario
 from .data import Splits
 from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
+from .runtime import ctrl_c_cancels, make_caller, serving
 from .team import Checkpoint, ReviewSettings, OnMessage, OnProgress, Session, build_session, project, run_session, seat_roles
 
 
@@ -102,7 +101,8 @@ def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Ho
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     # Everything is validated before the run folder exists, so a bad input leaves nothing behind.
-    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=_caller(models, opts, scenario.budget),
+    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir,
+                                                       no_cache=opts.no_cache),
                             review=_review(opts))
     run = RunDir.create(Path(opts.runs_dir), scenario.name)
     return _drive(session, models, run, hooks, own, checkpoint=None)
@@ -140,7 +140,8 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     rounds = opts.rounds or config["rounds"]
-    caller = _caller(models, opts, scenario.budget, ledger=checkpoint.ledger)
+    caller = make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir, no_cache=opts.no_cache,
+                         ledger=checkpoint.ledger)
     session = build_session(scenario, cards, models, rounds=rounds, caller=caller, review=_review(opts))
     session.table.state = checkpoint.run
     return _drive(session, models, run, hooks, own, checkpoint=checkpoint)
@@ -149,10 +150,6 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
 def _review(opts: RunOptions) -> ReviewSettings | None:
     return ReviewSettings(timeout=opts.review_timeout, weight=opts.review_weight) if opts.review else None
 
-
-def _caller(models: ModelProvider, opts: RunOptions, scenario_budget: Budget, ledger: Ledger | None = None) -> Caller:
-    cache = None if opts.no_cache else CallCache(Path(opts.cache_dir) if opts.cache_dir else default_cache_dir())
-    return Caller(models, ledger, cache=cache, budget=scenario_budget.merged(opts.budget))
 
 
 def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, own: bool,
@@ -169,21 +166,6 @@ def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, o
     return RunOutcome(summary=summary, run_dir=run)
 
 
-@contextmanager
-def serving(models: ModelProvider, *, own: bool, log_file: Path, status: Callable[[str], None]) -> Iterator[None]:
-    """Start the embedded model's server (when the models have one) for the block; stop it after if we opened it."""
-    server = getattr(models, "server", None)
-    if server is not None and server.log_file is None:
-        server.log_file = log_file
-    try:
-        if server is not None:
-            status(f"starting the embedded model {server.model_name} (llama.cpp on 127.0.0.1)...")
-            server.start()
-            status(f"embedded model ready at {server.base_url}")
-        yield
-    finally:
-        if own:
-            _close_quietly(models)
 
 
 async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, close: bool,
@@ -195,31 +177,3 @@ async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hook
     finally:
         if close:
             await models.close()
-
-
-@contextmanager
-def ctrl_c_cancels(abort: Callable[[], None]) -> Iterator[None]:
-    """One Ctrl-C: first `abort` what is in flight (model calls, the reviewer's prompt), then the task."""
-    loop, main = asyncio.get_running_loop(), asyncio.current_task()
-
-    def on_sigint() -> None:
-        abort()
-        if main is not None:
-            main.cancel()
-
-    try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        installed = True
-    except (NotImplementedError, RuntimeError, ValueError):
-        installed = False  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
-    try:
-        yield
-    finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
-
-
-def _close_quietly(models: ModelProvider) -> None:
-    server = getattr(models, "server", None)
-    if server is not None:
-        server.stop()

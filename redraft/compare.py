@@ -10,116 +10,35 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import re
 import statistics
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from pydantic import BaseModel, Field
 
-from .agents import PromptEngineer, Table, metric_results, panel_results, run_prompt, score_examples
-from .api import RunOptions, _caller, ctrl_c_cancels, prepare, serving
+from .agents import PromptEngineer
+from .context import RunContext
+from .evaluate import metric_results, panel_results, run_prompt, score_examples
+from .api import prepare
+from .runtime import ctrl_c_cancels, make_caller, serving
 from .budget import Budget
 from .cards import AgentCard
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
 from .llm import Caller
-from .models import ModelProvider, open_models
-from .runs import RunDir, now_iso
+from .endpoints import ModelProvider, open_models
+from .report import write_reports
+from .results import ARM_NAMES, ARMS, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
+from .runs import RunDir, new_folder, now_iso
 from .scenario import Scenario
 from .stats import Interval, mean_ci, paired_bootstrap, win_rate
 from .team import build_session, project, run_session
 
-ARMS = ("single_shot", "best_of_n", "sequential")
-ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
 SINGLE_SHOT_SEEDS = 100  # draft seeds offsets, clear of the chat's own (seed + round, at most 100 rounds)
 BEST_OF_N_SEEDS = 200
 
 OnProgress = Callable[[str], None]
-
-
-class RoundPoint(BaseModel):
-    """One round of a sequential repeat: its prompt and scores."""
-
-    round: int
-    prompt: str
-    train_score: float | None = None
-    dev_score: float | None = None
-
-
-class ArmRepeat(BaseModel):
-    """One repeat (seed) of one arm, scored on the test inputs."""
-
-    seed: int
-    prompt: str  # the prompt this repeat produced (chosen on dev where the arm chooses)
-    score: float  # mean over test examples
-    per_example: list[float]  # test score per example, in the order of CompareResult.examples
-    outputs: list[str] = Field(default_factory=list)  # the model's output per test example
-    calls: int = 0
-    tokens: int = 0
-    cost_usd: float | None = None
-    seconds: float = 0.0
-    rounds: list[RoundPoint] = Field(default_factory=list)  # sequential arm only
-    candidates: int = 1  # best_of_n: how many prompts were drawn
-    dev_score: float | None = None  # the chosen prompt's dev score (sequential, best_of_n)
-    unscored: int = 0  # test outputs no critic could score; they count as the scale's lowest score
-    run_dir: str | None = None  # sequential: the run folder of the chat
-
-
-class ArmResult(BaseModel):
-    """One arm over all repeats."""
-
-    name: str  # single_shot | best_of_n | sequential
-    score: float  # mean of the repeats' scores
-    ci_low: float  # 95 % interval of the mean score (bootstrap over examples x repeats)
-    ci_high: float
-    repeats: list[ArmRepeat]
-    calls: int  # summed over repeats
-    tokens: int
-    cost_usd: float | None = None
-    seconds: float
-
-
-class Difference(BaseModel):
-    """A paired difference a − b over the same test examples (averaged over repeats)."""
-
-    a: str
-    b: str
-    estimate: float
-    ci_low: float
-    ci_high: float
-    wins: float  # share of examples where a scored higher
-    ties: float
-    losses: float
-    significant: bool
-    p_value: float | None = None  # two-sided paired sign-flip permutation test
-
-
-class Example(BaseModel):
-    """A test example as shown in the report."""
-
-    id: str
-    input: str
-    target: str | None = None
-
-
-class CompareResult(BaseModel):
-    """compare.json"""
-
-    scenario: str
-    metric: str  # what the score is: a metric name, or "panel" for rubric-only scenarios
-    score_scale: str = "0-1"
-    repeats: int
-    arms: dict[str, ArmResult]
-    differences: list[Difference]
-    verdict: str
-    examples: list[Example]
-    created: str
-    models: dict[str, dict] = Field(default_factory=dict)
-    out_dir: str | None = None  # where compare.json, report.md and report.html were written
 
 
 @dataclass
@@ -232,15 +151,13 @@ def check_arms(arms: list[str]) -> list[str]:
 def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *, models: ModelProvider | None = None,
                      on_progress: OnProgress | None = None) -> CompareResult:
     """Run every arm on the scenario, score them all on its test split, and write the reports."""
-    from .report import write_reports  # report imports this module's models
-
     opts = options or CompareOptions()
     arms = check_arms(opts.arms)
     if opts.repeats < 1:
         raise RedraftError(f"--repeats must be at least 1, got {opts.repeats}")
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
     _check_splits(scenario, arms)
-    out = Path(opts.out_dir) if opts.out_dir is not None else _new_folder(Path("compare"), scenario.name)
+    out = Path(opts.out_dir) if opts.out_dir is not None else new_folder(Path("compare"), scenario.name)
     if (out / "compare.json").exists() or (out / "runs").exists():
         raise RedraftError(f"{out} already holds a comparison; choose another folder with --out")
     own = models is None
@@ -268,16 +185,6 @@ def _check_splits(scenario: Scenario, arms: list[str]) -> None:
     if not scenario.splits.dev and ("best_of_n" in arms or "sequential" in arms):
         raise scenario.error(key, "best_of_n and sequential choose their prompt on dev examples, but this scenario has none; "
                              "give dev a few examples in the split")
-
-
-def _new_folder(root: Path, scenario: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = root / f"{stamp}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', scenario).strip('-') or 'scenario'}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
 
 
 def _reseeded(scenario: Scenario, seed: int, **update: object) -> Scenario:
@@ -397,10 +304,10 @@ class _Comparison:
         return self.scenario.seed + REPEAT_STRIDE * k
 
     def caller(self, *, budget: bool = True) -> Caller:
-        opts = RunOptions(cache_dir=self.opts.cache_dir, no_cache=self.opts.no_cache)
-        return _caller(self.models, opts, self.scenario.budget if budget else Budget())
+        return make_caller(self.models, self.scenario.budget if budget else Budget(), cache_dir=self.opts.cache_dir,
+                           no_cache=self.opts.no_cache)
 
-    def table(self, seed: int, caller: Caller, **update: object) -> Table:
+    def table(self, seed: int, caller: Caller, **update: object) -> RunContext:
         return build_session(_reseeded(self.scenario, seed, **update), self.cards, self.models, rounds=self.rounds,
                              caller=caller).table
 
@@ -526,10 +433,10 @@ class _Comparison:
         total = 0.0
         for role, usage in caller.ledger.by_role.items():
             seat = seats.get(role)
-            price = self.models.endpoint(seat.tag).price if seat else None
-            if price is None:
+            cost = self.models.endpoint(seat.tag).cost(usage.prompt_tokens, usage.completion_tokens) if seat else None
+            if cost is None:
                 return None
-            total += (usage.prompt_tokens * price[0] + usage.completion_tokens * price[1]) / 1000
+            total += cost
         return round(total, 6)
 
     async def score(self, produced: dict[str, list[ArmRepeat]]) -> None:

@@ -8,7 +8,7 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .runs import Summary
+from .results import Summary
 
 if TYPE_CHECKING:
     from .api import Hooks

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from .budget import Budget
 from .cache import CallCache
 from .errors import BudgetExceeded, EndpointError
-from .models import Endpoint, ModelProvider
+from .endpoints import Endpoint, ModelProvider
 from .secrets import scrub
 
 T = TypeVar("T", bound=BaseModel)
@@ -193,8 +193,7 @@ class Caller:
         usage = Usage(calls=1, network_calls=1, prompt_tokens=result.usage.prompt_tokens,
                       completion_tokens=result.usage.completion_tokens, seconds=elapsed,
                       network_tokens=result.usage.prompt_tokens + result.usage.completion_tokens)
-        if ep.price is not None:
-            usage.cost_usd = (usage.prompt_tokens * ep.price[0] + usage.completion_tokens * ep.price[1]) / 1000
+        usage.cost_usd = ep.cost(usage.prompt_tokens, usage.completion_tokens) or 0.0
         self.ledger.record(role, round_no, usage)
         if self.cache is not None and key is not None and isinstance(result.content, str):
             self.cache.put(key, {"content": result.content, "finish_reason": result.finish_reason,

@@ -10,11 +10,10 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from .compare import ArmResult, CompareResult, Difference, RoundPoint
+from .results import ARMS, ArmResult, CompareResult, Difference, RoundPoint
 
 __all__ = ["render_html", "render_markdown", "terminal_table", "write_reports"]
 
-ARM_ORDER = ("single_shot", "best_of_n", "sequential")
 ARM_COLORS = {"sequential": "#d6336c", "single_shot": "#1c7ed6", "best_of_n": "#2f9e44"}
 OTHER_COLORS = ("#7048e8", "#f08c00", "#0c8599")
 LEVELS_NOTE = " Dashed: the other arms' scores on the test inputs."
@@ -27,8 +26,8 @@ Series = list[tuple[int, float]]
 
 
 def _arms(result: CompareResult) -> list[ArmResult]:
-    known = [result.arms[name] for name in ARM_ORDER if name in result.arms]
-    return known + [arm for name, arm in result.arms.items() if name not in ARM_ORDER]
+    known = [result.arms[name] for name in ARMS if name in result.arms]
+    return known + [arm for name, arm in result.arms.items() if name not in ARMS]
 
 
 def _color(name: str, result: CompareResult) -> str:

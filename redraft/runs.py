@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
-from pydantic import BaseModel, Field
 
 from ._files import write_atomic
-from .llm import Usage
 from .secrets import scrub
 
 
@@ -21,44 +18,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-class RoundSummary(BaseModel):
-    """One round in summary.json."""
-
-    round: int
-    prompt: str
-    changes: str
-    origin: str
-    critics: dict[str, dict[str, Any]]
-    mean: dict[str, float] = Field(default_factory=dict)
-    spread: dict[str, float] = Field(default_factory=dict)
-    score: float | None = None  # the dev score selection compared
-    train_score: float | None = None
-    dev_score: float | None = None
-    panel: dict[str, Any] = Field(default_factory=dict)  # mean, median, spread, agreement, noise
-    selection: dict[str, Any] | None = None  # the moderator's decision against the best so far
-    focus: str | None = None
-
-
-class Summary(BaseModel):
-    """summary.json: what a user checks after a run."""
-
-    scenario: str
-    scenario_file: str | None
-    run_dir: str
-    started: str
-    finished: str
-    models: dict[str, dict[str, Any]]
-    rounds: list[RoundSummary]
-    best_round: int | None
-    best_score: float | None
-    score_scale: str = "1-10 (critic panel)"
-    test: dict[str, Any] | None = None  # the final prompt on held-out test: score, ci_low, ci_high, n
-    reviewer: dict[str, Any] | None = None  # the human reviewer's verdicts and their agreement with the panel
-    final_prompt: str | None
-    stop_reason: str
-    usage: Usage
-    usage_by_role: dict[str, Usage]
-    seconds: float
+def new_folder(root: Path, name: str, when: datetime | None = None) -> Path:
+    """A path `root/<timestamp>-<name>` that does not exist yet (a -2, -3 ... suffix when taken)."""
+    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "scenario"
+    base = root / f"{stamp}-{slug}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 class RunDir:
@@ -79,13 +48,7 @@ class RunDir:
     @classmethod
     def create(cls, runs_dir: Path, scenario: str, when: datetime | None = None) -> "RunDir":
         """A new folder `runs_dir/<timestamp>-<scenario>`, never reusing an existing one."""
-        stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", scenario).strip("-") or "scenario"
-        base = runs_dir / f"{stamp}-{slug}"
-        path, n = base, 1
-        while path.exists():
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
+        path = new_folder(runs_dir, scenario, when)
         (path / "prompts").mkdir(parents=True)
         return cls(path)
 

@@ -6,7 +6,7 @@ import statistics
 
 from pydantic import BaseModel, Field
 
-from .review import CriticResult, PanelStats
+from .critique import CriticResult, PanelStats
 from .selection import Decision
 
 

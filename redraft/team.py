@@ -18,7 +18,9 @@ from autogen_agentchat.conditions import StopMessageTermination
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, SelectSpeakerEvent, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
 
-from .agents import CriticPanel, Evaluator, Moderator, PromptEngineer, Seat, Table, TaskExecutor, score_examples
+from .agents import CriticPanel, Evaluator, Moderator, PromptEngineer, TaskExecutor
+from .context import RunContext, Seat
+from .evaluate import score_examples
 from .budget import Projection
 from .metrics import build_metric
 from .selection import acceptance
@@ -27,8 +29,9 @@ from .stats import mean_ci
 from .cards import AgentCard, find_role
 from .errors import BudgetExceeded, ConfigError, RedraftError
 from .llm import Caller, Ledger
-from .models import ModelProvider
-from .runs import RoundSummary, RunDir, Summary, now_iso
+from .endpoints import ModelProvider
+from .results import RoundSummary, Summary
+from .runs import RunDir, now_iso
 from .scenario import Scenario
 from .state import RunState
 
@@ -75,7 +78,7 @@ def seat_roles(scenario: Scenario, cards: dict[str, AgentCard], models: ModelPro
 class Session:
     """A prepared run: the table and the team, before any model is called."""
 
-    table: Table
+    table: RunContext
     team: RoundRobinGroupChat
 
     def models_used(self, models: ModelProvider) -> dict[str, dict]:
@@ -99,7 +102,7 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
     """Seat the roles and assemble the AgentChat team."""
     seats = seat_roles(scenario, cards, models)
     n_rounds = rounds or scenario.rounds
-    table = Table(
+    table = RunContext(
         scenario=scenario,
         engineer=seats["prompt_engineer"],  # type: ignore[arg-type]
         executor=seats["task_executor"],  # type: ignore[arg-type]
@@ -117,7 +120,7 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
         participants.append(Evaluator(table))
     participants.append(CriticPanel(table))
     if review is not None:
-        from .reviewer import ReviewConsole, Reviewer
+        from .human import ReviewConsole, Reviewer
 
         console = review.console or ReviewConsole(table, timeout=review.timeout)
         participants.append(Reviewer(table, console, weight=review.weight))
@@ -407,11 +410,11 @@ def project(session: Session, models: ModelProvider) -> Projection:
         max_calls[seat.name] = max_calls.get(seat.name, 0) + worst
         prompt_tokens += worst * prompt
         completion_tokens += worst * seat.max_tokens
-        price = models.endpoint(seat.tag).price
-        if price is None:
+        spent = models.endpoint(seat.tag).cost(worst * prompt, worst * seat.max_tokens)
+        if spent is None:
             priced = False
         else:
-            cost += worst * (prompt * price[0] + seat.max_tokens * price[1]) / 1000
+            cost += spent
 
     for n in range(1, t.rounds + 1):
         if not (n == 1 and s.seed_prompt):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import pytest
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from redraft.models import Endpoint
+from redraft.endpoints import Endpoint
 
 
 @pytest.fixture(autouse=True)
@@ -43,9 +42,6 @@ class ScriptedModels:
     def endpoint(self, tag: str) -> Endpoint:
         return Endpoint(id=f"scripted|{tag}", description={"model": f"scripted-{tag}", "api_type": "scripted"},
                         structured_output=self.structured, max_retries=0)
-
-    def secrets(self) -> list[str]:
-        return []
 
     async def close(self) -> None:
         pass

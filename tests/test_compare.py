@@ -19,7 +19,7 @@ from autogen_core.models import CreateResult, RequestUsage
 from conftest import write_scenario
 from redraft.compare import ARMS, CompareOptions, CompareResult, Difference, compare_scenario, differences, verdict
 from redraft.errors import ConfigError
-from redraft.models import Endpoint
+from redraft.endpoints import Endpoint
 
 # ---- model doubles
 
@@ -71,9 +71,6 @@ class FakeModels:
     def endpoint(self, tag: str) -> Endpoint:
         return Endpoint(id=f"fake|{tag}", description={"model": f"fake-{tag}", "api_type": "fake"},
                         structured_output=True, max_retries=0, price=self.price)
-
-    def secrets(self) -> list[str]:
-        return []
 
     async def close(self) -> None:
         pass

@@ -12,7 +12,7 @@ from conftest import SCENARIO, ScriptedModels, proposal, review, run, write_scen
 from redraft import ConfigError, EmbeddedModelError, validate_scenario
 from redraft.cards import PACKAGE_AGENTS, AgentCard, load_card, load_cards
 from redraft.embedded import default_gguf
-from redraft.models import ConfiguredModels, parse_config_list
+from redraft.endpoints import ConfiguredModels, parse_config_list
 from redraft.scenario import PACKAGE_SCENARIOS, Scenario, load_scenario
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from render_check import count_colors, read_png, render
 
-from redraft.compare import ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
+from redraft.results import ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
 from redraft.report import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
 
 EVIL = "Reply politely & briefly. <script>alert(1)</script>"

@@ -18,7 +18,9 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from pydantic import BaseModel
 
-from .agents import Table, decide, failures_text
+from .agents import decide
+from .context import RunContext
+from .evaluate import failures_text
 from .state import RoundRecord
 
 HELP = """Reviewer commands:
@@ -91,7 +93,7 @@ class LineReader:
 class ReviewConsole:
     """The reviewer's side of the terminal: the round summary, the prompt, and the editor."""
 
-    def __init__(self, table: Table, *, timeout: float | None = None, out: IO[str] | None = None,
+    def __init__(self, table: RunContext, *, timeout: float | None = None, out: IO[str] | None = None,
                  reader: LineReader | None = None):
         self.table = table
         self.timeout = timeout
@@ -164,7 +166,7 @@ class ReviewConsole:
         return text if text and text != prompt.strip() else None
 
 
-def summarize(table: Table) -> str:
+def summarize(table: RunContext) -> str:
     """The compact round summary a reviewer sees."""
     state = table.state
     record = state.current()
@@ -205,7 +207,7 @@ def _f(x: float | None) -> str:
 class Reviewer(UserProxyAgent):
     """The human reviewer's seat: AgentChat's UserProxyAgent, whose answer redraft turns into an action."""
 
-    def __init__(self, table: Table, console: ReviewConsole, *, weight: float = 1.0, name: str = "reviewer"):
+    def __init__(self, table: RunContext, console: ReviewConsole, *, weight: float = 1.0, name: str = "reviewer"):
         super().__init__(name, description="The human reviewer", input_func=console.ask)
         self.table = table
         self.console = console

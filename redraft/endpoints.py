@@ -70,6 +70,12 @@ class Endpoint:
     max_retries: int = 4
     retry_base_seconds: float = 1.0
 
+    def cost(self, prompt_tokens: float, completion_tokens: float) -> float | None:
+        """US dollars for these tokens at the configured price per 1,000 (None when no price is set)."""
+        if self.price is None:
+            return None
+        return (prompt_tokens * self.price[0] + completion_tokens * self.price[1]) / 1000
+
 
 class ModelProvider(Protocol):
     """Where the round gets a chat client for a model tag."""
@@ -81,8 +87,6 @@ class ModelProvider(Protocol):
     def endpoint(self, tag: str) -> Endpoint: ...
 
     def client(self, tag: str) -> ChatCompletionClient: ...
-
-    def secrets(self) -> list[str]: ...
 
     async def close(self) -> None: ...
 
@@ -215,9 +219,6 @@ class ConfiguredModels:
             retry_base_seconds=e.retry_base_seconds,
         )
 
-    def secrets(self) -> list[str]:
-        return [e.api_key.get_secret_value() for e in self.entries if e.api_key is not None and e.api_key.get_secret_value()]
-
     async def close(self) -> None:
         for c in self._clients.values():
             await c.close()
@@ -292,9 +293,6 @@ class EmbeddedModels:
             structured_output=True, max_concurrency=self.server.parallel, timeout=600, max_retries=2,
             retry_base_seconds=0.5,
         )
-
-    def secrets(self) -> list[str]:
-        return []
 
     async def close(self) -> None:
         if self._client is not None:

@@ -1,0 +1,118 @@
+"""Evaluation shared by the chat, compare and the reviewer: running a prompt on examples, metric
+results, the critics' reviews and the panel's per-example scores, and the failing examples."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Iterable, TypeVar
+
+from autogen_core.models import SystemMessage, UserMessage
+
+from .context import RunContext, Seat
+from .critique import CriticResult, Review, check_review, per_output_panel, review_schema
+from .data import Example
+from .state import ExampleResult, RoundRecord
+
+SHOWN_FAILURES = 5
+T = TypeVar("T")
+
+async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:
+    """Run concurrently; when one fails, cancel the rest (their spend is then not left running)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except BaseExceptionGroup as eg:
+        raise eg.exceptions[0] from None  # the first failure, as itself (e.g. an EndpointError)
+    return [t.result() for t in tasks]
+
+
+async def run_prompt(table: RunContext, prompt: str, examples: list[Example], round_no: int) -> dict[str, str]:
+    """The executor's outputs for a prompt on examples, run concurrently (bounded per endpoint)."""
+    seat = table.executor
+
+    async def one(e: Example, i: int) -> tuple[str, str]:
+        values = table.base_values() | {"prompt": prompt, "input": e.input}
+        result = await table.caller.complete(
+            role=seat.name, tag=seat.tag, round_no=round_no,
+            messages=[SystemMessage(content=seat.card.render_system(values)),
+                      UserMessage(content=seat.card.render("run", **values), source="user")],
+            temperature=seat.temperature, max_tokens=seat.max_tokens, seed=table.scenario.seed + i,
+        )
+        return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
+
+    return dict(await gather_all(one(e, i) for i, e in enumerate(examples)))
+
+
+def metric_results(table: RunContext, examples: list[Example], outputs: dict[str, str]) -> dict[str, ExampleResult]:
+    """Each labeled example's metric score."""
+    assert table.metric is not None
+    out = {}
+    for e in examples:
+        r = table.metric(outputs.get(e.id, ""), e.target)
+        out[e.id] = ExampleResult(score=r.score, extracted=r.extracted, feedback=r.feedback)
+    return out
+
+
+async def review_outputs(table: RunContext, seat: Seat, examples: list[Example], outputs: dict[str, str], round_no: int,
+                         seed: int) -> CriticResult:
+    """One critic's blind review: the task, criteria, inputs and outputs (never the prompt or the round)."""
+    card, s = seat.card, table.scenario
+    criteria = [c.name for c in s.criteria]
+    lines = []
+    for i, e in enumerate(examples, 1):
+        lines.append(f"[{i}] input: {e.input}")
+        if s.labeled:
+            lines.append(f"    expected: {e.target}")
+        lines.append(f"    output: {outputs.get(e.id) or '(empty)'}")
+    values = table.base_values() | {
+        "focus": card.focus or "",
+        "rubric": "\n".join(f"- {r}" for r in card.rubric),
+        "outputs": "\n".join(lines),
+        "score_keys": ", ".join(f'"{c}": 1-10' for c in criteria),
+        "n_outputs": str(len(examples)),
+    }
+    parsed = await table.caller.complete_json(
+        Review, review_schema(criteria, len(examples)), role=seat.name, tag=seat.tag, round_no=round_no,
+        system=card.render_system(values), user=card.render("review", **values),
+        temperature=seat.temperature, max_tokens=seat.max_tokens, seed=seed, check=check_review(criteria, len(examples)),
+    )
+    return CriticResult(critic=seat.name, review=parsed.value, error=parsed.error if parsed.value is None else None,
+                        raw=parsed.raw)
+
+
+async def panel_results(table: RunContext, examples: list[Example], outputs: dict[str, str], round_no: int,
+                        seed: int) -> tuple[list[CriticResult], dict[str, ExampleResult]]:
+    """All critics' reviews, and each example's panel score (mean of the critics' per-output scores)."""
+    results = await gather_all(review_outputs(table, c, examples, outputs, round_no, seed) for c in table.critics)
+    per = per_output_panel(results, len(examples))
+    return results, {e.id: ExampleResult(score=p) for e, p in zip(examples, per) if p is not None}
+
+
+async def score_examples(table: RunContext, prompt: str, examples: list[Example], round_no: int) -> tuple[dict[str, str], dict[str, ExampleResult]]:
+    """Run a prompt on examples and score each: by the metric when labeled, else by the critic panel."""
+    outputs = await run_prompt(table, prompt, examples, round_no)
+    if table.scenario.labeled:
+        return outputs, metric_results(table, examples, outputs)
+    _, scores = await panel_results(table, examples, outputs, round_no, table.scenario.seed)
+    return outputs, scores
+
+
+def failures_text(t: RunContext, record: RoundRecord) -> str:
+    """The worst train examples of a round: input, expected (when labeled) and what came out."""
+    by_id = {e.id: e for e in t.scenario.splits.train}
+    scored = [(r.score, i) for i, r in record.train.items() if i in by_id and (not t.scenario.labeled or r.score < 1)]
+    scored.sort()
+    lines = []
+    for n, (score, i) in enumerate(scored[:SHOWN_FAILURES], 1):
+        e, res = by_id[i], record.train[i]
+        lines.append(f"[{n}] input: {e.input}")
+        if t.scenario.labeled:
+            got = record.outputs.get(i, "")
+            got = got if len(got) <= 300 else got[:297] + "..."
+            lines.append(f"    expected: {e.target}\n    got: {got or '(empty)'}"
+                         + (f" (read as: {res.extracted})" if res.extracted else ""))
+        else:
+            lines.append(f"    output: {record.outputs.get(i, '')[:300]}\n    panel score: {score:.1f}/10")
+    return "\n".join(lines) or "(none)"
+
+

@@ -1,0 +1,134 @@
+"""Result models: what a run (summary.json) and a comparison (compare.json) produced, as typed data
+that report.py and console.py read without depending on the code that made them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .llm import Usage
+
+ARMS = ("single_shot", "best_of_n", "sequential")
+ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
+
+
+class RoundSummary(BaseModel):
+    """One round in summary.json."""
+
+    round: int
+    prompt: str
+    changes: str
+    origin: str
+    critics: dict[str, dict[str, Any]]
+    mean: dict[str, float] = Field(default_factory=dict)
+    spread: dict[str, float] = Field(default_factory=dict)
+    score: float | None = None  # the dev score selection compared
+    train_score: float | None = None
+    dev_score: float | None = None
+    panel: dict[str, Any] = Field(default_factory=dict)  # mean, median, spread, agreement, noise
+    selection: dict[str, Any] | None = None  # the moderator's decision against the best so far
+    focus: str | None = None
+
+
+class Summary(BaseModel):
+    """summary.json: what a user checks after a run."""
+
+    scenario: str
+    scenario_file: str | None
+    run_dir: str
+    started: str
+    finished: str
+    models: dict[str, dict[str, Any]]
+    rounds: list[RoundSummary]
+    best_round: int | None
+    best_score: float | None
+    score_scale: str = "1-10 (critic panel)"
+    test: dict[str, Any] | None = None  # the final prompt on held-out test: score, ci_low, ci_high, n
+    reviewer: dict[str, Any] | None = None  # the human reviewer's verdicts and their agreement with the panel
+    final_prompt: str | None
+    stop_reason: str
+    usage: Usage
+    usage_by_role: dict[str, Usage]
+    seconds: float
+
+
+class RoundPoint(BaseModel):
+    """One round of a sequential repeat: its prompt and scores."""
+
+    round: int
+    prompt: str
+    train_score: float | None = None
+    dev_score: float | None = None
+
+
+class ArmRepeat(BaseModel):
+    """One repeat (seed) of one arm, scored on the test inputs."""
+
+    seed: int
+    prompt: str  # the prompt this repeat produced (chosen on dev where the arm chooses)
+    score: float  # mean over test examples
+    per_example: list[float]  # test score per example, in the order of CompareResult.examples
+    outputs: list[str] = Field(default_factory=list)  # the model's output per test example
+    calls: int = 0
+    tokens: int = 0
+    cost_usd: float | None = None
+    seconds: float = 0.0
+    rounds: list[RoundPoint] = Field(default_factory=list)  # sequential arm only
+    candidates: int = 1  # best_of_n: how many prompts were drawn
+    dev_score: float | None = None  # the chosen prompt's dev score (sequential, best_of_n)
+    unscored: int = 0  # test outputs no critic could score; they count as the scale's lowest score
+    run_dir: str | None = None  # sequential: the run folder of the chat
+
+
+class ArmResult(BaseModel):
+    """One arm over all repeats."""
+
+    name: str  # single_shot | best_of_n | sequential
+    score: float  # mean of the repeats' scores
+    ci_low: float  # 95 % interval of the mean score (bootstrap over examples x repeats)
+    ci_high: float
+    repeats: list[ArmRepeat]
+    calls: int  # summed over repeats
+    tokens: int
+    cost_usd: float | None = None
+    seconds: float
+
+
+class Difference(BaseModel):
+    """A paired difference a − b over the same test examples (averaged over repeats)."""
+
+    a: str
+    b: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    wins: float  # share of examples where a scored higher
+    ties: float
+    losses: float
+    significant: bool
+    p_value: float | None = None  # two-sided paired sign-flip permutation test
+
+
+class Example(BaseModel):
+    """A test example as shown in the report."""
+
+    id: str
+    input: str
+    target: str | None = None
+
+
+class CompareResult(BaseModel):
+    """compare.json"""
+
+    scenario: str
+    metric: str  # what the score is: a metric name, or "panel" for rubric-only scenarios
+    score_scale: str = "0-1"
+    repeats: int
+    arms: dict[str, ArmResult]
+    differences: list[Difference]
+    verdict: str
+    examples: list[Example]
+    created: str
+    models: dict[str, dict] = Field(default_factory=dict)
+    out_dir: str | None = None  # where compare.json, report.md and report.html were written

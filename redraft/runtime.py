@@ -1,0 +1,67 @@
+"""What every command needs around a run: the models served, one Ctrl-C that cancels what is in
+flight, and a caller with the cache and budget the user asked for."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .budget import Budget
+from .cache import CallCache, default_cache_dir
+from .endpoints import ModelProvider
+from .llm import Caller, Ledger
+
+
+def make_caller(models: ModelProvider, budget: Budget, *, cache_dir: str | Path | None = None, no_cache: bool = False,
+                ledger: Ledger | None = None) -> Caller:
+    """A caller over `models` with the reply cache (unless `no_cache`) and the budget caps."""
+    cache = None if no_cache else CallCache(Path(cache_dir) if cache_dir else default_cache_dir())
+    return Caller(models, ledger, cache=cache, budget=budget)
+
+
+@contextmanager
+def serving(models: ModelProvider, *, own: bool, log_file: Path, status: Callable[[str], None]) -> Iterator[None]:
+    """Start the embedded model's server (when the models have one) for the block; stop it after if we opened it."""
+    server = getattr(models, "server", None)
+    if server is not None and server.log_file is None:
+        server.log_file = log_file
+    try:
+        if server is not None:
+            status(f"starting the embedded model {server.model_name} (llama.cpp on 127.0.0.1)...")
+            server.start()
+            status(f"embedded model ready at {server.base_url}")
+        yield
+    finally:
+        if own:
+            _close_quietly(models)
+
+
+@contextmanager
+def ctrl_c_cancels(abort: Callable[[], None]) -> Iterator[None]:
+    """One Ctrl-C: first `abort` what is in flight (model calls, the reviewer's prompt), then the task."""
+    loop, main = asyncio.get_running_loop(), asyncio.current_task()
+
+    def on_sigint() -> None:
+        abort()
+        if main is not None:
+            main.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        installed = False  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
+    try:
+        yield
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+def _close_quietly(models: ModelProvider) -> None:
+    server = getattr(models, "server", None)
+    if server is not None:
+        server.stop()
