@@ -16,6 +16,7 @@ from .context import RunContext, Seat
 from .critique import CriticResult, Proposal, aggregate, proposal_schema
 from .data import Example
 from .evaluate import failures_text, gather_all, metric_results, panel_results, review_outputs, run_prompt
+from .results import score_text
 from .selection import Decision
 from .state import RoundRecord, RunState
 from .stats import judge_noise
@@ -101,7 +102,7 @@ class PromptEngineer(_Seated):
             last = state.rounds[-1]
             values |= {
                 "best_round": str(anchor.round),
-                "best_score": _fmt(anchor.score),
+                "best_score": score_text(anchor.score),
                 "best_prompt": anchor.prompt,
                 "trajectory": _trajectory(state),
                 "critiques": _critiques(last),
@@ -156,8 +157,8 @@ class Evaluator(_KeepsErrors):
         record.train = metric_results(t, [by_id[i] for i in record.batch], record.outputs)
         record.dev = metric_results(t, s.splits.dev, record.outputs)
         right = sum(1 for r in record.train.values() if r.score >= 1)
-        lines = [f"Metric {t.metric.name if t.metric else ''} on v{record.round}: train {_fmt(record.train_score)} "
-                 f"({right}/{len(record.train)} right), dev {_fmt(record.dev_score)} (n={len(record.dev)})."]
+        lines = [f"Metric {t.metric.name if t.metric else ''} on v{record.round}: train {score_text(record.train_score)} "
+                 f"({right}/{len(record.train)} right), dev {score_text(record.dev_score)} (n={len(record.dev)})."]
         failing = failures_text(t, record)
         if failing != "(none)":
             lines.append("Failing train examples (fix these without breaking what works):\n" + failing)
@@ -195,7 +196,7 @@ class CriticPanel(_KeepsErrors):
         parts = [f"{c} {p.mean[c]:.1f}±{p.spread[c]:.1f}" for c in criteria if c in p.mean]
         alpha = p.agreement.get("value")
         summary = (
-            f"Panel for v{record.round}: overall {_fmt(p.score)}"
+            f"Panel for v{record.round}: overall {score_text(p.score)}"
             + (f" ±{p.spread['overall']:.1f}" if "overall" in p.spread else "")
             + f" ({p.n_parsed}/{p.n_critics} reviews parsed)"
             + (f"; {', '.join(parts)}" if parts else "")
@@ -243,12 +244,12 @@ class Moderator(_Seated):
             reason = f"no progress for {stop.patience} round{'s' if stop.patience > 1 else ''}"
         elif record.round >= t.rounds:
             reason = f"round limit reached ({t.rounds})"
-        head = (f"Round {record.round}: dev {_fmt(record.dev_score)}, train {_fmt(record.train_score)}. "
-                + ("New best" if record.decision.accepted else f"Best stays round {best.round} ({_fmt(best.score)})" if best else "No best yet")
+        head = (f"Round {record.round}: dev {score_text(record.dev_score)}, train {score_text(record.train_score)}. "
+                + ("New best" if record.decision.accepted else f"Best stays round {best.round} ({score_text(best.score)})" if best else "No best yet")
                 + f": {record.decision.reason}")
         if reason:
             state.stop_reason = reason
-            best_txt = f"round {best.round} ({_fmt(best.score)})" if best else "none (no round was scored)"
+            best_txt = f"round {best.round} ({score_text(best.score)})" if best else "none (no round was scored)"
             return Response(chat_message=StopMessage(source=self.name, content=f"{head}. Stopping: {reason}. Best prompt: {best_txt}.",
                                                      metadata={"kind": "stop", "round": str(record.round)}))
         record.focus = await self._focus(record)
@@ -297,16 +298,12 @@ def decide(t: RunContext, record: RoundRecord) -> Decision:
     return t.accept.decide([record.dev[i].score for i in ids], [best.dev[i].score for i in ids], margin)
 
 
-def _fmt(score: float | None) -> str:
-    return "n/a" if score is None else f"{score:.2f}"
-
-
 def _trajectory(state: RunState) -> str:
     lines = []
     for r in state.rounds[-4:]:
         short = " ".join(r.prompt.split())
         short = short if len(short) <= 160 else short[:157] + "..."
-        lines.append(f"- v{r.round} dev {_fmt(r.dev_score)}, train {_fmt(r.train_score)}: {short}")
+        lines.append(f"- v{r.round} dev {score_text(r.dev_score)}, train {score_text(r.train_score)}: {short}")
     return "\n".join(lines) or "- (none)"
 
 

@@ -129,9 +129,8 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     checkpoint = Checkpoint.model_validate_json(run.state_path.read_text(encoding="utf-8"))
     if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config["splits"]["test"]):
         raise RedraftError(f"{run_dir}: this run already finished ({checkpoint.run.stop_reason}); nothing to resume")
-    scenario = Scenario.model_validate(config["scenario"])
-    scenario.attach(Path(config["scenario_file"]) if config.get("scenario_file") else None,
-                    Splits.model_validate(config["splits"]), config["labeled"])
+    scenario = Scenario.restored(config["scenario"], Path(config["scenario_file"]) if config.get("scenario_file") else None,
+                                 Splits.model_validate(config["splits"]), config["labeled"])
     cards = {}
     for name, data in config["cards"].items():
         source = data.pop("source", None)

@@ -187,13 +187,6 @@ def _check_splits(scenario: Scenario, arms: list[str]) -> None:
                              "give dev a few examples in the split")
 
 
-def _reseeded(scenario: Scenario, seed: int, **update: object) -> Scenario:
-    """A copy of the scenario with another seed; the loaded examples and file go along."""
-    copy = scenario.model_copy(update={"seed": seed, **update})
-    copy.attach(scenario.path, scenario.splits, scenario.labeled)
-    return copy
-
-
 class _Progress:
     """Where the comparison is, the time spent, and the time left.
 
@@ -308,7 +301,7 @@ class _Comparison:
                            no_cache=self.opts.no_cache)
 
     def table(self, seed: int, caller: Caller, **update: object) -> RunContext:
-        return build_session(_reseeded(self.scenario, seed, **update), self.cards, self.models, rounds=self.rounds,
+        return build_session(self.scenario.reseeded(seed, **update), self.cards, self.models, rounds=self.rounds,
                              caller=caller).table
 
     def where(self, arm: str, k: int, detail: str = "") -> str:
@@ -358,7 +351,7 @@ class _Comparison:
     async def sequential(self, k: int) -> ArmRepeat:
         """The refinement chat, in its own run folder; it never sees test (the comparison scores that)."""
         unit, caller = f"sequential:{k}", self.caller()
-        session = build_session(_reseeded(self.scenario, self.seed(k)), self.cards, self.models, rounds=self.rounds,
+        session = build_session(self.scenario.reseeded(self.seed(k)), self.cards, self.models, rounds=self.rounds,
                                 caller=caller)
         run = RunDir(self.out / "runs" / f"sequential-{k + 1}")
         run.prompts.mkdir(parents=True)

@@ -8,7 +8,7 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .results import Summary
+from .results import Summary, score_text
 
 if TYPE_CHECKING:
     from .api import Hooks
@@ -89,8 +89,8 @@ class Console:
             alpha = (r.panel.get("agreement") or {}).get("value")
             sel = (r.selection or {}).get("reason", "")
             mark = "← best " if r.round == s.best_round else ""
-            self.print(f"{r.round:5d}  {_num(r.dev_score)}  {_num(r.train_score)}  {_num(r.mean.get('overall'))}  "
-                       f"{_num(alpha)}  {r.origin:<15}  {mark}{sel}")
+            self.print(f"{r.round:5d}  {score_text(r.dev_score, 5)}  {score_text(r.train_score, 5)}  {score_text(r.mean.get('overall'), 5)}  "
+                       f"{score_text(alpha, 5)}  {r.origin:<15}  {mark}{sel}")
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}")
         self.print(f"stopped    {s.stop_reason}")
@@ -105,10 +105,6 @@ class Console:
         if s.final_prompt:
             self.print("\n" + self._c("1", "Final prompt") + f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))
-
-
-def _num(x: float | None) -> str:
-    return "  n/a" if x is None else f"{x:5.2f}"
 
 
 def _indent(text: str, n: int) -> str:

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from .agents import decide
 from .context import RunContext
 from .evaluate import failures_text
+from .results import score_text
 from .state import RoundRecord
 
 HELP = """Reviewer commands:
@@ -181,8 +182,8 @@ def summarize(table: RunContext) -> str:
         lines.append("Prompt:")
         lines += [f"  {x}" for x in record.prompt.splitlines()]
     if table.scenario.labeled:
-        lines.append(f"Metric: train {_f(record.train_score)}, dev {_f(record.dev_score)}"
-                     + (f" (best so far: round {best.round}, dev {_f(best.dev_score)})" if best else ""))
+        lines.append(f"Metric: train {score_text(record.train_score)}, dev {score_text(record.dev_score)}"
+                     + (f" (best so far: round {best.round}, dev {score_text(best.dev_score)})" if best else ""))
         fails = failures_text(table, record)
         if fails != "(none)":
             lines.append("Failing examples:")
@@ -195,13 +196,9 @@ def summarize(table: RunContext) -> str:
         issue = f" — {r.review.issues[0]}" if r.review.issues else ""
         lines.append(f"  {r.critic}: {scores}{issue}")
     if record.panel and record.panel.score is not None:
-        lines.append(f"Panel overall {record.panel.score:.2f}; dev score {_f(record.dev_score)}")
+        lines.append(f"Panel overall {record.panel.score:.2f}; dev score {score_text(record.dev_score)}")
     lines.append("Enter = go on · text = feedback · /edit · /score N · /approve · /stop · /help")
     return "\n".join(lines)
-
-
-def _f(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
 
 
 class Reviewer(UserProxyAgent):

@@ -13,6 +13,11 @@ ARMS = ("single_shot", "best_of_n", "sequential")
 ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
 
 
+def score_text(x: float | None, width: int = 0) -> str:
+    """A score with two decimals, or "n/a" when there is none, right-aligned to `width`."""
+    return "n/a".rjust(width) if x is None else f"{x:{width}.2f}"
+
+
 class RoundSummary(BaseModel):
     """One round in summary.json."""
 

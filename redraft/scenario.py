@@ -134,11 +134,24 @@ class Scenario(BaseModel):
             seen.setdefault(e.id, e.input)
         return list(seen.values())
 
-    def attach(self, path: Path | None, splits: Splits, labeled: bool) -> None:
+    def _attach(self, path: Path | None, splits: Splits, labeled: bool) -> None:
         """Set what loading found beside the YAML: its path and its examples."""
         self._path = path
         self._splits = splits
         self._labeled = labeled
+
+    def reseeded(self, seed: int, **update: Any) -> "Scenario":
+        """A copy with another seed (and any other field changed); the loaded examples and file go along."""
+        copy = self.model_copy(update={"seed": seed, **update})
+        copy._attach(self._path, self.splits, self._labeled)
+        return copy
+
+    @classmethod
+    def restored(cls, data: dict[str, Any], path: Path | None, splits: Splits, labeled: bool) -> "Scenario":
+        """A scenario as a run folder recorded it (config.json), with the examples it had then."""
+        scenario = cls.model_validate(data)
+        scenario._attach(path, splits, labeled)
+        return scenario
 
     def error(self, key: str, message: str, loc: tuple[Any, ...] | None = None) -> ConfigError:
         """A ConfigError pointing at `key` in this scenario's file."""
@@ -169,13 +182,13 @@ def load_scenario(ref: str | Path) -> Scenario:
     scenario._path = path
     if scenario.dataset is not None:
         splits = load_examples(scenario.dataset, path.parent, scenario_file=str(path))
-        scenario.attach(path, splits, labeled=True)
+        scenario._attach(path, splits, labeled=True)
     elif scenario.examples is not None:
-        scenario.attach(path, _split(scenario, inline_examples(scenario.examples, scenario_file=str(path))), labeled=True)
+        scenario._attach(path, _split(scenario, inline_examples(scenario.examples, scenario_file=str(path))), labeled=True)
     else:
         texts = list(scenario.inputs) if scenario.inputs is not None else _read_inputs(scenario)
         examples = [Example(id=f"input-{i}", input=t, target="") for i, t in enumerate(texts, 1)]
-        scenario.attach(path, _split(scenario, examples), labeled=False)
+        scenario._attach(path, _split(scenario, examples), labeled=False)
     if scenario.metric is not None:
         build_metric(scenario.metric, base_dir=path.parent, file=str(path))  # import errors surface now
     return scenario
