@@ -1,0 +1,148 @@
+"""Candidate prompts and the search over them: a prompt is an instruction plus worked examples drawn
+from train, edits are named operators, and each decision of the search is a small named policy
+(which edits a round asks for, which train examples screen them, which are shown as examples).
+
+The instruction and the worked examples are separate parts, as DSPy's optimizers keep them: the
+engineer rewrites the instruction, the code picks the examples, and the prompt the task model
+sees is the two rendered together.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import random
+from typing import Literal, Sequence
+
+from pydantic import BaseModel, Field
+
+from .data import Example
+from .state import ExampleResult
+
+Operator = Literal["draft", "seed", "reviewer", "fallback", "rewrite_errors", "decision_rules", "demos",
+                   "output_format", "simplify"]
+# Edits the Prompt Engineer is asked for by name (each has a template `operator_<name>` in its card).
+LLM_OPERATORS: tuple[Operator, ...] = ("rewrite_errors", "decision_rules", "output_format", "simplify")
+
+
+class Candidate(BaseModel):
+    """One candidate prompt: its instruction, the train examples shown as worked examples, and how it came about."""
+
+    instruction: str
+    demos: list[str] = Field(default_factory=list)  # ids of train examples shown as worked examples
+    operator: Operator = "draft"
+    parent: str | None = None  # the key of the prompt it was edited from
+    changes: str = ""
+
+    def prompt(self, train: Sequence[Example]) -> str:
+        """The prompt the task model gets: the instruction, then the worked examples."""
+        by_id = {e.id: e for e in train}
+        return render_prompt(self.instruction, [by_id[i] for i in self.demos if i in by_id])
+
+
+def render_prompt(instruction: str, demos: Sequence[Example]) -> str:
+    """Instruction and worked examples as one system prompt."""
+    if not demos:
+        return instruction.strip()
+    block = "\n\n".join(f"Input: {e.input}\nAnswer: {e.target}" for e in demos)
+    return f"{instruction.strip()}\n\nExamples:\n\n{block}"
+
+
+def prompt_key(text: str) -> str:
+    """Equal prompts (up to white space and case) get equal keys: a repeated candidate is never run again."""
+    return hashlib.sha256(" ".join(text.split()).lower().encode("utf-8")).hexdigest()[:16]
+
+
+class Evaluation(BaseModel):
+    """Everything one prompt has been run on so far: outputs and scores per example id."""
+
+    key: str
+    candidate: Candidate
+    prompt: str
+    round: int
+    outputs: dict[str, str] = Field(default_factory=dict)
+    train: dict[str, ExampleResult] = Field(default_factory=dict)
+    dev: dict[str, ExampleResult] = Field(default_factory=dict)
+
+    def mean(self, split: Literal["train", "dev"], ids: Sequence[str] | None = None) -> float | None:
+        """Mean score over a split's examples (or the given ids among them)."""
+        results = self.train if split == "train" else self.dev
+        values = [results[i].score for i in (ids if ids is not None else results) if i in results]
+        return sum(values) / len(values) if values else None
+
+    def total(self, ids: Sequence[str]) -> float:
+        """Summed train score on these ids (a minibatch)."""
+        return sum(self.train[i].score for i in ids if i in self.train)
+
+
+class OperatorCycle:
+    """Which edits a round asks for: the operators in turn, so every kind of edit gets tried.
+
+    Worked examples come first for a parent that has none (the largest lever for a small task model);
+    decision rules only where there are labels to confuse.
+    """
+
+    def __init__(self, per_round: int, labeled_classes: bool):
+        self.per_round = per_round
+        self.order: list[Operator] = ["rewrite_errors", "demos", "decision_rules", "output_format", "simplify"]
+        if not labeled_classes:
+            self.order.remove("decision_rules")
+
+    def pick(self, round_no: int, parent: Candidate) -> list[Operator]:
+        """The operators for this round (round 2 is the first round of edits)."""
+        start = (round_no - 2) * self.per_round
+        ops = [self.order[(start + i) % len(self.order)] for i in range(len(self.order))]
+        if not parent.demos and "demos" in ops:
+            ops.remove("demos")
+            ops.insert(0, "demos")
+        return ops[: self.per_round]
+
+
+def screening_batch(train: Sequence[Example], parent: Evaluation, size: int, rng: random.Random) -> list[Example]:
+    """A train minibatch for screening edits: half the parent's known failures, the rest drawn at random.
+
+    Failures make the screen about what needs fixing (a batch the parent already gets right says
+    nothing, GEPA's "all subsample scores perfect"); the random half catches edits that break what works.
+    """
+    failing = [e for e in train if e.id in parent.train and parent.train[e.id].score < 1]
+    rng.shuffle(failing)
+    picked = failing[: size // 2]
+    rest = [e for e in train if e not in picked]
+    picked += rng.sample(rest, min(size - len(picked), len(rest)))
+    order = {e.id: i for i, e in enumerate(train)}
+    return sorted(picked, key=lambda e: order[e.id])
+
+
+def pick_demos(train: Sequence[Example], k: int, rng: random.Random, *, prefer: Sequence[Example] = (),
+               avoid: Sequence[str] = (), max_chars: int = 400) -> list[Example]:
+    """k worked examples from train, covering every target label before repeating one.
+
+    Examples the current prompt gets wrong are preferred (PromptWizard mines its examples from
+    failures); over-long inputs are left out, since every example is sent with every call.
+    """
+    short = [e for e in train if len(e.input) <= max_chars and e.id not in set(avoid)] or list(train)
+    preferred = {e.id for e in prefer}
+    by_target: dict[str, list[Example]] = collections.defaultdict(list)
+    for e in short:
+        by_target[e.target].append(e)
+    for members in by_target.values():
+        rng.shuffle(members)
+        members.sort(key=lambda e: e.id not in preferred)  # stable: preferred first, shuffled within
+    labels = sorted(by_target, key=lambda t: (-len(by_target[t]), t))
+    if len(labels) > k:  # many distinct targets (numbers): no point in covering them
+        pool = sorted(short, key=lambda e: (e.id not in preferred, rng.random()))
+        return pool[:k]
+    picked: list[Example] = []
+    while len(picked) < k and any(by_target[t] for t in labels):
+        for t in labels:
+            if by_target[t] and len(picked) < k:
+                picked.append(by_target[t].pop(0))
+    rng.shuffle(picked)  # no label order for the model to copy
+    return picked
+
+
+def demo_count(labels: int) -> int:
+    """How many worked examples a prompt gets: every label twice for few labels, else once each, at most 8."""
+    if labels <= 0:
+        return 4
+    return min(8, 2 * labels if labels <= 3 else labels)

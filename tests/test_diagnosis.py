@@ -1,0 +1,90 @@
+"""The error pattern the engineer sees, and the pieces of the candidate search that need no model."""
+
+from __future__ import annotations
+
+import random
+
+from redraft.candidates import (Candidate, Evaluation, OperatorCycle, demo_count, pick_demos, prompt_key,
+                                render_prompt, screening_batch)
+from redraft.data import Example
+from redraft.diagnosis import error_pattern, failures_block, pick_failures, rank_correlation
+from redraft.state import ExampleResult
+
+
+def ex(i: int, target: str, text: str | None = None) -> Example:
+    return Example(id=f"e{i}", input=text or f"question {i}", target=target)
+
+
+def test_label_pattern_counts_expected_to_got_over_every_scored_example() -> None:
+    examples = [ex(i, "human") for i in range(6)] + [ex(10 + i, "number") for i in range(3)]
+    results = {e.id: ExampleResult(score=0.0, extracted="description") for e in examples[:5]}
+    results["e5"] = ExampleResult(score=1.0, extracted="human")
+    results |= {e.id: ExampleResult(score=1.0, extracted="number") for e in examples[6:]}
+    text = error_pattern("label", examples, results)
+    assert "4 of 9 train examples right." in text
+    assert "- expected human -> answered description: 5" in text
+    assert "human 1/6" in text and "number 3/3" in text
+    assert "description 5" in text  # what the model answers, counted
+
+
+def test_numeric_pattern_says_which_way_and_how_far() -> None:
+    examples = [ex(1, "10"), ex(2, "10"), ex(3, "4"), ex(4, "7")]
+    results = {"e1": ExampleResult(score=0.0, extracted="20"), "e2": ExampleResult(score=0.0, extracted="15"),
+               "e3": ExampleResult(score=0.0, extracted=None), "e4": ExampleResult(score=1.0, extracted="7")}
+    text = error_pattern("numeric", examples, results)
+    assert "1 of 4 train examples right." in text
+    assert "- answer too high: 2" in text and "- no number in the answer: 1" in text
+    assert "median 75%" in text
+
+
+def test_failures_are_drawn_across_error_kinds_not_five_of_one() -> None:
+    examples = [ex(i, "human") for i in range(8)] + [ex(20, "location"), ex(21, "number")]
+    results = {e.id: ExampleResult(score=0.0, extracted="description") for e in examples}
+    picked = pick_failures("label", examples, results, 3, random.Random(0))
+    assert {e.target for e in picked} == {"human", "location", "number"}
+    block = failures_block(picked, {e.id: "It is a description." for e in picked}, results)
+    assert "expected: location" in block and "got: It is a description." in block
+
+
+def test_rank_correlation() -> None:
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert rank_correlation([1, 1, 1], [1, 2, 3]) is None  # constant: undefined, not 0
+
+
+def test_demos_cover_every_label_and_prefer_failures() -> None:
+    train = [ex(i, "positive") for i in range(10)] + [ex(10 + i, "negative") for i in range(10)]
+    picked = pick_demos(train, 4, random.Random(1), prefer=[train[3], train[12]])
+    assert sorted(e.target for e in picked) == ["negative", "negative", "positive", "positive"]
+    assert {"e3", "e12"} <= {e.id for e in picked}
+    assert demo_count(2) == 4 and demo_count(6) == 6 and demo_count(0) == 4
+
+
+def test_prompt_renders_instruction_then_examples_and_keys_ignore_spacing() -> None:
+    train = [ex(1, "human", "Who wrote Hamlet ?")]
+    c = Candidate(instruction="Answer with the label only.", demos=["e1"])
+    assert c.prompt(train) == "Answer with the label only.\n\nExamples:\n\nInput: Who wrote Hamlet ?\nAnswer: human"
+    assert render_prompt("x", []) == "x"
+    assert prompt_key("Answer  with\nthe label") == prompt_key("answer with the label")
+    assert prompt_key("a") != prompt_key("b")
+
+
+def test_screening_batch_is_half_known_failures() -> None:
+    train = [ex(i, "a") for i in range(20)]
+    parent = Evaluation(key="k", candidate=Candidate(instruction="x"), prompt="x", round=1,
+                        train={f"e{i}": ExampleResult(score=0.0 if i < 6 else 1.0) for i in range(12)})
+    batch = screening_batch(train, parent, 8, random.Random(0))
+    assert len(batch) == 8 and len({e.id for e in batch}) == 8
+    assert sum(1 for e in batch if e.id in {f"e{i}" for i in range(6)}) >= 4
+
+
+def test_operator_cycle_tries_examples_first_then_every_edit() -> None:
+    cycle = OperatorCycle(3, labeled_classes=True)
+    bare = Candidate(instruction="x")
+    assert cycle.pick(2, bare)[0] == "demos"
+    seen = set()
+    with_demos = Candidate(instruction="x", demos=["e1"])
+    for r in range(2, 6):
+        seen |= set(cycle.pick(r, with_demos))
+    assert seen == {"rewrite_errors", "demos", "decision_rules", "output_format", "simplify"}
+    assert "decision_rules" not in OperatorCycle(5, labeled_classes=False).pick(2, bare)
