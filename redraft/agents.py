@@ -14,21 +14,18 @@ from autogen_core.models import SystemMessage, UserMessage
 
 from .context import RunContext, Seat
 from .critique import CriticResult, Proposal, aggregate, proposal_schema
-from .data import Example
-from .evaluate import failures_text, gather_all, metric_results, panel_results, review_outputs, run_prompt
+from .evaluate import failures_text, metric_results, panel_results, rescoring_noise, run_prompt
+from .llm import JsonReply
 from .results import score_text
-from .selection import Decision
 from .state import RoundRecord, RunState
-from .stats import judge_noise
 
 
 def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:
     return TextMessage(source=source, content=content, metadata={"kind": kind, "round": str(round_no)})
 
 
-
 class _KeepsErrors(BaseChatAgent):
-    """AgentChat turns an agent's exception into RuntimeError(str); keep the original for the caller."""
+    """A seat whose failed turn's exception is kept for the run (AgentChat re-raises it as RuntimeError(str))."""
 
     table: RunContext
 
@@ -42,13 +39,8 @@ class _KeepsErrors(BaseChatAgent):
     async def on_messages_stream(
         self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
     ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
-        try:
-            async for item in self._stream(messages, cancellation_token):
-                yield item
-        except Exception as exc:
-            if self.table.caller.fatal is None:
-                self.table.caller.fatal = exc
-            raise
+        async for item in self.table.failed.watch(self._stream(messages, cancellation_token)):
+            yield item
 
     async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
         response = None
@@ -78,7 +70,7 @@ class PromptEngineer(_Seated):
     """Proposes prompt vN: drafts from a meta-instruction, or edits the best prompt so far."""
 
     async def turn(self) -> Response:
-        t, state, s = self.table, self.table.state, self.table.scenario
+        state, s = self.table.state, self.table.scenario
         n = state.round + 1
         if state.pending_edit:
             record = RoundRecord(round=n, prompt=state.pending_edit, changes="edited by the reviewer", origin="reviewer")
@@ -111,11 +103,8 @@ class PromptEngineer(_Seated):
                 "reviewer": state.pending_feedback or "(none)",
             }
             user = card.render("revise", **values)
-        parsed = await t.caller.complete_json(
-            Proposal, proposal_schema(), role=self.name, tag=self.seat.tag, round_no=n,
-            system=card.render_system(values), user=user, temperature=self.seat.temperature,
-            max_tokens=self.seat.max_tokens, seed=t.scenario.seed + n,
-        )
+        parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
+                                              system=card.render_system(values), user=user, seed=t.scenario.seed + n)
         state.pending_feedback = None
         if parsed.value is not None and parsed.value.prompt.strip():
             return RoundRecord(round=n, prompt=parsed.value.prompt.strip(), changes=parsed.value.changes.strip())
@@ -185,7 +174,7 @@ class CriticPanel(_KeepsErrors):
         results, per_example = await panel_results(t, items, record.outputs, record.round, s.seed)
         record.critics = results
         record.panel = aggregate(results, criteria)
-        record.panel.noise = await self._noise(items, record, results)
+        record.panel.noise = await rescoring_noise(t, items, record.outputs, record.round, results)
         if not s.labeled:
             record.train = {i: per_example[i] for i in record.batch if i in per_example}
             record.dev = {e.id: per_example[e.id] for e in s.splits.dev if e.id in per_example}
@@ -205,23 +194,6 @@ class CriticPanel(_KeepsErrors):
         )
         yield Response(chat_message=_msg(self.name, summary, "panel", record.round), inner_messages=inner)
 
-    async def _noise(self, items: list[Example], record: RoundRecord, results: list[CriticResult]) -> dict:
-        """Re-score the same outputs with the first critic that parsed, to see how much its scores move."""
-        t, repeats = self.table, self.table.scenario.noise_repeats
-        first = next((r for r in results if r.review is not None), None)
-        if first is None or repeats <= 0:
-            return {}
-        seat = next(c for c in t.critics if c.name == first.critic)
-        again = await gather_all(review_outputs(t, seat, items, record.outputs, record.round, t.scenario.seed + k)
-                                 for k in range(1, repeats + 1))
-        runs = [first.review.per_output, *(r.review.per_output for r in again if r.review is not None)]
-        if len(runs) < 2:
-            return {"critic": seat.name, "repeats": repeats, "parsed": 0}
-        per_item = [[float(run[i]) for run in runs] for i in range(len(items))]
-        noise = judge_noise(per_item)
-        return {"critic": seat.name, "repeats": repeats, "parsed": len(runs) - 1,
-                **{k: round(v, 3) if isinstance(v, float) else v for k, v in noise.items()}}
-
 
 class Moderator(_Seated):
     """Keeps the best prompt (chosen on dev, by more than the noise), decides whether to stop,
@@ -230,20 +202,13 @@ class Moderator(_Seated):
     async def turn(self) -> Response:
         t, state = self.table, self.table.state
         record = state.current()
-        stop = t.scenario.stop
-        record.decision = decide(t, record)
+        record.decision = t.select.decide(state, record)
         if record.decision.accepted:
             state.best_round, state.since_best = record.round, 0
         else:
             state.since_best += 1
         best = state.best()
-        reason = None
-        if stop.target_score is not None and best is not None and best.score is not None and best.score >= stop.target_score:
-            reason = f"target score reached ({best.score:.2f} >= {stop.target_score})"
-        elif state.since_best >= stop.patience:
-            reason = f"no progress for {stop.patience} round{'s' if stop.patience > 1 else ''}"
-        elif record.round >= t.rounds:
-            reason = f"round limit reached ({t.rounds})"
+        reason = t.stop.reason(state, record)
         head = (f"Round {record.round}: dev {score_text(record.dev_score)}, train {score_text(record.train_score)}. "
                 + ("New best" if record.decision.accepted else f"Best stays round {best.round} ({score_text(best.score)})" if best else "No best yet")
                 + f": {record.decision.reason}")
@@ -271,31 +236,12 @@ class Moderator(_Seated):
             "weakest": weakest or "(unknown)",
             "issues": "\n".join(f"- {i}" for i in issues) or "- (none named)",
         }
-        result = await t.caller.complete(
-            role=self.name, tag=self.seat.tag, round_no=record.round,
-            messages=[SystemMessage(content=self.seat.card.render_system(values)),
-                      UserMessage(content=self.seat.card.render("focus", **values), source="user")],
-            temperature=self.seat.temperature, max_tokens=self.seat.max_tokens, seed=t.scenario.seed,
-        )
+        messages = [SystemMessage(content=self.seat.card.render_system(values)),
+                    UserMessage(content=self.seat.card.render("focus", **values), source="user")]
+        result = await t.caller.complete(self.seat.sampling, messages, round_no=record.round, seed=t.scenario.seed)
         note = result.content.strip() if isinstance(result.content, str) else ""
         note = " ".join(note.split())[:400]
         return f"{default}. {note}" if note else default
-
-
-def decide(t: RunContext, record: RoundRecord) -> Decision:
-    """Whether this round's candidate replaces the best so far, by the scenario's rule on dev."""
-    best = t.state.best()
-    if not record.dev:
-        return Decision(accepted=False, rule="none", reason="no dev score (nothing could be scored)")
-    if best is None or best.round == record.round:
-        return Decision(accepted=True, rule="first", n=len(record.dev), reason="the first scored candidate")
-    ids = [i for i in record.dev if i in best.dev]
-    sel = t.scenario.selection
-    margin = sel.min_effect
-    noise = (record.panel.noise.get("mean_sd") if record.panel else None) or 0.0
-    if not t.scenario.labeled and sel.noise_margin:
-        margin += noise
-    return t.accept.decide([record.dev[i].score for i in ids], [best.dev[i].score for i in ids], margin)
 
 
 def _trajectory(state: RunState) -> str:

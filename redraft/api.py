@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
 
 from .cards import AgentCard, PACKAGE_AGENTS, load_cards
-from .budget import Budget, Projection
+from .budget import Budget
 from .llm import Caller
 from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
+from .projection import Projection, projected_spend
 from .results import Summary
-from .runs import RunDir
+from .runs import Checkpoint, RunConfig, RunDir
 from .scenario import Scenario, load_scenario
-from .data import Splits
 from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
 from .runtime import ctrl_c_cancels, make_caller, serving
-from .team import Checkpoint, ReviewSettings, OnMessage, OnProgress, Session, build_session, project, run_session, seat_roles
+from .team import ReviewSettings, OnMessage, OnProgress, Session, build_session, run_session, seat_roles
 
 
 def agent_dirs(scenario: Scenario, extra: list[str] | None = None) -> list[Path]:
@@ -105,7 +104,7 @@ def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Ho
                                                        no_cache=opts.no_cache),
                             review=_review(opts))
     run = RunDir.create(Path(opts.runs_dir), scenario.name)
-    return _drive(session, models, run, hooks, own, checkpoint=None)
+    return _drive(session, models, run, hooks, own)
 
 
 def dry_run(scenario_ref: str, options: RunOptions | None = None) -> Projection:
@@ -115,7 +114,7 @@ def dry_run(scenario_ref: str, options: RunOptions | None = None) -> Projection:
     found = find_config(opts.config)
     models: ModelProvider = ConfiguredModels(*found) if found else EmbeddedModels(Path(opts.gguf) if opts.gguf else None)
     session = build_session(scenario, cards, models, rounds=opts.rounds, caller=Caller(models))
-    return project(session, models)
+    return projected_spend(session.table, models)
 
 
 def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Hooks | None = None, *,
@@ -125,25 +124,19 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     run = RunDir(Path(run_dir))
     if not run.config_path.is_file() or not run.state_path.is_file():
         raise RedraftError(f"{run_dir}: not a redraft run folder (config.json and state.json are needed to resume)")
-    config = json.loads(run.config_path.read_text(encoding="utf-8"))
-    checkpoint = Checkpoint.model_validate_json(run.state_path.read_text(encoding="utf-8"))
-    if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config["splits"]["test"]):
+    config = RunConfig.read(run)
+    checkpoint = Checkpoint.read(run)
+    if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config.splits.test):
         raise RedraftError(f"{run_dir}: this run already finished ({checkpoint.run.stop_reason}); nothing to resume")
-    scenario = Scenario.restored(config["scenario"], Path(config["scenario_file"]) if config.get("scenario_file") else None,
-                                 Splits.model_validate(config["splits"]), config["labeled"])
-    cards = {}
-    for name, data in config["cards"].items():
-        source = data.pop("source", None)
-        cards[name] = AgentCard.model_validate(data)
-        cards[name].source = source
+    scenario = config.restored_scenario()
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
-    rounds = opts.rounds or config["rounds"]
     caller = make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir, no_cache=opts.no_cache,
                          ledger=checkpoint.ledger)
-    session = build_session(scenario, cards, models, rounds=rounds, caller=caller, review=_review(opts))
-    session.table.state = checkpoint.run
-    return _drive(session, models, run, hooks, own, checkpoint=checkpoint)
+    session = build_session(scenario, config.restored_cards(), models, rounds=opts.rounds or config.rounds, caller=caller,
+                            review=_review(opts))
+    session.resume_from(checkpoint)
+    return _drive(session, models, run, hooks, own)
 
 
 def _review(opts: RunOptions) -> ReviewSettings | None:
@@ -151,13 +144,12 @@ def _review(opts: RunOptions) -> ReviewSettings | None:
 
 
 
-def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, own: bool,
-           checkpoint: Checkpoint | None) -> RunOutcome:
+def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, own: bool) -> RunOutcome:
     status = hooks.on_status or (lambda _msg: None)
     status(f"run folder: {run.path}")
     try:
         with serving(models, own=own, log_file=run.server_log, status=status):
-            summary = asyncio.run(_run(session, models, run, hooks, own, checkpoint))
+            summary = asyncio.run(_run(session, models, run, hooks, own))
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise RunInterrupted(f"interrupted. The run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
     except (EndpointError, EmbeddedModelError) as exc:
@@ -167,12 +159,10 @@ def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, o
 
 
 
-async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, close: bool,
-               checkpoint: Checkpoint | None) -> Summary:
-    token = session.table.caller.cancel_token
+async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, close: bool) -> Summary:
     try:
-        with ctrl_c_cancels(token.cancel):
-            return await run_session(session, models, run, hooks.on_message, hooks.on_progress, checkpoint)
+        with ctrl_c_cancels(session.table.cancel.cancel):
+            return await run_session(session, models, run, hooks.on_message, hooks.on_progress)
     finally:
         if close:
             await models.close()

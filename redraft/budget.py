@@ -1,4 +1,4 @@
-"""Budget caps, and the projection `redraft run --dry-run` prints before any model is called."""
+"""Budget caps: what a run may spend over the network."""
 
 from __future__ import annotations
 
@@ -19,19 +19,3 @@ class Budget(BaseModel):
         if override is None:
             return self
         return self.model_copy(update={k: v for k, v in override.model_dump().items() if v is not None})
-
-
-class Projection(BaseModel):
-    """Projected model calls and tokens for a run, per role, for its full round limit."""
-
-    rounds: int
-    calls: dict[str, int]
-    max_calls: dict[str, int]  # with every structured reply needing its repair retry
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float | None = None
-
-    @property
-    def total_calls(self) -> int:
-        """Expected calls in all."""
-        return sum(self.calls.values())

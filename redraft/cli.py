@@ -17,7 +17,7 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import RunOptions
-    from .budget import Projection
+    from .projection import Projection
 
 
 def cmd_run(args: argparse.Namespace) -> int:

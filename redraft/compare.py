@@ -32,7 +32,8 @@ from .results import ARM_NAMES, ARMS, ArmRepeat, ArmResult, CompareResult, Diffe
 from .runs import RunDir, new_folder, now_iso
 from .scenario import Scenario
 from .stats import Interval, mean_ci, paired_bootstrap, win_rate
-from .team import build_session, project, run_session
+from .team import build_session, run_session
+from .projection import projected_spend
 
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
 SINGLE_SHOT_SEEDS = 100  # draft seeds offsets, clear of the chat's own (seed + round, at most 100 rounds)
@@ -275,7 +276,7 @@ class _Comparison:
         judges = {} if s.labeled else {c.name: 1.0 for c in t.critics}
         self.candidate = {t.engineer.name: 1.0, t.executor.name: float(len(s.splits.dev)), **judges}
         scoring = {t.executor.name: float(len(s.splits.test)), **judges}
-        chat = {role: float(n) for role, n in project(base, models).calls.items()}
+        chat = {role: float(n) for role, n in projected_spend(t, models).calls.items()}
         chat[t.executor.name] = chat.get(t.executor.name, 0.0) - len(s.splits.test)  # the chat scores no test here
         self.candidate_cost = sum(self.candidate.values())
         for k in range(self.repeats):

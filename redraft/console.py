@@ -86,8 +86,8 @@ class Console:
         self.print(f"scenario   {s.scenario}   (scores: {s.score_scale})")
         self.print("round    dev  train  panel  agree  origin           selection")
         for r in s.rounds:
-            alpha = (r.panel.get("agreement") or {}).get("value")
-            sel = (r.selection or {}).get("reason", "")
+            alpha = r.panel.agreement.get("value") if r.panel else None
+            sel = r.selection.reason if r.selection else ""
             mark = "← best " if r.round == s.best_round else ""
             self.print(f"{r.round:5d}  {score_text(r.dev_score, 5)}  {score_text(r.train_score, 5)}  {score_text(r.mean.get('overall'), 5)}  "
                        f"{score_text(alpha, 5)}  {r.origin:<15}  {mark}{sel}")
@@ -96,7 +96,7 @@ class Console:
         self.print(f"stopped    {s.stop_reason}")
         if s.test:
             t = s.test
-            self.print(f"test       {t['score']:.3f} (95% CI {t['ci_low']:.3f}..{t['ci_high']:.3f}, n={t['n']}; held out, scored once)")
+            self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)")
         u = s.usage
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
         self.print(f"usage      {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")

@@ -1,16 +1,23 @@
 """The run context every seat shares: the scenario, the seats with their models, the caller, the
-metric and the run state."""
+metric, the selection and stop policies, and the run state."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from autogen_core import CancellationToken
 
 from .cards import AgentCard
-from .llm import Caller
+from .endpoints import ModelProvider
+from .llm import Caller, Sampling
 from .metrics import Metric
-from .scenario import Scenario, Selection
-from .selection import Acceptance, acceptance
+from .scenario import Scenario
+from .selection import BestOnDev, StopRule
 from .state import RunState
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -26,10 +33,37 @@ class Seat:
     def name(self) -> str:
         return self.card.name
 
+    @property
+    def sampling(self) -> Sampling:
+        """What the caller needs to call this seat's model: role, tag and sampling settings."""
+        return Sampling(role=self.name, tag=self.tag, temperature=self.temperature, max_tokens=self.max_tokens)
+
+
+@dataclass
+class FailedTurn:
+    """The original exception of the turn that failed. AgentChat re-raises a seat's exception as
+    RuntimeError(str); the run reports (and re-raises) this one instead."""
+
+    error: BaseException | None = None
+
+    async def watch(self, turn: AsyncIterator[T]) -> AsyncIterator[T]:
+        """Pass a turn's messages through, keeping the first exception it raises."""
+        try:
+            async for item in turn:
+                yield item
+        except Exception as exc:
+            if self.error is None:
+                self.error = exc
+            raise
+
+    def original(self, exc: BaseException) -> BaseException:
+        """The exception a failed turn raised, or `exc` when no turn failed."""
+        return self.error or exc
+
 
 @dataclass
 class RunContext:
-    """What every agent shares: the scenario, the seats, the caller, the metric and the run state."""
+    """What every agent shares: the scenario, the seats, the caller, the metric, the policies and the run state."""
 
     scenario: Scenario
     engineer: Seat
@@ -39,8 +73,25 @@ class RunContext:
     caller: Caller
     state: RunState
     rounds: int
+    select: BestOnDev
+    stop: StopRule
     metric: Metric | None = None
-    accept: Acceptance = field(default_factory=lambda: acceptance(Selection()))
+    failed: FailedTurn = field(default_factory=FailedTurn)
+
+    @property
+    def cancel(self) -> CancellationToken:
+        """The run's cancel token: the one its caller was built with, so Ctrl-C also aborts the calls in flight."""
+        return self.caller.cancel_token
+
+    @property
+    def seats(self) -> list[Seat]:
+        """Every seat, in the order of the round."""
+        return [self.engineer, self.executor, *self.critics, self.moderator]
+
+    def models_used(self, models: ModelProvider) -> dict[str, dict[str, Any]]:
+        """Per role, the model it uses (no secrets)."""
+        return {s.name: {"tag": s.tag, "temperature": s.temperature, "max_tokens": s.max_tokens,
+                         **models.endpoint(s.tag).description} for s in self.seats}
 
     def base_values(self) -> dict[str, str]:
         """Template variables every card may use."""

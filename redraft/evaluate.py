@@ -1,5 +1,6 @@
 """Evaluation shared by the chat, compare and the reviewer: running a prompt on examples, metric
-results, the critics' reviews and the panel's per-example scores, and the failing examples."""
+results, the critics' reviews and the panel's per-example scores, the judges' noise, and the
+failing examples."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from autogen_core.models import SystemMessage, UserMessage
 from .context import RunContext, Seat
 from .critique import CriticResult, Review, check_review, per_output_panel, review_schema
 from .data import Example
+from .llm import JsonReply
 from .state import ExampleResult, RoundRecord
+from .stats import judge_noise
 
 SHOWN_FAILURES = 5
 T = TypeVar("T")
@@ -32,12 +35,9 @@ async def run_prompt(table: RunContext, prompt: str, examples: list[Example], ro
 
     async def one(e: Example, i: int) -> tuple[str, str]:
         values = table.base_values() | {"prompt": prompt, "input": e.input}
-        result = await table.caller.complete(
-            role=seat.name, tag=seat.tag, round_no=round_no,
-            messages=[SystemMessage(content=seat.card.render_system(values)),
-                      UserMessage(content=seat.card.render("run", **values), source="user")],
-            temperature=seat.temperature, max_tokens=seat.max_tokens, seed=table.scenario.seed + i,
-        )
+        messages = [SystemMessage(content=seat.card.render_system(values)),
+                    UserMessage(content=seat.card.render("run", **values), source="user")]
+        result = await table.caller.complete(seat.sampling, messages, round_no=round_no, seed=table.scenario.seed + i)
         return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
 
     return dict(await gather_all(one(e, i) for i, e in enumerate(examples)))
@@ -71,11 +71,9 @@ async def review_outputs(table: RunContext, seat: Seat, examples: list[Example],
         "score_keys": ", ".join(f'"{c}": 1-10' for c in criteria),
         "n_outputs": str(len(examples)),
     }
-    parsed = await table.caller.complete_json(
-        Review, review_schema(criteria, len(examples)), role=seat.name, tag=seat.tag, round_no=round_no,
-        system=card.render_system(values), user=card.render("review", **values),
-        temperature=seat.temperature, max_tokens=seat.max_tokens, seed=seed, check=check_review(criteria, len(examples)),
-    )
+    reply = JsonReply(Review, review_schema(criteria, len(examples)), check_review(criteria, len(examples)))
+    parsed = await table.caller.complete_json(reply, seat.sampling, round_no=round_no, system=card.render_system(values),
+                                              user=card.render("review", **values), seed=seed)
     return CriticResult(critic=seat.name, review=parsed.value, error=parsed.error if parsed.value is None else None,
                         raw=parsed.raw)
 
@@ -86,6 +84,25 @@ async def panel_results(table: RunContext, examples: list[Example], outputs: dic
     results = await gather_all(review_outputs(table, c, examples, outputs, round_no, seed) for c in table.critics)
     per = per_output_panel(results, len(examples))
     return results, {e.id: ExampleResult(score=p) for e, p in zip(examples, per) if p is not None}
+
+
+async def rescoring_noise(table: RunContext, examples: list[Example], outputs: dict[str, str], round_no: int,
+                          results: list[CriticResult]) -> dict:
+    """Re-score the same outputs with the first critic that parsed, to see how much its scores move."""
+    repeats = table.scenario.noise_repeats
+    first = next((r for r in results if r.review is not None), None)
+    if first is None or first.review is None or repeats <= 0:
+        return {}
+    seat = next(c for c in table.critics if c.name == first.critic)
+    again = await gather_all(review_outputs(table, seat, examples, outputs, round_no, table.scenario.seed + k)
+                             for k in range(1, repeats + 1))
+    runs = [first.review.per_output, *(r.review.per_output for r in again if r.review is not None)]
+    if len(runs) < 2:
+        return {"critic": seat.name, "repeats": repeats, "parsed": 0}
+    per_item = [[float(run[i]) for run in runs] for i in range(len(examples))]
+    noise = judge_noise(per_item)
+    return {"critic": seat.name, "repeats": repeats, "parsed": len(runs) - 1,
+            **{k: round(v, 3) if isinstance(v, float) else v for k, v in noise.items()}}
 
 
 async def score_examples(table: RunContext, prompt: str, examples: list[Example], round_no: int) -> tuple[dict[str, str], dict[str, ExampleResult]]:

@@ -7,6 +7,7 @@ import asyncio
 import difflib
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -16,13 +17,10 @@ from autogen_agentchat.agents import UserProxyAgent
 from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMessage, TextMessage
 from autogen_core import CancellationToken
-from pydantic import BaseModel
-
-from .agents import decide
 from .context import RunContext
 from .evaluate import failures_text
-from .results import score_text
-from .state import RoundRecord
+from .results import ReviewerAgreement, ReviewerScore, ReviewerSummary, score_text
+from .state import ReviewerVerdict, RoundRecord, RunState
 
 HELP = """Reviewer commands:
   Enter          go on as the panel and the moderator decide
@@ -37,26 +35,14 @@ _EOF = object()
 _TIMEOUT = object()
 
 
-class ReviewerVerdict(BaseModel):
-    """What the reviewer did in one round."""
-
-    round: int
-    action: str  # continue | feedback | edit | approve | stop | timeout
-    text: str | None = None
-    score: float | None = None
-    panel_score: float | None = None  # the panel's overall mean, for agreement with /score
-    combined_score: float | None = None  # panel and reviewer, weighted
-    moderator_would_accept: bool | None = None  # for /approve: did the moderator's own rule agree?
-
-
 class LineReader:
     """Reads lines from a file descriptor without blocking the event loop, with an optional timeout.
 
     Works the same on a terminal and on a pipe, so a review can be scripted; Ctrl-C cancels a wait.
     """
 
-    def __init__(self, stream: IO[str] | None = None, cancel: CancellationToken | None = None):
-        self.fd = (stream or sys.stdin).fileno()
+    def __init__(self, cancel: CancellationToken | None = None):
+        self.fd = sys.stdin.fileno()
         self._buf = b""
         self.eof = False
         self.cancel = cancel
@@ -94,12 +80,11 @@ class LineReader:
 class ReviewConsole:
     """The reviewer's side of the terminal: the round summary, the prompt, and the editor."""
 
-    def __init__(self, table: RunContext, *, timeout: float | None = None, out: IO[str] | None = None,
-                 reader: LineReader | None = None):
+    def __init__(self, table: RunContext, *, timeout: float | None = None):
         self.table = table
         self.timeout = timeout
-        self.out = out or sys.stdout
-        self.reader = reader or LineReader(cancel=table.caller.cancel_token)
+        self.out: IO[str] = sys.stdout
+        self.reader = LineReader(cancel=table.cancel)
         self.score: float | None = None
 
     def say(self, text: str) -> None:
@@ -217,16 +202,17 @@ class Reviewer(UserProxyAgent):
     async def on_messages_stream(
         self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
     ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
-        try:
-            answer = ""
-            async for item in super().on_messages_stream(messages, cancellation_token):
-                if isinstance(item, Response) and isinstance(item.chat_message, TextMessage):
-                    answer = item.chat_message.content
-            yield await self.act(answer)
-        except Exception as exc:
-            if self.table.caller.fatal is None:
-                self.table.caller.fatal = exc
-            raise
+        async for item in self.table.failed.watch(self._review(messages, cancellation_token)):
+            yield item
+
+    async def _review(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> AsyncGenerator[Response, None]:
+        answer = ""
+        async for item in super().on_messages_stream(messages, cancellation_token):
+            if isinstance(item, Response) and isinstance(item.chat_message, TextMessage):
+                answer = item.chat_message.content
+        yield await self.act(answer)
 
     async def act(self, answer: str) -> Response:
         """Turn the reviewer's answer into state changes and a chat message."""
@@ -250,14 +236,14 @@ class Reviewer(UserProxyAgent):
                 state.pending_edit = edited
                 content = f"Reviewer edited the prompt; it is the next candidate:\n{edited}"
         elif text == "/approve":
-            decision = decide(t, record)
+            decision = t.select.decide(state, record)
             verdict.action, verdict.moderator_would_accept = "approve", decision.accepted
             record.decision = decision
             state.best_round, state.since_best = record.round, 0
             stop = state.stop_reason = f"approved by the reviewer (round {record.round})"
             content = f"Reviewer approves prompt v{record.round}. Stopping."
         elif text == "/stop":
-            decision = decide(t, record)
+            decision = t.select.decide(state, record)
             record.decision = decision
             if decision.accepted:
                 state.best_round, state.since_best = record.round, 0
@@ -273,7 +259,7 @@ class Reviewer(UserProxyAgent):
             content = "(reviewer: go on)"
         if verdict.score is not None:
             content += f" [reviewer score {verdict.score:g}/10]"
-        record.reviewer = verdict.model_dump()
+        record.reviewer = verdict
         meta = {"kind": "reviewer", "round": str(record.round)}
         if stop:
             return Response(chat_message=StopMessage(source=self.name, content=content, metadata=meta))
@@ -284,3 +270,29 @@ def _combined(record: RoundRecord, score: float, weight: float) -> float:
     """The panel's overall mean with the reviewer counted as one more judge of the given weight."""
     critics = [r.review.overall() for r in record.critics if r.review is not None]
     return round((sum(critics) + weight * score) / (len(critics) + weight), 3)
+
+
+def reviewer_summary(state: RunState) -> ReviewerSummary | None:
+    """The reviewer's verdicts beside the panel's, and how far they agreed."""
+    verdicts = [r.reviewer for r in state.rounds if r.reviewer]
+    if not verdicts:
+        return None
+    pairs = [(v.score, v.panel_score) for v in verdicts if v.score is not None and v.panel_score is not None]
+    corr = None
+    if len(pairs) >= 3:
+        try:
+            corr = round(statistics.correlation([a for a, _ in pairs], [b for _, b in pairs]), 3)
+        except statistics.StatisticsError:
+            corr = None  # one side constant: no correlation defined
+    approvals = [v for v in verdicts if v.action == "approve"]
+    matched = sum(1 for v in approvals if v.moderator_would_accept)
+    return ReviewerSummary(
+        rounds=verdicts,
+        scores=[ReviewerScore(round=v.round, reviewer=v.score, panel=v.panel_score, combined=v.combined_score)
+                for v in verdicts if v.score is not None],
+        agreement=ReviewerAgreement(
+            score_vs_panel_pearson=corr, n_scored=len(pairs),
+            approvals=len(approvals), approvals_matching_moderator=matched,
+            approval_match_rate=round(matched / len(approvals), 3) if approvals else None,
+        ),
+    )

@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Awaitable, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, TypeVar
 
 import openai
 from autogen_core import CancellationToken
@@ -30,7 +30,8 @@ class Usage(BaseModel):
     """Calls and tokens, summed."""
 
     calls: int = 0  # every completion the chat used, from the network or the cache
-    network_calls: int = 0
+    network_calls: int = 0  # completions that came over the network
+    requests: int = 0  # requests sent over the network: every attempt, retries and failures included
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -42,6 +43,7 @@ class Usage(BaseModel):
         """Accumulate another usage into this one."""
         self.calls += other.calls
         self.network_calls += other.network_calls
+        self.requests += other.requests
         self.cache_hits += other.cache_hits
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
@@ -68,6 +70,25 @@ class Ledger(BaseModel):
         for u in self.by_role.values():
             out.add(u)
         return out
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Who calls and how: the role (metered in the ledger), its model tag and its sampling settings."""
+
+    role: str
+    tag: str
+    temperature: float
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class JsonReply(Generic[T]):
+    """The structured reply asked for: its model, its JSON schema, and an optional extra check."""
+
+    model: type[T]
+    schema: dict[str, Any]
+    check: Callable[[T], None] | None = None
 
 
 @dataclass
@@ -104,20 +125,16 @@ class Caller:
     a content-addressed cache, budget caps, and usage metered per role and round."""
 
     def __init__(self, models: ModelProvider, ledger: Ledger | None = None, *, cache: CallCache | None = None,
-                 budget: Budget | None = None, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+                 budget: Budget | None = None, cancel: CancellationToken | None = None):
         self.models = models
         self.ledger = ledger or Ledger()
         self.cache = cache
         self.budget = budget or Budget()
-        self.fatal: BaseException | None = None  # the error that stopped the run, kept for the CLI
-        self._sleep = sleep
+        # The token of the work this caller serves: cancelling it (Ctrl-C) aborts the calls in flight.
+        self.cancel_token = cancel or CancellationToken()
         self._pools: dict[str, asyncio.Semaphore] = {}
         self._reserved_calls = 0
         self._reserved_tokens = 0
-        self.network_calls = 0
-        self.retries = 0
-        # Cancelled on Ctrl-C: aborts calls in flight and the reviewer's prompt, so one Ctrl-C is enough.
-        self.cancel_token = CancellationToken()
 
     def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
         if ep.id not in self._pools:
@@ -138,38 +155,18 @@ class Caller:
         self._reserved_calls += 1
         self._reserved_tokens += prompt_estimate + max_tokens
 
-    async def complete(
-        self,
-        *,
-        role: str,
-        tag: str,
-        round_no: int,
-        messages: list[LLMMessage],
-        temperature: float,
-        max_tokens: int,
-        seed: int | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> CreateResult:
+    async def complete(self, sampling: Sampling, messages: list[LLMMessage], *, round_no: int, seed: int | None = None,
+                       response_format: dict[str, Any] | None = None) -> CreateResult:
         """One chat completion: from the cache, or from the endpoint with retries.
 
-        Raises EndpointError when retries are exhausted and BudgetExceeded at a cap; both are kept in
-        `fatal` so the run can report them after AgentChat re-raises.
+        Raises EndpointError when retries are exhausted and BudgetExceeded at a cap.
         """
-        try:
-            return await self._complete(role, tag, round_no, messages, temperature, max_tokens, seed, response_format)
-        except (EndpointError, BudgetExceeded) as exc:
-            if self.fatal is None:
-                self.fatal = exc
-            raise
-
-    async def _complete(self, role: str, tag: str, round_no: int, messages: list[LLMMessage], temperature: float,
-                        max_tokens: int, seed: int | None, response_format: dict[str, Any] | None) -> CreateResult:
-        args: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens}
+        args: dict[str, Any] = {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens}
         if seed is not None:
             args["seed"] = seed
         if response_format is not None:
             args["response_format"] = response_format
-        ep = self.models.endpoint(tag)
+        ep = self.models.endpoint(sampling.tag)
         key = None
         if self.cache is not None:
             key = CallCache.key(ep.id, [m.model_dump(mode="json", exclude={"source"}) for m in messages], args)
@@ -177,36 +174,38 @@ class Caller:
             if hit is not None:
                 result = CreateResult(finish_reason=hit.get("finish_reason", "stop"), content=hit["content"],
                                       usage=RequestUsage(**hit["usage"]), cached=True)
-                self.ledger.record(role, round_no, Usage(calls=1, cache_hits=1, prompt_tokens=result.usage.prompt_tokens,
-                                                         completion_tokens=result.usage.completion_tokens))
+                self.ledger.record(sampling.role, round_no, Usage(calls=1, cache_hits=1, prompt_tokens=result.usage.prompt_tokens,
+                                                                  completion_tokens=result.usage.completion_tokens))
                 return result
         estimate = sum(len(str(m.content)) for m in messages) // 4
-        self._reserve(estimate, max_tokens)
+        self._reserve(estimate, sampling.max_tokens)
         try:
             async with self._pool(ep):
                 started = time.monotonic()
-                result = await self._with_retries(ep, tag, messages, args)
+                result = await self._with_retries(ep, sampling, round_no, messages, args)
                 elapsed = time.monotonic() - started
         finally:
             self._reserved_calls -= 1
-            self._reserved_tokens -= estimate + max_tokens
+            self._reserved_tokens -= estimate + sampling.max_tokens
         usage = Usage(calls=1, network_calls=1, prompt_tokens=result.usage.prompt_tokens,
                       completion_tokens=result.usage.completion_tokens, seconds=elapsed,
                       network_tokens=result.usage.prompt_tokens + result.usage.completion_tokens)
         usage.cost_usd = ep.cost(usage.prompt_tokens, usage.completion_tokens) or 0.0
-        self.ledger.record(role, round_no, usage)
+        self.ledger.record(sampling.role, round_no, usage)
         if self.cache is not None and key is not None and isinstance(result.content, str):
             self.cache.put(key, {"content": result.content, "finish_reason": result.finish_reason,
                                  "usage": {"prompt_tokens": result.usage.prompt_tokens,
                                            "completion_tokens": result.usage.completion_tokens}})
         return result
 
-    async def _with_retries(self, ep: Endpoint, tag: str, messages: list[LLMMessage], args: dict[str, Any]) -> CreateResult:
+    async def _with_retries(self, ep: Endpoint, sampling: Sampling, round_no: int, messages: list[LLMMessage],
+                            args: dict[str, Any]) -> CreateResult:
+        tag = sampling.tag
         client = self.models.client(tag)
         attempt = 0
         while True:
             try:
-                self.network_calls += 1
+                self.ledger.record(sampling.role, round_no, Usage(requests=1))  # counted as sent, whatever comes back
                 result = await asyncio.wait_for(
                     client.create(messages, extra_create_args=args, cancellation_token=self.cancel_token), ep.timeout)
                 if not isinstance(result.content, str):
@@ -215,9 +214,8 @@ class Caller:
             except RETRYABLE as exc:
                 if attempt >= ep.max_retries:
                     raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
-                await self._sleep(_backoff(exc, attempt, ep.retry_base_seconds))
+                await asyncio.sleep(_backoff(exc, attempt, ep.retry_base_seconds))
                 attempt += 1
-                self.retries += 1
             except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
                 raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
             except (ValueError, LookupError, TypeError, AttributeError) as exc:
@@ -225,51 +223,34 @@ class Caller:
                 # an empty choices list).
                 if attempt >= ep.max_retries:
                     raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
-                await self._sleep(_backoff(exc, attempt, ep.retry_base_seconds))
+                await asyncio.sleep(_backoff(exc, attempt, ep.retry_base_seconds))
                 attempt += 1
-                self.retries += 1
 
-    async def complete_json(
-        self,
-        model: type[T],
-        schema: dict[str, Any],
-        *,
-        role: str,
-        tag: str,
-        round_no: int,
-        system: str,
-        user: str,
-        temperature: float,
-        max_tokens: int,
-        seed: int | None = None,
-        check: Callable[[T], None] | None = None,
-    ) -> Parsed[T]:
-        """Ask for JSON matching `schema`; on junk, one repair retry; then give up without raising."""
-        structured = self.models.endpoint(tag).structured_output
-        fmt = {"type": "json_schema", "json_schema": {"name": model.__name__.lower(), "schema": schema, "strict": True}}
+    async def complete_json(self, reply: JsonReply[T], sampling: Sampling, *, round_no: int, system: str, user: str,
+                            seed: int | None = None) -> Parsed[T]:
+        """Ask for JSON matching the reply's schema; on junk, one repair retry; then give up without raising."""
+        structured = self.models.endpoint(sampling.tag).structured_output
+        fmt = {"type": "json_schema", "json_schema": {"name": reply.model.__name__.lower(), "schema": reply.schema, "strict": True}}
         if not structured:
-            user = f"{user}\n\nReply with only a JSON object matching this JSON schema:\n{json.dumps(schema)}"
+            user = f"{user}\n\nReply with only a JSON object matching this JSON schema:\n{json.dumps(reply.schema)}"
         messages: list[LLMMessage] = [SystemMessage(content=system), UserMessage(content=user, source="user")]
         parsed: Parsed[T] = Parsed(value=None)
         for attempt in range(2):
-            result = await self.complete(
-                role=role, tag=tag, round_no=round_no, messages=messages, temperature=temperature,
-                max_tokens=max_tokens, seed=None if seed is None else seed + attempt,
-                response_format=fmt if structured else None,
-            )
+            result = await self.complete(sampling, messages, round_no=round_no, seed=None if seed is None else seed + attempt,
+                                         response_format=fmt if structured else None)
             text = result.content if isinstance(result.content, str) else json.dumps(result.content, default=str)
             parsed.raw.append(text)
             try:
-                value = model.model_validate(extract_json(text))
-                if check is not None:
-                    check(value)
+                value = reply.model.model_validate(extract_json(text))
+                if reply.check is not None:
+                    reply.check(value)
                 parsed.value, parsed.error = value, None
                 return parsed
             except (ValueError, ValidationError) as exc:
                 parsed.error = _short_error(exc)
             messages = [
                 *messages,
-                AssistantMessage(content=text, source=role),
+                AssistantMessage(content=text, source=sampling.role),
                 UserMessage(
                     content=f"That reply could not be used: {parsed.error}. "
                     "Reply again with only the JSON object, complete and valid.",

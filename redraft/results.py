@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from .llm import Usage
+from .state import Decision, Origin, ReadByKey, ReviewerVerdict
 
 ARMS = ("single_shot", "best_of_n", "sequential")
 ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
@@ -18,22 +19,100 @@ def score_text(x: float | None, width: int = 0) -> str:
     return "n/a".rjust(width) if x is None else f"{x:{width}.2f}"
 
 
+class ReviewSummary(ReadByKey):
+    """A critic's parsed review of one round, in summary.json."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scores: dict[str, int]
+    overall: float
+    per_output: list[int]
+    issues: list[str]
+    edits: list[str]
+
+
+class UnparsedReview(ReadByKey):
+    """A critic's review that could not be used: why, and the raw replies."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str | None
+    raw: list[str]
+
+
+class PanelSummary(BaseModel):
+    """The panel's aggregate for one round, in summary.json."""
+
+    mean: dict[str, float]
+    median: dict[str, float]
+    spread: dict[str, float]
+    agreement: dict[str, Any]
+    noise: dict[str, Any]
+
+
 class RoundSummary(BaseModel):
     """One round in summary.json."""
 
     round: int
     prompt: str
     changes: str
-    origin: str
-    critics: dict[str, dict[str, Any]]
+    origin: Origin
+    critics: dict[str, ReviewSummary | UnparsedReview]
     mean: dict[str, float] = Field(default_factory=dict)
     spread: dict[str, float] = Field(default_factory=dict)
     score: float | None = None  # the dev score selection compared
     train_score: float | None = None
     dev_score: float | None = None
-    panel: dict[str, Any] = Field(default_factory=dict)  # mean, median, spread, agreement, noise
-    selection: dict[str, Any] | None = None  # the moderator's decision against the best so far
+    panel: PanelSummary | None = None  # written as {} when the round has no panel
+    selection: Decision | None = None  # the moderator's decision against the best so far
     focus: str | None = None
+
+    @field_validator("panel", mode="before")
+    @classmethod
+    def _empty_panel(cls, value: Any) -> Any:
+        return value or None
+
+    @field_serializer("panel")
+    def _panel_or_empty(self, panel: PanelSummary | None) -> dict[str, Any]:
+        return panel.model_dump(mode="json") if panel else {}
+
+
+class HeldOutSummary(BaseModel):
+    """The final prompt's held-out test score, in summary.json."""
+
+    score: float
+    ci_low: float
+    ci_high: float
+    n: int
+    round: int
+    per_example: dict[str, float]
+
+
+class ReviewerScore(BaseModel):
+    """The reviewer's /score for a round beside the panel's."""
+
+    round: int
+    reviewer: float
+    panel: float | None
+    combined: float | None
+
+
+class ReviewerAgreement(BaseModel):
+    """How far the reviewer and the panel (and the moderator's rule) agreed."""
+
+    score_vs_panel_pearson: float | None
+    n_scored: int
+    approvals: int
+    approvals_matching_moderator: int
+    approval_match_rate: float | None
+
+
+class ReviewerSummary(BaseModel):
+    """The human reviewer's verdicts beside the panel's, and how far they agreed."""
+
+    rounds: list[ReviewerVerdict]
+    scores: list[ReviewerScore]
+    agreement: ReviewerAgreement
 
 
 class Summary(BaseModel):
@@ -49,8 +128,8 @@ class Summary(BaseModel):
     best_round: int | None
     best_score: float | None
     score_scale: str = "1-10 (critic panel)"
-    test: dict[str, Any] | None = None  # the final prompt on held-out test: score, ci_low, ci_high, n
-    reviewer: dict[str, Any] | None = None  # the human reviewer's verdicts and their agreement with the panel
+    test: HeldOutSummary | None = None  # the final prompt on held-out test
+    reviewer: ReviewerSummary | None = None  # the human reviewer's verdicts and their agreement with the panel
     final_prompt: str | None
     stop_reason: str
     usage: Usage

@@ -1,4 +1,5 @@
-"""Run folders: an append-only transcript flushed per message, prompts per round, state, summary."""
+"""Run folders and the run record: an append-only transcript flushed per message, prompts per round,
+the checkpoint (state.json), the effective configuration (config.json) and the summary."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import BaseModel, Field
 
 from ._files import write_atomic
+from .cards import AgentCard
+from .context import RunContext
+from .data import Splits
+from .endpoints import ModelProvider
+from .human import reviewer_summary
+from .llm import Ledger
+from .results import HeldOutSummary, PanelSummary, ReviewSummary, RoundSummary, Summary, UnparsedReview
+from .scenario import Scenario
 from .secrets import scrub
+from .state import HeldOutScore, RoundRecord, RunState
 
 
 def now_iso() -> str:
@@ -18,9 +29,9 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def new_folder(root: Path, name: str, when: datetime | None = None) -> Path:
+def new_folder(root: Path, name: str) -> Path:
     """A path `root/<timestamp>-<name>` that does not exist yet (a -2, -3 ... suffix when taken)."""
-    stamp = (when or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "scenario"
     base = root / f"{stamp}-{slug}"
     path, n = base, 1
@@ -46,9 +57,9 @@ class RunDir:
         self.seq = 0  # the last sequence number handed out
 
     @classmethod
-    def create(cls, runs_dir: Path, scenario: str, when: datetime | None = None) -> "RunDir":
+    def create(cls, runs_dir: Path, scenario: str) -> RunDir:
         """A new folder `runs_dir/<timestamp>-<scenario>`, never reusing an existing one."""
-        path = new_folder(runs_dir, scenario, when)
+        path = new_folder(runs_dir, scenario)
         (path / "prompts").mkdir(parents=True)
         return cls(path)
 
@@ -100,3 +111,133 @@ class RunDir:
         if self._transcript is not None:
             self._transcript.close()
             self._transcript = None
+
+
+class Checkpoint(BaseModel):
+    """state.json: everything needed to resume after the last completed turn."""
+
+    run: RunState
+    team: dict[str, Any]  # AgentChat's own team state (save_state), loaded back as it is
+    ledger: Ledger
+    seq: int  # the last transcript sequence number this checkpoint covers
+    outbox: list[dict[str, Any]] = Field(default_factory=list)  # the last turn's messages, to repair the transcript
+    started: str
+    seconds: float = 0.0  # time spent by earlier processes on this run
+
+    @classmethod
+    def read(cls, run: RunDir) -> Checkpoint:
+        """The run's last checkpoint."""
+        return cls.model_validate_json(run.state_path.read_text(encoding="utf-8"))
+
+    def write(self, run: RunDir) -> None:
+        """Write state.json (compact: it is written after every turn)."""
+        run.write_json(run.state_path, self.model_dump(mode="json"), compact=True)
+
+
+def keep_spend(run: RunDir, ledger: Ledger) -> None:
+    """Put every call made so far in the checkpoint's ledger, those of a turn that did not finish
+    included: they were spent, and a resumed run's budget must count them."""
+    if run.state_path.is_file():
+        checkpoint = Checkpoint.read(run)
+        checkpoint.ledger = ledger
+        checkpoint.write(run)
+
+
+class CardRecord(AgentCard):
+    """A card as config.json records it: with the file it was loaded from."""
+
+    source: str | None = None
+
+
+class RunConfig(BaseModel):
+    """config.json: the effective configuration (scenario, inputs, cards, models) without secrets."""
+
+    scenario: dict[str, Any]  # the scenario as loaded; Scenario.restored validates it with the examples below
+    scenario_file: str | None
+    splits: Splits
+    labeled: bool
+    rounds: int
+    cards: dict[str, CardRecord]
+    models: dict[str, dict[str, Any]]  # per role: tag, sampling settings and the endpoint's description
+
+    @classmethod
+    def of(cls, table: RunContext, models: ModelProvider) -> RunConfig:
+        """The configuration a run was started with."""
+        s = table.scenario
+        return cls(
+            scenario=s.model_dump(mode="json"), scenario_file=str(s.path) if s.path else None, splits=s.splits,
+            labeled=s.labeled, rounds=table.rounds, models=table.models_used(models),
+            cards={seat.name: CardRecord(**seat.card.model_dump(), source=seat.card.source) for seat in table.seats},
+        )
+
+    @classmethod
+    def read(cls, run: RunDir) -> RunConfig:
+        """A run folder's config.json."""
+        return cls.model_validate_json(run.config_path.read_text(encoding="utf-8"))
+
+    def write(self, run: RunDir) -> None:
+        """Write config.json."""
+        run.write_json(run.config_path, self.model_dump(mode="json"))
+
+    def restored_cards(self) -> dict[str, AgentCard]:
+        """The cards as the run had them."""
+        return dict(self.cards)
+
+    def restored_scenario(self) -> Scenario:
+        """The scenario as the run had it, with the examples it had then."""
+        return Scenario.restored(self.scenario, Path(self.scenario_file) if self.scenario_file else None, self.splits,
+                                 self.labeled)
+
+
+def round_summary(r: RoundRecord) -> RoundSummary:
+    """One round as summary.json shows it."""
+    critics: dict[str, ReviewSummary | UnparsedReview] = {}
+    for c in r.critics:
+        if c.review is not None:
+            critics[c.critic] = ReviewSummary(scores=c.review.scores, overall=round(c.review.overall(), 3),
+                                              per_output=c.review.per_output, issues=c.review.issues, edits=c.review.edits)
+        else:
+            critics[c.critic] = UnparsedReview(error=c.error, raw=c.raw)
+    panel = PanelSummary.model_validate(r.panel.model_dump(include=set(PanelSummary.model_fields))) if r.panel else None
+    return RoundSummary(
+        round=r.round, prompt=r.prompt, changes=r.changes, origin=r.origin, critics=critics,
+        mean=r.panel.mean if r.panel else {}, spread=r.panel.spread if r.panel else {}, score=r.score, focus=r.focus,
+        train_score=r.train_score, dev_score=r.dev_score, panel=panel, selection=r.decision,
+    )
+
+
+def held_out_summary(test: HeldOutScore) -> HeldOutSummary:
+    """The held-out test score as summary.json shows it."""
+    return HeldOutSummary(score=test.score, ci_low=test.ci_low, ci_high=test.ci_high, n=test.n, round=test.round,
+                          per_example={k: v.score for k, v in test.per_example.items()})
+
+
+def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started: str, seconds: float) -> Summary:
+    """Write summary.json and final_prompt.txt from whatever the run reached."""
+    state = table.state
+    best = state.best()
+    final = best.prompt if best else (state.rounds[-1].prompt if state.rounds else None)
+    ledger = table.caller.ledger
+    summary = Summary(
+        scenario=table.scenario.name,
+        scenario_file=str(table.scenario.path) if table.scenario.path else None,
+        run_dir=str(run.path),
+        started=started,
+        finished=now_iso(),
+        models=table.models_used(models),
+        rounds=[round_summary(r) for r in state.rounds],
+        best_round=best.round if best else None,
+        best_score=best.score if best else None,
+        score_scale="0-1 (metric)" if table.scenario.labeled else "1-10 (critic panel)",
+        test=held_out_summary(state.test) if state.test else None,
+        reviewer=reviewer_summary(state),
+        final_prompt=final,
+        stop_reason=state.stop_reason or "unfinished",
+        usage=ledger.total,
+        usage_by_role=ledger.by_role,
+        seconds=round(seconds, 3),
+    )
+    run.write_json(run.summary_path, summary.model_dump(mode="json"))
+    if final is not None:
+        run.final_prompt_path.write_text(final.rstrip() + "\n", encoding="utf-8")
+    return summary

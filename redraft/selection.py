@@ -1,27 +1,14 @@
-"""Whether a new candidate replaces the best prompt so far: decided on dev, by more than the noise."""
+"""The loop's decisions as small named policies: whether a new candidate replaces the best prompt
+so far (decided on dev, by more than the noise), and when the chat stops."""
 
 from __future__ import annotations
 
 import statistics
 from typing import Protocol
 
-from pydantic import BaseModel
-
-from .scenario import Selection
+from .scenario import Scenario
+from .state import Decision, RoundRecord, RunState
 from .stats import paired_bootstrap
-
-
-class Decision(BaseModel):
-    """The outcome of comparing a candidate with the best so far on the same dev examples."""
-
-    accepted: bool
-    rule: str
-    estimate: float | None = None  # mean of candidate − best over paired dev examples
-    ci_low: float | None = None
-    ci_high: float | None = None
-    margin: float = 0.0  # what the win had to clear
-    n: int = 0
-    reason: str
 
 
 class Acceptance(Protocol):
@@ -56,6 +43,90 @@ class MeanWin:
                         reason=f"mean difference {diff:+.3f} {'>' if ok else '<='} margin {margin:.3f}")
 
 
-def acceptance(spec: Selection, seed: int = 0) -> Acceptance:
-    """The rule a scenario asks for."""
-    return BootstrapWin(spec.level, spec.n_boot, seed) if spec.rule == "bootstrap" else MeanWin()
+class BestOnDev:
+    """Whether a round's candidate replaces the best so far: compared on the dev examples both scored,
+    by the acceptance rule, with a margin of min_effect (plus the judges' noise on rubric scenarios)."""
+
+    def __init__(self, rule: Acceptance, min_effect: float = 0.0, add_noise: bool = False):
+        self.rule, self.min_effect, self.add_noise = rule, min_effect, add_noise
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> BestOnDev:
+        """The selection a scenario asks for."""
+        spec = scenario.selection
+        rule = BootstrapWin(spec.level, spec.n_boot, scenario.seed) if spec.rule == "bootstrap" else MeanWin()
+        return cls(rule, spec.min_effect, add_noise=not scenario.labeled and spec.noise_margin)
+
+    def decide(self, state: RunState, record: RoundRecord) -> Decision:
+        """The decision for `record` against the best round in `state`."""
+        best = state.best()
+        if not record.dev:
+            return Decision(accepted=False, rule="none", reason="no dev score (nothing could be scored)")
+        if best is None or best.round == record.round:
+            return Decision(accepted=True, rule="first", n=len(record.dev), reason="the first scored candidate")
+        ids = [i for i in record.dev if i in best.dev]
+        margin = self.min_effect
+        if self.add_noise:
+            margin += (record.panel.noise.get("mean_sd") if record.panel else None) or 0.0
+        return self.rule.decide([record.dev[i].score for i in ids], [best.dev[i].score for i in ids], margin)
+
+
+class StopRule:
+    """When the chat ends, asked after every decision; rules combine with `|` (the first that fires stops)."""
+
+    def reason(self, state: RunState, record: RoundRecord) -> str | None:
+        """Why the chat stops after `record`, or None to go on."""
+        raise NotImplementedError
+
+    def __or__(self, other: StopRule) -> AnyOf:
+        return AnyOf(self, other)
+
+
+class AnyOf(StopRule):
+    """Stops when any of its rules does, with the first one's reason."""
+
+    def __init__(self, *rules: StopRule):
+        self.rules = [r for rule in rules for r in (rule.rules if isinstance(rule, AnyOf) else [rule])]
+
+    def reason(self, state: RunState, record: RoundRecord) -> str | None:
+        return next((why for r in self.rules if (why := r.reason(state, record)) is not None), None)
+
+
+class TargetReached(StopRule):
+    """Stops once the best score reaches the target."""
+
+    def __init__(self, target: float | None):
+        self.target = target
+
+    def reason(self, state: RunState, record: RoundRecord) -> str | None:
+        best = state.best()
+        if self.target is None or best is None or best.score is None or best.score < self.target:
+            return None
+        return f"target score reached ({best.score:.2f} >= {self.target})"
+
+
+class NoProgress(StopRule):
+    """Stops after `patience` rounds in a row without a new best."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+
+    def reason(self, state: RunState, record: RoundRecord) -> str | None:
+        if state.since_best < self.patience:
+            return None
+        return f"no progress for {self.patience} round{'s' if self.patience > 1 else ''}"
+
+
+class RoundLimit(StopRule):
+    """Stops at the round limit."""
+
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+
+    def reason(self, state: RunState, record: RoundRecord) -> str | None:
+        return f"round limit reached ({self.rounds})" if record.round >= self.rounds else None
+
+
+def stop_rule(scenario: Scenario, rounds: int) -> StopRule:
+    """The scenario's stop rules, in the order their reasons win."""
+    return TargetReached(scenario.stop.target_score) | NoProgress(scenario.stop.patience) | RoundLimit(rounds)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import statistics
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from .critique import CriticResult, PanelStats
-from .selection import Decision
+
+Origin = Literal["prompt_engineer", "seed", "fallback", "reviewer"]  # who wrote a round's prompt
+ReviewerAction = Literal["continue", "feedback", "edit", "approve", "stop", "timeout"]
 
 
 class ExampleResult(BaseModel):
@@ -18,13 +21,50 @@ class ExampleResult(BaseModel):
     feedback: str | None = None
 
 
+class ReadByKey(BaseModel):
+    """A typed record that can also be read by key (`d["accepted"]`, `"scores" in d`), as it was when a dict."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in type(self).model_fields
+
+
+class Decision(ReadByKey):
+    """The outcome of comparing a candidate with the best so far on the same dev examples."""
+
+    accepted: bool
+    rule: Literal["none", "first", "bootstrap", "mean"]
+    estimate: float | None = None  # mean of candidate − best over paired dev examples
+    ci_low: float | None = None
+    ci_high: float | None = None
+    margin: float = 0.0  # what the win had to clear
+    n: int = 0
+    reason: str
+
+
+class ReviewerVerdict(BaseModel):
+    """What the human reviewer did in one round."""
+
+    round: int
+    action: ReviewerAction
+    text: str | None = None
+    score: float | None = None
+    panel_score: float | None = None  # the panel's overall mean, for agreement with /score
+    combined_score: float | None = None  # panel and reviewer, weighted
+    moderator_would_accept: bool | None = None  # for /approve: did the moderator's own rule agree?
+
+
 class RoundRecord(BaseModel):
     """Everything one round produced."""
 
     round: int
     prompt: str
     changes: str = ""
-    origin: str = "prompt_engineer"  # prompt_engineer | seed | fallback
+    origin: Origin = "prompt_engineer"
     batch: list[str] = Field(default_factory=list)  # train example ids run this round
     outputs: dict[str, str] = Field(default_factory=dict)  # example id -> output (train batch and dev)
     train: dict[str, ExampleResult] = Field(default_factory=dict)
@@ -32,7 +72,7 @@ class RoundRecord(BaseModel):
     critics: list[CriticResult] = Field(default_factory=list)
     panel: PanelStats | None = None
     decision: Decision | None = None
-    reviewer: dict | None = None  # the human reviewer's verdict (reviewer.ReviewerVerdict)
+    reviewer: ReviewerVerdict | None = None
     focus: str | None = None
 
     @property
@@ -51,10 +91,8 @@ class RoundRecord(BaseModel):
         return self.dev_score
 
 
-class TestResult(BaseModel):
+class HeldOutScore(BaseModel):
     """The final prompt on the held-out test examples, scored once at the end."""
-
-    __test__ = False  # not a pytest class
 
     round: int
     score: float
@@ -72,7 +110,7 @@ class RunState(BaseModel):
     best_round: int | None = None
     since_best: int = 0
     stop_reason: str | None = None
-    test: TestResult | None = None
+    test: HeldOutScore | None = None
     pending_edit: str | None = None  # the reviewer's edited prompt: the next candidate
     pending_feedback: str | None = None  # the reviewer's feedback: the engineer must address it next
 
