@@ -8,7 +8,6 @@ in a shuffled order and blind to the arm. Repeat k reseeds the scenario with see
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import statistics
 import time
@@ -31,7 +30,7 @@ from .report import write_reports
 from .results import ARM_NAMES, ARMS, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
 from .runs import RunDir, new_folder, now_iso
 from .scenario import Scenario
-from .stats import Interval, mean_ci, paired_bootstrap, win_rate
+from .stats import Interval, PairedDifference, mean_ci, paired_difference
 from .team import build_session, project, run_session
 
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
@@ -69,36 +68,14 @@ def differences(per_example: dict[str, list[float]], *, seed: int = 0, n_boot: i
     pairs = [("sequential", "single_shot"), ("sequential", "best_of_n")]
     if "sequential" not in per_example:
         pairs = [("best_of_n", "single_shot")]
-    return [difference(a, b, per_example[a], per_example[b], seed=seed, n_boot=n_boot, level=level)
+    return [_difference(a, b, paired_difference(per_example[a], per_example[b], level=level, n_boot=n_boot, seed=seed))
             for a, b in pairs if a in per_example and b in per_example]
 
 
-def difference(a: str, b: str, scores_a: list[float], scores_b: list[float], *, seed: int = 0, n_boot: int = 2000,
-               level: float = 0.95) -> Difference:
-    """mean(a − b) with its paired bootstrap interval, the win rate, and whether it is significant."""
-    ci = paired_bootstrap(scores_a, scores_b, level=level, n_boot=n_boot, seed=seed)
-    rates = win_rate(scores_a, scores_b)
-    p = sign_flip_p([x - y for x, y in zip(scores_a, scores_b)], seed=seed)
-    # The percentile bootstrap is too optimistic on a few dozen examples (about 8 % false alarms
-    # at n=10 instead of 5 %); the sign-flip test is exact under "no difference", so a difference
-    # counts only when both agree.
-    significant = (ci.low > 0 or ci.high < 0) and p < 1 - level
-    return Difference(a=a, b=b, estimate=ci.estimate, ci_low=ci.low, ci_high=ci.high, wins=rates["wins"],
-                      ties=rates["ties"], losses=rates["losses"], significant=significant, p_value=round(p, 4))
-
-
-def sign_flip_p(diffs: list[float], *, seed: int = 0, n_perm: int = 5000) -> float:
-    """Two-sided p-value of mean(diffs) = 0: how often random sign flips give a sum at least as large."""
-    nonzero = [d for d in diffs if d != 0]
-    if not nonzero:
-        return 1.0
-    observed = abs(sum(nonzero)) - 1e-9
-    if len(nonzero) <= 12:  # exact: every one of the 2^n sign patterns
-        sums = [abs(sum(s * d for s, d in zip(signs, nonzero))) for signs in itertools.product((1, -1), repeat=len(nonzero))]
-        return sum(x >= observed for x in sums) / len(sums)
-    rng = random.Random(seed)
-    hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in nonzero)) >= observed for _ in range(n_perm))
-    return (hits + 1) / (n_perm + 1)
+def _difference(a: str, b: str, d: PairedDifference) -> Difference:
+    ci = d.interval
+    return Difference(a=a, b=b, estimate=ci.estimate, ci_low=ci.low, ci_high=ci.high, wins=d.wins, ties=d.ties,
+                      losses=d.losses, significant=d.significant, p_value=round(d.p_value, 4))
 
 
 def arm_interval(per_example: list[float], *, seed: int = 0) -> Interval:
@@ -476,4 +453,4 @@ def _example_means(repeats: list[ArmRepeat]) -> list[float]:
 
 
 __all__ = ["ARMS", "ArmRepeat", "ArmResult", "CompareOptions", "CompareResult", "Difference", "Example", "Interval",
-           "RoundPoint", "compare_scenario", "differences", "sign_flip_p", "verdict"]
+           "RoundPoint", "compare_scenario", "differences", "verdict"]
