@@ -26,7 +26,7 @@ from .llm import Caller
 from .endpoints import ModelProvider, open_models
 from .progress import OnProgress, Progress
 from .report import write_reports
-from .results import ARM_NAMES, ARMS, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
+from .results import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
 from .runs import RunDir, new_folder, now_iso
 from .scenario import Scenario
 from .stats import Interval, PairedDifference, mean_ci, paired_difference
@@ -55,21 +55,21 @@ class CompareOptions:
 # ---- statistics
 
 
-def differences(per_example: dict[str, list[float]], *, seed: int = 0, n_boot: int = 2000,
+def differences(per_example: dict[Arm, list[float]], *, seed: int = 0, n_boot: int = 2000,
                 level: float = 0.95) -> list[Difference]:
     """Paired differences between arms over the same examples (each arm's scores averaged over repeats).
 
     With a sequential arm: sequential − single_shot and sequential − best_of_n; without it,
     best_of_n − single_shot. Pairs whose arms were not run are left out.
     """
-    pairs = [("sequential", "single_shot"), ("sequential", "best_of_n")]
+    pairs: list[tuple[Arm, Arm]] = [("sequential", "single_shot"), ("sequential", "best_of_n")]
     if "sequential" not in per_example:
         pairs = [("best_of_n", "single_shot")]
     return [_difference(a, b, paired_difference(per_example[a], per_example[b], level=level, n_boot=n_boot, seed=seed))
             for a, b in pairs if a in per_example and b in per_example]
 
 
-def _difference(a: str, b: str, d: PairedDifference) -> Difference:
+def _difference(a: Arm, b: Arm, d: PairedDifference) -> Difference:
     ci = d.interval
     return Difference(a=a, b=b, estimate=ci.estimate, ci_low=ci.low, ci_high=ci.high, wins=d.wins, ties=d.ties,
                       losses=d.losses, significant=d.significant, p_value=round(d.p_value, 4))
@@ -84,7 +84,7 @@ def arm_interval(per_example: list[float], *, seed: int = 0) -> Interval:
     return mean_ci(per_example, seed=seed)
 
 
-def verdict(result_arms: dict[str, ArmResult], diffs: list[Difference], n_examples: int) -> str:
+def verdict(result_arms: dict[Arm, ArmResult], diffs: list[Difference], n_examples: int) -> str:
     """One plain sentence: who beat whom, by how much, or that there is no significant difference."""
     if not diffs:
         arm = next(iter(result_arms.values()))
@@ -112,7 +112,7 @@ def verdict(result_arms: dict[str, ArmResult], diffs: list[Difference], n_exampl
 # ---- running a comparison
 
 
-def check_arms(arms: list[str]) -> list[str]:
+def check_arms(arms: list[str]) -> list[Arm]:
     """The arms in canonical order, or a ConfigError naming the valid ones."""
     wanted = [a.strip() for a in arms if a.strip()]
     unknown = [a for a in wanted if a not in ARMS]
@@ -216,7 +216,7 @@ class _Comparison:
         return build_session(self.scenario.reseeded(seed, **update), self.cards, self.models, rounds=self.rounds,
                              caller=caller).table
 
-    def where(self, arm: str, k: int, detail: str = "") -> str:
+    def where(self, arm: Arm, k: int, detail: str = "") -> str:
         """The progress line's "arm X, repeat k/K[, detail]"."""
         return f"arm {arm}, repeat {k + 1}/{self.repeats}" + (f", {detail}" if detail else "")
 
@@ -250,7 +250,7 @@ async def _run(c: _Comparison, *, close: bool) -> CompareResult:
 
     try:
         with ctrl_c_cancels(abort):
-            produced: dict[str, list[ArmRepeat]] = {a: [] for a in c.arms}
+            produced: dict[Arm, list[ArmRepeat]] = {a: [] for a in c.arms}
             for k in range(c.repeats):
                 await _produce(c, k, produced)
             # Selection is over for every arm and repeat: only now are the test inputs run.
@@ -261,7 +261,7 @@ async def _run(c: _Comparison, *, close: bool) -> CompareResult:
     return _result(c, produced)
 
 
-async def _produce(c: _Comparison, k: int, produced: dict[str, list[ArmRepeat]]) -> None:
+async def _produce(c: _Comparison, k: int, produced: dict[Arm, list[ArmRepeat]]) -> None:
     """Repeat k of every arm; best-of-N draws as many candidates as the sequential chat's calls pay for."""
     if "sequential" in c.arms:
         produced["sequential"].append(await _sequential(c, k))
@@ -342,7 +342,7 @@ async def _best_of_n(c: _Comparison, k: int, n: int) -> ArmRepeat:
                     dev_score=best[0] if best[0] != float("-inf") else None)
 
 
-async def _score_on_test(c: _Comparison, produced: dict[str, list[ArmRepeat]]) -> None:
+async def _score_on_test(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> None:
     """Run every repeat's prompt on test and score it: same evaluators and seeds for all, in shuffled order.
 
     The evaluators see inputs and outputs only (critics also get the criteria), never the arm or
@@ -368,7 +368,7 @@ async def _score_on_test(c: _Comparison, produced: dict[str, list[ArmRepeat]]) -
         c.progress.finish(unit)
 
 
-def _result(c: _Comparison, produced: dict[str, list[ArmRepeat]]) -> CompareResult:
+def _result(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> CompareResult:
     s = c.scenario
     arms = {a: _arm_result(a, produced[a], s.seed) for a in c.arms}
     diffs = differences({a: _example_means(produced[a]) for a in c.arms}, seed=s.seed)
@@ -386,7 +386,7 @@ def _result(c: _Comparison, produced: dict[str, list[ArmRepeat]]) -> CompareResu
     )
 
 
-def _arm_result(arm: str, repeats: list[ArmRepeat], seed: int) -> ArmResult:
+def _arm_result(arm: Arm, repeats: list[ArmRepeat], seed: int) -> ArmResult:
     ci = arm_interval(_example_means(repeats), seed=seed)
     costs = [r.cost_usd for r in repeats]
     return ArmResult(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .llm import Caller
 
@@ -76,7 +76,7 @@ class Progress:
 
 def duration(seconds: float) -> str:
     """A duration as 42s, 3m05s or 1h07m."""
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:

@@ -3,13 +3,14 @@ that report.py and console.py read without depending on the code that made them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 
 from .llm import Usage
 
-ARMS = ("single_shot", "best_of_n", "sequential")
+Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt
+ARMS: tuple[Arm, ...] = get_args(Arm)
 ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
 
 
@@ -89,7 +90,7 @@ class ArmRepeat(BaseModel):
 class ArmResult(BaseModel):
     """One arm over all repeats."""
 
-    name: str  # single_shot | best_of_n | sequential
+    name: Arm
     score: float  # mean of the repeats' scores
     ci_low: float  # 95 % interval of the mean score (bootstrap over examples x repeats)
     ci_high: float
@@ -103,8 +104,8 @@ class ArmResult(BaseModel):
 class Difference(BaseModel):
     """A paired difference a − b over the same test examples (averaged over repeats)."""
 
-    a: str
-    b: str
+    a: Arm
+    b: Arm
     estimate: float
     ci_low: float
     ci_high: float
@@ -128,9 +129,9 @@ class CompareResult(BaseModel):
 
     scenario: str
     metric: str  # what the score is: a metric name, or "panel" for rubric-only scenarios
-    score_scale: str = "0-1"
+    score_scale: Literal["0-1", "1-10"] = "0-1"
     repeats: int
-    arms: dict[str, ArmResult]
+    arms: dict[Arm, ArmResult]
     differences: list[Difference]
     verdict: str
     examples: list[Example]
