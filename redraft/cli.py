@@ -11,7 +11,7 @@ import traceback
 import warnings
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .console import Console
+from .console import Console, ProgressLine
 from .errors import RedraftError, RunInterrupted
 from .secrets import scrub
 
@@ -148,28 +148,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import ARMS, CompareOptions, compare_scenario
     from .report import terminal_table
 
-    tty = sys.stderr.isatty()
-    last = [""]
-
-    def progress(text: str) -> None:
-        # On a terminal one line is rewritten in place; in a log, a line per step (not per tick).
-        if tty:
-            sys.stderr.write(f"\r\033[K{text}")
-            sys.stderr.flush()
-        elif text.split(" — ")[0] != last[0]:
-            last[0] = text.split(" — ")[0]
-            print(text, file=sys.stderr, flush=True)
-
+    line = ProgressLine(log_steps=True)
     options = CompareOptions(
         repeats=args.repeats, arms=args.arms.split(",") if args.arms else list(ARMS), out_dir=args.out,
         rounds=args.rounds, config=args.config, gguf=args.gguf, agents=args.agents, cache_dir=args.cache_dir,
         no_cache=args.no_cache,
     )
     try:
-        result = compare_scenario(args.scenario, options, on_progress=progress)
+        result = compare_scenario(args.scenario, options, on_progress=line.show)
     finally:
-        if tty:
-            sys.stderr.write("\r\033[K")
+        line.clear()
     print(terminal_table(result))
     print(f"\nfiles      {result.out_dir}/  (compare.json, report.md, report.html, runs/)")
     return 0
@@ -179,6 +167,31 @@ def _doc(fn: Callable[..., int]) -> tuple[str, str]:
     doc = inspect.cleandoc(fn.__doc__ or "")
     first, _, rest = doc.partition("\n")
     return first, doc
+
+
+def _agents_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agents", action="append", metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    """Which models answer, and the reply cache: run, resume and compare."""
+    p.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
+    p.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
+    p.add_argument("--cache-dir", metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the reply cache")
+
+
+def _budget_and_review_flags(p: argparse.ArgumentParser) -> None:
+    """The spending caps, the output, and the human reviewer: run and resume."""
+    p.add_argument("--max-calls", type=int, metavar="N", help="stop cleanly after N model calls over the network")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="stop cleanly before spending more than N tokens")
+    p.add_argument("--max-usd", type=float, metavar="X", help="stop cleanly at X dollars (needs price in OAI_CONFIG_LIST)")
+    p.add_argument("--quiet", action="store_true", help="do not stream the chat; print only the summary and final prompt")
+    p.add_argument("--review", action="store_true",
+                   help="join as reviewer: after the critics each round, go on (Enter), give feedback (text), "
+                        "/edit the prompt, /score N, /approve or /stop; works with piped input too")
+    p.add_argument("--review-timeout", type=float, metavar="SECONDS", help="with --review: go on when nobody answers in time")
+    p.add_argument("--review-weight", type=float, default=1.0, metavar="W", help="with --review: your /score counts as W critics (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,33 +212,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
         return p
 
-    def model_and_budget_flags(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
-        p.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
-        p.add_argument("--cache-dir", metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
-        p.add_argument("--no-cache", action="store_true", help="neither read nor write the reply cache")
-        p.add_argument("--max-calls", type=int, metavar="N", help="stop cleanly after N model calls over the network")
-        p.add_argument("--max-tokens", type=int, metavar="N", help="stop cleanly before spending more than N tokens")
-        p.add_argument("--max-usd", type=float, metavar="X", help="stop cleanly at X dollars (needs price in OAI_CONFIG_LIST)")
-        p.add_argument("--quiet", action="store_true", help="do not stream the chat; print only the summary and final prompt")
-        p.add_argument("--review", action="store_true",
-                       help="join as reviewer: after the critics each round, go on (Enter), give feedback (text), "
-                            "/edit the prompt, /score N, /approve or /stop; works with piped input too")
-        p.add_argument("--review-timeout", type=float, metavar="SECONDS", help="with --review: go on when nobody answers in time")
-        p.add_argument("--review-weight", type=float, default=1.0, metavar="W", help="with --review: your /score counts as W critics (default 1)")
-
     run = add("run", cmd_run)
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
     run.add_argument("--rounds", type=int, metavar="N", help="at most N rounds (overrides the scenario)")
     run.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
-    run.add_argument("--agents", action="append", metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
+    _agents_flag(run)
     run.add_argument("--dry-run", action="store_true", help="print the projected calls and tokens, and exit without calling a model")
-    model_and_budget_flags(run)
+    _model_flags(run)
+    _budget_and_review_flags(run)
 
     res = add("resume", cmd_resume)
     res.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to continue")
     res.add_argument("--rounds", type=int, metavar="N", help="raise (or lower) the round limit")
-    model_and_budget_flags(res)
+    _model_flags(res)
+    _budget_and_review_flags(res)
 
     val = add("validate", cmd_validate)
     val.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
@@ -238,11 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: single_shot,best_of_n,sequential)")
     cmp.add_argument("--out", metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
     cmp.add_argument("--rounds", type=int, metavar="N", help="the chat's round limit (overrides the scenario)")
-    cmp.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
-    cmp.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
-    cmp.add_argument("--agents", action="append", metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
-    cmp.add_argument("--cache-dir", metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
-    cmp.add_argument("--no-cache", action="store_true", help="neither read nor write the reply cache")
+    _agents_flag(cmp)
+    _model_flags(cmp)
 
     add("scenarios", cmd_scenarios)
     return parser

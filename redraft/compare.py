@@ -8,18 +8,15 @@ in a shuffled order and blind to the arm. Repeat k reseeds the scenario with see
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
-
 
 from .agents import PromptEngineer
 from .context import RunContext
-from .evaluate import metric_results, panel_results, run_prompt, score_examples
+from .evaluate import score_examples
 from .api import prepare
 from .runtime import ctrl_c_cancels, make_caller, serving
 from .budget import Budget
@@ -27,19 +24,18 @@ from .cards import AgentCard
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
 from .llm import Caller
 from .endpoints import ModelProvider, open_models
+from .progress import OnProgress, Progress
 from .report import write_reports
-from .results import ARM_NAMES, ARMS, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
+from .results import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
 from .runs import RunDir, new_folder, now_iso
 from .scenario import Scenario
-from .stats import Interval, mean_ci, paired_bootstrap, win_rate
-from .team import build_session, run_session
 from .projection import projected_spend
+from .stats import Interval, PairedDifference, mean_ci, paired_difference
+from .team import build_session, run_session
 
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
 SINGLE_SHOT_SEEDS = 100  # draft seeds offsets, clear of the chat's own (seed + round, at most 100 rounds)
 BEST_OF_N_SEEDS = 200
-
-OnProgress = Callable[[str], None]
 
 
 @dataclass
@@ -60,46 +56,24 @@ class CompareOptions:
 # ---- statistics
 
 
-def differences(per_example: dict[str, list[float]], *, seed: int = 0, n_boot: int = 2000,
+def differences(per_example: dict[Arm, list[float]], *, seed: int = 0, n_boot: int = 2000,
                 level: float = 0.95) -> list[Difference]:
     """Paired differences between arms over the same examples (each arm's scores averaged over repeats).
 
     With a sequential arm: sequential − single_shot and sequential − best_of_n; without it,
     best_of_n − single_shot. Pairs whose arms were not run are left out.
     """
-    pairs = [("sequential", "single_shot"), ("sequential", "best_of_n")]
+    pairs: list[tuple[Arm, Arm]] = [("sequential", "single_shot"), ("sequential", "best_of_n")]
     if "sequential" not in per_example:
         pairs = [("best_of_n", "single_shot")]
-    return [difference(a, b, per_example[a], per_example[b], seed=seed, n_boot=n_boot, level=level)
+    return [_difference(a, b, paired_difference(per_example[a], per_example[b], level=level, n_boot=n_boot, seed=seed))
             for a, b in pairs if a in per_example and b in per_example]
 
 
-def difference(a: str, b: str, scores_a: list[float], scores_b: list[float], *, seed: int = 0, n_boot: int = 2000,
-               level: float = 0.95) -> Difference:
-    """mean(a − b) with its paired bootstrap interval, the win rate, and whether it is significant."""
-    ci = paired_bootstrap(scores_a, scores_b, level=level, n_boot=n_boot, seed=seed)
-    rates = win_rate(scores_a, scores_b)
-    p = sign_flip_p([x - y for x, y in zip(scores_a, scores_b)], seed=seed)
-    # The percentile bootstrap is too optimistic on a few dozen examples (about 8 % false alarms
-    # at n=10 instead of 5 %); the sign-flip test is exact under "no difference", so a difference
-    # counts only when both agree.
-    significant = (ci.low > 0 or ci.high < 0) and p < 1 - level
-    return Difference(a=a, b=b, estimate=ci.estimate, ci_low=ci.low, ci_high=ci.high, wins=rates["wins"],
-                      ties=rates["ties"], losses=rates["losses"], significant=significant, p_value=round(p, 4))
-
-
-def sign_flip_p(diffs: list[float], *, seed: int = 0, n_perm: int = 5000) -> float:
-    """Two-sided p-value of mean(diffs) = 0: how often random sign flips give a sum at least as large."""
-    nonzero = [d for d in diffs if d != 0]
-    if not nonzero:
-        return 1.0
-    observed = abs(sum(nonzero)) - 1e-9
-    if len(nonzero) <= 12:  # exact: every one of the 2^n sign patterns
-        sums = [abs(sum(s * d for s, d in zip(signs, nonzero))) for signs in itertools.product((1, -1), repeat=len(nonzero))]
-        return sum(x >= observed for x in sums) / len(sums)
-    rng = random.Random(seed)
-    hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in nonzero)) >= observed for _ in range(n_perm))
-    return (hits + 1) / (n_perm + 1)
+def _difference(a: Arm, b: Arm, d: PairedDifference) -> Difference:
+    ci = d.interval
+    return Difference(a=a, b=b, estimate=ci.estimate, ci_low=ci.low, ci_high=ci.high, wins=d.wins, ties=d.ties,
+                      losses=d.losses, significant=d.significant, p_value=round(d.p_value, 4))
 
 
 def arm_interval(per_example: list[float], *, seed: int = 0) -> Interval:
@@ -111,7 +85,7 @@ def arm_interval(per_example: list[float], *, seed: int = 0) -> Interval:
     return mean_ci(per_example, seed=seed)
 
 
-def verdict(result_arms: dict[str, ArmResult], diffs: list[Difference], n_examples: int) -> str:
+def verdict(result_arms: dict[Arm, ArmResult], diffs: list[Difference], n_examples: int) -> str:
     """One plain sentence: who beat whom, by how much, or that there is no significant difference."""
     if not diffs:
         arm = next(iter(result_arms.values()))
@@ -139,7 +113,7 @@ def verdict(result_arms: dict[str, ArmResult], diffs: list[Difference], n_exampl
 # ---- running a comparison
 
 
-def check_arms(arms: list[str]) -> list[str]:
+def check_arms(arms: list[str]) -> list[Arm]:
     """The arms in canonical order, or a ConfigError naming the valid ones."""
     wanted = [a.strip() for a in arms if a.strip()]
     unknown = [a for a in wanted if a not in ARMS]
@@ -165,11 +139,11 @@ def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     say = on_progress or (lambda _text: None)
     # Seating the roles checks critics, roles and model tags: a bad scenario fails before any file exists.
-    comparison = _Comparison(scenario, cards, models, opts, arms, out, say)
+    comparison = _Comparison(scenario, cards, models, replace(opts, arms=arms, out_dir=out), say)
     out.mkdir(parents=True, exist_ok=True)
     try:
         with serving(models, own=own, log_file=out / "embedded-server.log", status=say):
-            result = asyncio.run(comparison.run(close=own))
+            result = asyncio.run(_run(comparison, close=own))
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise RunInterrupted(f"interrupted; nothing was scored. The chats finished so far are in {out / 'runs'}") from None
     result.out_dir = str(out)
@@ -188,231 +162,64 @@ def _check_splits(scenario: Scenario, arms: list[str]) -> None:
                              "give dev a few examples in the split")
 
 
-class _Progress:
-    """Where the comparison is, the time spent, and the time left.
-
-    Work is counted in model calls per role, because calls differ a lot: an executor call is short
-    and runs beside others, a critic's review is long. Each role's wall time per call is measured so
-    far (time inside its calls over how many run at once); the time left is the calls still planned
-    at those rates.
-    """
-
-    def __init__(self, emit: OnProgress, parallel: dict[str, int]):
-        self.emit = emit
-        self.parallel = parallel  # role -> how many of its calls run at once
-        self.t0 = time.monotonic()
-        self.planned: dict[str, dict[str, float]] = {}  # unit of work -> role -> expected calls
-        self.callers: dict[str, Caller] = {}  # unit -> its caller, once started
-        self.finished: set[str] = set()
-
-    def plan(self, unit: str, calls: dict[str, float]) -> None:
-        self.planned[unit] = calls
-
-    def start(self, unit: str, caller: Caller) -> None:
-        self.callers[unit] = caller
-
-    def finish(self, unit: str) -> None:
-        self.finished.add(unit)
-
-    def show(self, where: str) -> None:
-        elapsed = time.monotonic() - self.t0
-        text = f"{where} — elapsed {_duration(elapsed)}"
-        left = self.left(elapsed)
-        if left is not None:
-            text += f", about {_duration(left)} left"
-        self.emit(text)
-
-    def left(self, elapsed: float) -> float | None:
-        calls: dict[str, int] = {}  # network calls only: a cache hit takes no time and says nothing about speed
-        seconds: dict[str, float] = {}
-        for caller in self.callers.values():
-            for role, usage in caller.ledger.by_role.items():
-                calls[role] = calls.get(role, 0) + usage.network_calls
-                seconds[role] = seconds.get(role, 0.0) + usage.seconds
-        if not sum(calls.values()):
-            return None
-        average = elapsed / sum(calls.values())  # for a role not seen yet
-
-        def per_call(role: str) -> float:
-            return seconds[role] / calls[role] / self.parallel.get(role, 1) if calls.get(role) else average
-
-        left = 0.0
-        for unit, plan in self.planned.items():
-            if unit in self.finished:
-                continue
-            caller = self.callers.get(unit)
-            done = caller.ledger.by_role if caller is not None else {}
-            for role, n in plan.items():
-                left += max(n - (done[role].calls if role in done else 0), 0) * per_call(role)
-        return left
-
-
-def _duration(seconds: float) -> str:
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
 class _Comparison:
-    """Produces each arm's prompts (repeat by repeat), then scores them all on test, shuffled and blind."""
+    """What every arm shares: the scenario, the models, the seats of the base session, callers and progress."""
 
     def __init__(self, scenario: Scenario, cards: dict[str, AgentCard], models: ModelProvider, opts: CompareOptions,
-                 arms: list[str], out: Path, emit: OnProgress):
+                 emit: OnProgress):
         self.scenario, self.cards, self.models, self.opts = scenario, cards, models, opts
-        self.arms, self.out, self.repeats = arms, out, opts.repeats
-        base = build_session(scenario, cards, models, rounds=opts.rounds)
-        t = self.base = base.table
-        self.models_used = base.models_used(models)
+        self.arms, self.out, self.repeats = opts.arms, Path(opts.out_dir or "."), opts.repeats  # compare_scenario set both
+        session = build_session(scenario, cards, models, rounds=opts.rounds)
+        t = self.base = session.table
+        self.models_used = session.models_used(models)
         self.rounds = t.rounds
-        s = scenario
         # Executor calls run up to the endpoint's concurrency at once; the critics review side by side.
         parallel = {t.executor.name: models.endpoint(t.executor.tag).max_concurrency}
         parallel |= {c.name: min(models.endpoint(c.tag).max_concurrency, len(t.critics)) for c in t.critics}
-        self.progress = _Progress(emit, parallel)
-        # What one best-of-N candidate and one test scoring cost, in calls per role.
-        judges = {} if s.labeled else {c.name: 1.0 for c in t.critics}
-        self.candidate = {t.engineer.name: 1.0, t.executor.name: float(len(s.splits.dev)), **judges}
-        scoring = {t.executor.name: float(len(s.splits.test)), **judges}
-        chat = {role: float(n) for role, n in projected_spend(t, models).calls.items()}
-        chat[t.executor.name] = chat.get(t.executor.name, 0.0) - len(s.splits.test)  # the chat scores no test here
+        self.progress = Progress(emit, parallel)
+        # What one best-of-N candidate costs, in calls per role.
+        judges = {} if scenario.labeled else {c.name: 1.0 for c in t.critics}
+        self.candidate = {t.engineer.name: 1.0, t.executor.name: float(len(scenario.splits.dev)), **judges}
         self.candidate_cost = sum(self.candidate.values())
+        chat = {role: float(n) for role, n in projected_spend(t, models).calls.items()}
+        chat[t.executor.name] = chat.get(t.executor.name, 0.0) - len(scenario.splits.test)  # the chat scores no test here
+        self.plan(chat, {t.executor.name: float(len(scenario.splits.test)), **judges})
+
+    def plan(self, chat: dict[str, float], scoring: dict[str, float]) -> None:
+        """The calls each arm's repeats and each test scoring are expected to make, for the time left."""
         for k in range(self.repeats):
-            if "sequential" in arms:
+            if "sequential" in self.arms:
                 self.progress.plan(f"sequential:{k}", chat)
-            if "single_shot" in arms:
-                self.progress.plan(f"single_shot:{k}", {t.engineer.name: 1.0})
-            if "best_of_n" in arms:
-                n = sum(chat.values()) / self.candidate_cost if "sequential" in arms else self.rounds
+            if "single_shot" in self.arms:
+                self.progress.plan(f"single_shot:{k}", {self.base.engineer.name: 1.0})
+            if "best_of_n" in self.arms:
+                n = sum(chat.values()) / self.candidate_cost if "sequential" in self.arms else self.rounds
                 self.progress.plan(f"best_of_n:{k}", self.scaled(max(1.0, n)))
-        for arm in arms:
+        for arm in self.arms:
             for k in range(self.repeats):
                 self.progress.plan(f"score:{arm}:{k}", scoring)
 
     def scaled(self, n: float) -> dict[str, float]:
+        """The calls of n best-of-N candidates, per role."""
         return {role: n * calls for role, calls in self.candidate.items()}
 
     def seed(self, k: int) -> int:
+        """The scenario seed of repeat k."""
         return self.scenario.seed + REPEAT_STRIDE * k
 
     def caller(self, *, budget: bool = True) -> Caller:
+        """A fresh caller (its own ledger), under the scenario's budget unless `budget` is False."""
         return make_caller(self.models, self.scenario.budget if budget else Budget(), cache_dir=self.opts.cache_dir,
                            no_cache=self.opts.no_cache)
 
-    def table(self, seed: int, caller: Caller, **update: object) -> RunContext:
+    def context(self, seed: int, caller: Caller, **update: object) -> RunContext:
+        """A run context on the scenario reseeded with `seed` (and `update`), calling through `caller`."""
         return build_session(self.scenario.reseeded(seed, **update), self.cards, self.models, rounds=self.rounds,
                              caller=caller).table
 
-    def where(self, arm: str, k: int, detail: str = "") -> str:
+    def where(self, arm: Arm, k: int, detail: str = "") -> str:
+        """The progress line's "arm X, repeat k/K[, detail]"."""
         return f"arm {arm}, repeat {k + 1}/{self.repeats}" + (f", {detail}" if detail else "")
-
-    async def run(self, *, close: bool) -> CompareResult:
-        self.progress.t0 = time.monotonic()  # the clock starts once the models are up
-
-        def abort() -> None:  # one Ctrl-C is enough: abort the model calls in flight, then the comparison
-            for caller in self.progress.callers.values():
-                caller.cancel_token.cancel()
-
-        try:
-            with ctrl_c_cancels(abort):
-                produced: dict[str, list[ArmRepeat]] = {a: [] for a in self.arms}
-                for k in range(self.repeats):
-                    if "sequential" in self.arms:
-                        produced["sequential"].append(await self.sequential(k))
-                    if "single_shot" in self.arms:
-                        produced["single_shot"].append(await self.single_shot(k))
-                    if "best_of_n" in self.arms:
-                        seq = produced["sequential"][k].calls if "sequential" in self.arms else None
-                        n = max(1, round(seq / self.candidate_cost)) if seq is not None else self.rounds
-                        produced["best_of_n"].append(await self.best_of_n(k, n))
-                # Selection is over for every arm and repeat: only now are the test inputs run.
-                await self.score(produced)
-        finally:
-            if close:
-                await self.models.close()
-        s = self.scenario
-        arms = {a: self.arm_result(a, produced[a]) for a in self.arms}
-        means = {a: _example_means(produced[a]) for a in self.arms}
-        diffs = differences(means, seed=s.seed)
-        return CompareResult(
-            scenario=s.name,
-            metric=self.base.metric.name if s.labeled and self.base.metric else "panel",
-            score_scale="0-1" if s.labeled else "1-10",
-            repeats=self.repeats,
-            arms=arms,
-            differences=diffs,
-            verdict=verdict(arms, diffs, len(s.splits.test)),
-            examples=[Example(id=e.id, input=e.input, target=e.target or None) for e in s.splits.test],
-            created=now_iso(),
-            models=self.models_used,
-        )
-
-    async def sequential(self, k: int) -> ArmRepeat:
-        """The refinement chat, in its own run folder; it never sees test (the comparison scores that)."""
-        unit, caller = f"sequential:{k}", self.caller()
-        session = build_session(self.scenario.reseeded(self.seed(k)), self.cards, self.models, rounds=self.rounds,
-                                caller=caller)
-        run = RunDir(self.out / "runs" / f"sequential-{k + 1}")
-        run.prompts.mkdir(parents=True)
-        state = session.table.state
-        self.progress.start(unit, caller)
-
-        def hook(_text: str) -> None:
-            self.progress.show(self.where("sequential", k, f"round {max(state.round, 1)}"))
-
-        hook("")
-        started = time.monotonic()
-        await run_session(session, self.models, run, on_progress=hook, score_test=False)
-        best = state.best()
-        prompt = best.prompt if best else (state.rounds[-1].prompt if state.rounds else self.scenario.task.strip())
-        rounds = [RoundPoint(round=r.round, prompt=r.prompt, train_score=r.train_score, dev_score=r.dev_score)
-                  for r in state.rounds]
-        return self.repeat(unit, caller, started, seed=self.seed(k), prompt=prompt, rounds=rounds,
-                           dev_score=best.dev_score if best else None, run_dir=str(run.path))
-
-    async def draft(self, seed: int, caller: Caller) -> str:
-        """Exactly the chat's round-1 draft (the Prompt Engineer's draft template), with this seed."""
-        # seed_prompt=None: a single shot always drafts, even when the scenario brings its own prompt.
-        table = self.table(seed, caller, seed_prompt=None)
-        await PromptEngineer(table.engineer, table).turn()
-        return table.state.rounds[0].prompt
-
-    async def single_shot(self, k: int) -> ArmRepeat:
-        unit, caller = f"single_shot:{k}", self.caller()
-        self.progress.start(unit, caller)
-        self.progress.show(self.where("single_shot", k))
-        started = time.monotonic()
-        prompt = await self.draft(self.seed(k) + SINGLE_SHOT_SEEDS, caller)
-        return self.repeat(unit, caller, started, seed=self.seed(k), prompt=prompt)
-
-    async def best_of_n(self, k: int, n: int) -> ArmRepeat:
-        """n independent drafts, each scored on dev; the best on dev is kept (the first of equals)."""
-        unit, caller = f"best_of_n:{k}", self.caller()
-        self.progress.plan(unit, self.scaled(n))
-        self.progress.start(unit, caller)
-        dev = self.scenario.splits.dev
-        scorer = self.table(self.seed(k), caller)  # the same executor seeds as the chat's dev runs
-        started = time.monotonic()
-        best: tuple[float, str] | None = None
-        drawn = 0
-        for j in range(n):
-            self.progress.show(self.where("best_of_n", k, f"candidate {j + 1}/{n}"))
-            try:
-                prompt = await self.draft(self.seed(k) + BEST_OF_N_SEEDS + j, caller)
-                _, results = await score_examples(scorer, prompt, dev, round_no=j + 1)
-            except BudgetExceeded:
-                if best is None:
-                    raise
-                break  # the scenario's budget cap: keep the best of the candidates drawn so far
-            drawn += 1
-            score = statistics.fmean(r.score for r in results.values()) if results else float("-inf")
-            if best is None or score > best[0]:
-                best = (score, prompt)
-        assert best is not None
-        return self.repeat(unit, caller, started, seed=self.seed(k), prompt=best[1], candidates=drawn,
-                           dev_score=best[0] if best[0] != float("-inf") else None)
 
     def repeat(self, unit: str, caller: Caller, started: float, **fields: object) -> ArmRepeat:
         """An arm's repeat with what producing its prompt cost (test scoring is the same for every arm, so not counted)."""
@@ -433,42 +240,162 @@ class _Comparison:
             total += cost
         return round(total, 6)
 
-    async def score(self, produced: dict[str, list[ArmRepeat]]) -> None:
-        """Run every repeat's prompt on test and score it: same evaluators and seeds for all, in shuffled order.
 
-        The evaluators see inputs and outputs only (critics also get the criteria), never the arm or
-        the prompt. Within a repeat every arm runs the executor with the same seeds, so equal prompts
-        get equal outputs and differences come from the prompts.
-        """
-        s, test = self.scenario, self.scenario.splits.test
-        jobs = [(arm, k) for arm in self.arms for k in range(self.repeats)]
-        random.Random(s.seed).shuffle(jobs)
-        low = 0.0 if s.labeled else 1.0
-        for i, (arm, k) in enumerate(jobs, 1):
-            unit, caller = f"score:{arm}:{k}", self.caller(budget=False)
-            self.progress.start(unit, caller)
-            self.progress.show(f"scoring on test, {i}/{len(jobs)}")
-            rep, table = produced[arm][k], self.table(self.seed(k), caller)
-            outputs = await run_prompt(table, rep.prompt, test, round_no=0)
-            if s.labeled:
-                results = metric_results(table, test, outputs)
-            else:
-                _, results = await panel_results(table, test, outputs, 0, s.seed)
-            rep.per_example = [results[e.id].score if e.id in results else low for e in test]
-            rep.unscored = sum(1 for e in test if e.id not in results)
-            rep.outputs = [outputs.get(e.id, "") for e in test]
-            rep.score = statistics.fmean(rep.per_example)
-            self.progress.finish(unit)
+async def _run(c: _Comparison, *, close: bool) -> CompareResult:
+    """Every arm's prompts repeat by repeat, then all of them scored on test; the models closed after when `close`."""
+    c.progress.t0 = time.monotonic()  # the clock starts once the models are up
 
-    def arm_result(self, arm: str, repeats: list[ArmRepeat]) -> ArmResult:
-        ci = arm_interval(_example_means(repeats), seed=self.scenario.seed)
-        costs = [r.cost_usd for r in repeats]
-        return ArmResult(
-            name=arm, score=statistics.fmean(r.score for r in repeats), ci_low=ci.low, ci_high=ci.high, repeats=repeats,
-            calls=sum(r.calls for r in repeats), tokens=sum(r.tokens for r in repeats),
-            cost_usd=None if any(c is None for c in costs) else round(sum(costs), 6),  # type: ignore[arg-type]
-            seconds=round(sum(r.seconds for r in repeats), 3),
-        )
+    def abort() -> None:  # one Ctrl-C is enough: abort the model calls in flight, then the comparison
+        for caller in c.progress.callers.values():
+            caller.cancel_token.cancel()
+
+    try:
+        with ctrl_c_cancels(abort):
+            produced: dict[Arm, list[ArmRepeat]] = {a: [] for a in c.arms}
+            for k in range(c.repeats):
+                await _produce(c, k, produced)
+            # Selection is over for every arm and repeat: only now are the test inputs run.
+            await _score_on_test(c, produced)
+    finally:
+        if close:
+            await c.models.close()
+    return _result(c, produced)
+
+
+async def _produce(c: _Comparison, k: int, produced: dict[Arm, list[ArmRepeat]]) -> None:
+    """Repeat k of every arm; best-of-N draws as many candidates as the sequential chat's calls pay for."""
+    if "sequential" in c.arms:
+        produced["sequential"].append(await _sequential(c, k))
+    if "single_shot" in c.arms:
+        produced["single_shot"].append(await _single_shot(c, k))
+    if "best_of_n" in c.arms:
+        seq = produced["sequential"][k].calls if "sequential" in c.arms else None
+        n = max(1, round(seq / c.candidate_cost)) if seq is not None else c.rounds
+        produced["best_of_n"].append(await _best_of_n(c, k, n))
+
+
+async def _sequential(c: _Comparison, k: int) -> ArmRepeat:
+    """The refinement chat, in its own run folder; it never sees test (the comparison scores that)."""
+    unit, caller = f"sequential:{k}", c.caller()
+    session = build_session(c.scenario.reseeded(c.seed(k)), c.cards, c.models, rounds=c.rounds, caller=caller)
+    run = RunDir(c.out / "runs" / f"sequential-{k + 1}")
+    run.prompts.mkdir(parents=True)
+    state = session.table.state
+    c.progress.start(unit, caller)
+
+    def hook(_text: str) -> None:
+        c.progress.show(c.where("sequential", k, f"round {max(state.round, 1)}"))
+
+    hook("")
+    started = time.monotonic()
+    await run_session(session, c.models, run, on_progress=hook, score_test=False)
+    best = state.best()
+    prompt = best.prompt if best else (state.rounds[-1].prompt if state.rounds else c.scenario.task.strip())
+    rounds = [RoundPoint(round=r.round, prompt=r.prompt, train_score=r.train_score, dev_score=r.dev_score)
+              for r in state.rounds]
+    return c.repeat(unit, caller, started, seed=c.seed(k), prompt=prompt, rounds=rounds,
+                    dev_score=best.dev_score if best else None, run_dir=str(run.path))
+
+
+async def _draft(c: _Comparison, seed: int, caller: Caller) -> str:
+    """Exactly the chat's round-1 draft (the Prompt Engineer's draft template), with this seed."""
+    # seed_prompt=None: a single shot always drafts, even when the scenario brings its own prompt.
+    context = c.context(seed, caller, seed_prompt=None)
+    await PromptEngineer(context.engineer, context).turn()
+    return context.state.rounds[0].prompt
+
+
+async def _single_shot(c: _Comparison, k: int) -> ArmRepeat:
+    """One draft, no feedback."""
+    unit, caller = f"single_shot:{k}", c.caller()
+    c.progress.start(unit, caller)
+    c.progress.show(c.where("single_shot", k))
+    started = time.monotonic()
+    prompt = await _draft(c, c.seed(k) + SINGLE_SHOT_SEEDS, caller)
+    return c.repeat(unit, caller, started, seed=c.seed(k), prompt=prompt)
+
+
+async def _best_of_n(c: _Comparison, k: int, n: int) -> ArmRepeat:
+    """n independent drafts, each scored on dev; the best on dev is kept (the first of equals)."""
+    unit, caller = f"best_of_n:{k}", c.caller()
+    c.progress.plan(unit, c.scaled(n))
+    c.progress.start(unit, caller)
+    dev = c.scenario.splits.dev
+    scorer = c.context(c.seed(k), caller)  # the same executor seeds as the chat's dev runs
+    started = time.monotonic()
+    best: tuple[float, str] | None = None
+    drawn = 0
+    for j in range(n):
+        c.progress.show(c.where("best_of_n", k, f"candidate {j + 1}/{n}"))
+        try:
+            prompt = await _draft(c, c.seed(k) + BEST_OF_N_SEEDS + j, caller)
+            _, results = await score_examples(scorer, prompt, dev, round_no=j + 1)
+        except BudgetExceeded:
+            if best is None:
+                raise
+            break  # the scenario's budget cap: keep the best of the candidates drawn so far
+        drawn += 1
+        score = statistics.fmean(r.score for r in results.values()) if results else float("-inf")
+        if best is None or score > best[0]:
+            best = (score, prompt)
+    assert best is not None
+    return c.repeat(unit, caller, started, seed=c.seed(k), prompt=best[1], candidates=drawn,
+                    dev_score=best[0] if best[0] != float("-inf") else None)
+
+
+async def _score_on_test(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> None:
+    """Run every repeat's prompt on test and score it: same evaluators and seeds for all, in shuffled order.
+
+    The evaluators see inputs and outputs only (critics also get the criteria), never the arm or
+    the prompt. Within a repeat every arm runs the executor with the same seeds, so equal prompts
+    get equal outputs and differences come from the prompts.
+    """
+    s, test = c.scenario, c.scenario.splits.test
+    jobs = [(arm, k) for arm in c.arms for k in range(c.repeats)]
+    random.Random(s.seed).shuffle(jobs)
+    low = 0.0 if s.labeled else 1.0
+    for i, (arm, k) in enumerate(jobs, 1):
+        unit, caller = f"score:{arm}:{k}", c.caller(budget=False)
+        c.progress.start(unit, caller)
+        c.progress.show(f"scoring on test, {i}/{len(jobs)}")
+        rep = produced[arm][k]
+        # The critics review with the scenario's own seed in every repeat, so the judging is the same for all.
+        outputs, results = await score_examples(c.context(c.seed(k), caller), rep.prompt, test, round_no=0,
+                                                critic_seed=s.seed)
+        rep.per_example = [results[e.id].score if e.id in results else low for e in test]
+        rep.unscored = sum(1 for e in test if e.id not in results)
+        rep.outputs = [outputs.get(e.id, "") for e in test]
+        rep.score = statistics.fmean(rep.per_example)
+        c.progress.finish(unit)
+
+
+def _result(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> CompareResult:
+    s = c.scenario
+    arms = {a: _arm_result(a, produced[a], s.seed) for a in c.arms}
+    diffs = differences({a: _example_means(produced[a]) for a in c.arms}, seed=s.seed)
+    return CompareResult(
+        scenario=s.name,
+        metric=c.base.metric.name if s.labeled and c.base.metric else "panel",
+        score_scale="0-1" if s.labeled else "1-10",
+        repeats=c.repeats,
+        arms=arms,
+        differences=diffs,
+        verdict=verdict(arms, diffs, len(s.splits.test)),
+        examples=[Example(id=e.id, input=e.input, target=e.target or None) for e in s.splits.test],
+        created=now_iso(),
+        models=c.models_used,
+    )
+
+
+def _arm_result(arm: Arm, repeats: list[ArmRepeat], seed: int) -> ArmResult:
+    ci = arm_interval(_example_means(repeats), seed=seed)
+    costs = [r.cost_usd for r in repeats]
+    return ArmResult(
+        name=arm, score=statistics.fmean(r.score for r in repeats), ci_low=ci.low, ci_high=ci.high, repeats=repeats,
+        calls=sum(r.calls for r in repeats), tokens=sum(r.tokens for r in repeats),
+        cost_usd=None if any(c is None for c in costs) else round(sum(costs), 6),  # type: ignore[arg-type]
+        seconds=round(sum(r.seconds for r in repeats), 3),
+    )
 
 
 def _example_means(repeats: list[ArmRepeat]) -> list[float]:
@@ -477,4 +404,4 @@ def _example_means(repeats: list[ArmRepeat]) -> list[float]:
 
 
 __all__ = ["ARMS", "ArmRepeat", "ArmResult", "CompareOptions", "CompareResult", "Difference", "Example", "Interval",
-           "RoundPoint", "compare_scenario", "differences", "sign_flip_p", "verdict"]
+           "RoundPoint", "compare_scenario", "differences", "verdict"]

@@ -16,6 +16,34 @@ if TYPE_CHECKING:
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
 
 
+class ProgressLine:
+    """Progress on stderr: on a terminal one faint line rewritten in place; elsewhere a line per step, or nothing."""
+
+    def __init__(self, *, log_steps: bool = False):
+        self.tty = sys.stderr.isatty()
+        self.log_steps = log_steps  # off a terminal: print each new step (the text before " — ")
+        self.shown = False
+        self.step = ""
+
+    def show(self, text: str) -> None:
+        """Show where the work is now."""
+        if self.tty:
+            sys.stderr.write(f"\r\033[K\033[2m… {text}\033[0m")
+            sys.stderr.flush()
+            self.shown = True
+        elif self.log_steps and text.split(" — ")[0] != self.step:
+            # In a log, a line per step, not per tick.
+            self.step = text.split(" — ")[0]
+            print(text, file=sys.stderr, flush=True)
+
+    def clear(self) -> None:
+        """Erase the line on a terminal, so what is printed next starts clean."""
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
+
+
 class Console:
     """Streams transcript entries to a terminal, compactly and (on a tty) in colour."""
 
@@ -25,8 +53,7 @@ class Console:
         self.width = width
         self.color = self.out.isatty() and "NO_COLOR" not in os.environ
         self._round = 0
-        self._err_tty = sys.stderr.isatty()
-        self._progress_shown = False
+        self._progress = ProgressLine()
         self._t0 = time.monotonic()
 
     def _c(self, code: str, text: str) -> str:
@@ -50,18 +77,10 @@ class Console:
 
     def progress(self, text: str) -> None:
         """Who is working now, with the time since the run started; on a terminal, one line rewritten in place."""
-        if not self._err_tty:
-            return
-        elapsed = time.monotonic() - self._t0
-        sys.stderr.write(f"\r\033[K\033[2m… {text} ({elapsed:.0f} s)\033[0m")
-        sys.stderr.flush()
-        self._progress_shown = True
+        self._progress.show(f"{text} ({time.monotonic() - self._t0:.0f} s)")
 
     def _clear_progress(self) -> None:
-        if self._progress_shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-            self._progress_shown = False
+        self._progress.clear()
 
     def on_message(self, entry: dict[str, Any]) -> None:
         """Show one transcript entry as it happens."""

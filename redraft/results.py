@@ -3,14 +3,15 @@ that report.py and console.py read without depending on the code that made them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from .llm import Usage
 from .state import Decision, Origin, ReadByKey, ReviewerVerdict
 
-ARMS = ("single_shot", "best_of_n", "sequential")
+Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt
+ARMS: tuple[Arm, ...] = get_args(Arm)
 ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
 
 
@@ -168,7 +169,7 @@ class ArmRepeat(BaseModel):
 class ArmResult(BaseModel):
     """One arm over all repeats."""
 
-    name: str  # single_shot | best_of_n | sequential
+    name: Arm
     score: float  # mean of the repeats' scores
     ci_low: float  # 95 % interval of the mean score (bootstrap over examples x repeats)
     ci_high: float
@@ -182,8 +183,8 @@ class ArmResult(BaseModel):
 class Difference(BaseModel):
     """A paired difference a − b over the same test examples (averaged over repeats)."""
 
-    a: str
-    b: str
+    a: Arm
+    b: Arm
     estimate: float
     ci_low: float
     ci_high: float
@@ -207,9 +208,9 @@ class CompareResult(BaseModel):
 
     scenario: str
     metric: str  # what the score is: a metric name, or "panel" for rubric-only scenarios
-    score_scale: str = "0-1"
+    score_scale: Literal["0-1", "1-10"] = "0-1"
     repeats: int
-    arms: dict[str, ArmResult]
+    arms: dict[Arm, ArmResult]
     differences: list[Difference]
     verdict: str
     examples: list[Example]

@@ -1,7 +1,8 @@
-"""The statistics redraft reports: summaries, bootstrap intervals, paired comparisons, rater agreement."""
+"""The statistics redraft reports: summaries, bootstrap intervals, paired differences and their test, rater agreement."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
@@ -13,13 +14,14 @@ from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "Interval",
+    "PairedDifference",
     "describe",
-    "icc2_1",
     "judge_noise",
     "krippendorff_alpha",
     "mean_ci",
     "paired_bootstrap",
-    "significantly_better",
+    "paired_difference",
+    "sign_flip_p",
     "win_rate",
 ]
 
@@ -115,19 +117,46 @@ def win_rate(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     return {"wins": wins / n, "ties": ties / n, "losses": (n - wins - ties) / n}
 
 
-def significantly_better(
-    a: Sequence[float],
-    b: Sequence[float],
-    *,
-    level: float = 0.95,
-    n_boot: int = 2000,
-    seed: int = 0,
-    min_effect: float = 0.0,
-) -> bool:
-    """True when a beats b by more than min_effect even at the low end of the paired interval."""
-    # Requiring the whole interval above min_effect means a candidate only replaces the best
-    # when it wins by more than the noise, so lucky draws do not ratchet the prompt around.
-    return paired_bootstrap(a, b, level=level, n_boot=n_boot, seed=seed).low > min_effect
+class PairedDifference(BaseModel):
+    """mean(a − b) over the same examples: its paired bootstrap interval, win rates, sign-flip p-value, verdict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval: Interval
+    wins: float
+    ties: float
+    losses: float
+    p_value: float
+    significant: bool
+
+
+def paired_difference(
+    a: Sequence[float], b: Sequence[float], *, level: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> PairedDifference:
+    """mean(a − b) with its paired bootstrap interval, the win rate, and whether it is significant."""
+    ci = paired_bootstrap(a, b, level=level, n_boot=n_boot, seed=seed)
+    rates = win_rate(a, b)
+    p = sign_flip_p([x - y for x, y in zip(a, b)], seed=seed)
+    # The percentile bootstrap is too optimistic on a few dozen examples (about 8 % false alarms
+    # at n=10 instead of 5 %); the sign-flip test is exact under "no difference", so a difference
+    # counts only when both agree.
+    significant = (ci.low > 0 or ci.high < 0) and p < 1 - level
+    return PairedDifference(interval=ci, wins=rates["wins"], ties=rates["ties"], losses=rates["losses"], p_value=p,
+                            significant=significant)
+
+
+def sign_flip_p(diffs: Sequence[float], *, seed: int = 0, n_perm: int = 5000) -> float:
+    """Two-sided p-value of mean(diffs) = 0: how often random sign flips give a sum at least as large."""
+    nonzero = [d for d in diffs if d != 0]
+    if not nonzero:
+        return 1.0
+    observed = abs(sum(nonzero)) - 1e-9
+    if len(nonzero) <= 12:  # exact: every one of the 2^n sign patterns
+        sums = [abs(sum(s * d for s, d in zip(signs, nonzero))) for signs in itertools.product((1, -1), repeat=len(nonzero))]
+        return sum(x >= observed for x in sums) / len(sums)
+    rng = random.Random(seed)
+    hits = sum(abs(sum(d if rng.random() < 0.5 else -d for d in nonzero)) >= observed for _ in range(n_perm))
+    return (hits + 1) / (n_perm + 1)
 
 
 def _check_rectangular(ratings: Sequence[Sequence[object]], what: str) -> int:
@@ -199,34 +228,6 @@ def _delta_table(
                 d = (between - (margins[c] + margins[k]) / 2) ** 2
             delta[c, k] = d
     return delta
-
-
-def icc2_1(ratings: Sequence[Sequence[float]]) -> float | None:
-    """ICC(2,1) of Shrout & Fleiss (1979) for complete ratings[rater][unit]; None when undefined."""
-    n_units = _check_rectangular(ratings, "icc2_1")
-    k = len(ratings)
-    n = n_units
-    if k < 2 or n < 2:
-        return None
-    if any(x is None for row in ratings for x in row):
-        raise ValueError("icc2_1 needs complete data; use krippendorff_alpha when ratings are missing")
-    data = [[float(x) for x in row] for row in ratings]
-
-    grand = math.fsum(x for row in data for x in row) / (n * k)
-    rater_means = [math.fsum(row) / n for row in data]
-    unit_means = [math.fsum(row[u] for row in data) / k for u in range(n)]
-    ss_total = math.fsum((x - grand) ** 2 for row in data for x in row)
-    ss_units = k * math.fsum((m - grand) ** 2 for m in unit_means)
-    ss_raters = n * math.fsum((m - grand) ** 2 for m in rater_means)
-    ss_error = ss_total - ss_units - ss_raters
-
-    bms = ss_units / (n - 1)
-    jms = ss_raters / (k - 1)
-    ems = ss_error / ((n - 1) * (k - 1))
-    denominator = bms + (k - 1) * ems + k * (jms - ems) / n
-    if denominator == 0:
-        return None
-    return (bms - ems) / denominator
 
 
 def judge_noise(rescored: Sequence[Sequence[float]]) -> dict[str, float]:
