@@ -11,16 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import ConfigError
-from .loader import line_of, read_text
+from .loader import YamlDoc, parse_yaml, read_text
 
 SUFFIXES = (".jsonl", ".csv")
 
 # Builds the error for one problem with one example: (message, field or None) -> ConfigError.
 Fail = Callable[[str, str | None], ConfigError]
+
+# The scenario file that errors point into: already parsed, a path to parse if an error needs a line, or none.
+ScenarioRef = YamlDoc | str | None
 
 
 class SplitSpec(BaseModel):
@@ -165,7 +167,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: str | None = None) -> Splits:
+def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: ScenarioRef = None) -> Splits:
     """Read the dataset (paths relative to `base_dir`) and split it; the same seed gives the same splits.
 
     Ids default to "<pool>-<line>", where the pool is the file's stem for a single `file` and
@@ -176,19 +178,9 @@ def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: str | Non
         path = _resolve(spec.file, "file", base_dir, scenario_file)
         pool = _read_pool(spec, path, path.stem)
         _check_unique_ids([(path, pool)])
-        need = split.train + split.dev + split.test
-        if need > len(pool):
-            raise _scenario_error(
-                scenario_file, str(path), "dataset.split",
-                f"split asks for {split.train} train + {split.dev} dev + {split.test} test = {need} examples "
-                f"but {spec.file} has {len(pool)}",
-            )
-        picked = _shuffled(pool, split.seed)
-        return Splits(
-            train=picked[: split.train],
-            dev=picked[split.train : split.train + split.dev],
-            test=picked[split.train + split.dev : need],
-        )
+        examples = [example for _, example in pool]
+        return split_examples(examples, split, spec.file,
+                              lambda message: _scenario_error(scenario_file, str(path), "dataset.split", message))
 
     assert spec.train_file is not None and spec.dev_file is not None  # guaranteed by DatasetSpec
     train_path = _resolve(spec.train_file, "train_file", base_dir, scenario_file)
@@ -218,21 +210,39 @@ def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: str | Non
         if split.test > len(test_pool):
             raise too_few(f"{split.test} test examples", str(spec.test_file), pools[-1][0], len(test_pool))
 
-    dev_all = _shuffled(dev_pool, split.seed)
+    dev_all = _shuffled([e for _, e in dev_pool], split.seed)
     if test_pool is None:
         test = dev_all[split.dev : split.dev + split.test]
     else:
-        test = _shuffled(test_pool, split.seed)[: split.test]
-    return Splits(train=_shuffled(train_pool, split.seed)[: split.train], dev=dev_all[: split.dev], test=test)
+        test = _shuffled([e for _, e in test_pool], split.seed)[: split.test]
+    train = _shuffled([e for _, e in train_pool], split.seed)[: split.train]
+    return Splits(train=train, dev=dev_all[: split.dev], test=test)
 
 
-def inline_examples(items: list[dict[str, Any]], *, scenario_file: str | None = None) -> list[Example]:
+def split_examples(examples: list[Example], spec: SplitSpec, source: str, error: Callable[[str], ConfigError]) -> Splits:
+    """Shuffle by the split's seed, then take train, dev and test; asking for more than `source` has is an error."""
+    need = spec.train + spec.dev + spec.test
+    if need > len(examples):
+        raise error(f"split asks for {spec.train} train + {spec.dev} dev + {spec.test} test = {need} examples "
+                    f"but {source} has {len(examples)}")
+    picked = _shuffled(examples, spec.seed)
+    return Splits(train=picked[: spec.train], dev=picked[spec.train : spec.train + spec.dev],
+                  test=picked[spec.train + spec.dev : need])
+
+
+def _shuffled(examples: list[Example], seed: int) -> list[Example]:
+    # The same seed gives the same order, so a split is reproducible.
+    out = list(examples)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def inline_examples(items: list[dict[str, Any]], *, scenario_file: ScenarioRef = None) -> list[Example]:
     """Examples listed in the scenario as `examples: [{input: ..., target: ...}, ...]`; ids default to examples-<n>."""
-    node = _compose(scenario_file)
+    doc = _scenario_doc(scenario_file)
 
     def error(key: str, loc: tuple[Any, ...], message: str) -> ConfigError:
-        line = line_of(node, loc) if node is not None else None
-        return ConfigError(scenario_file, message, key=key, line=line)
+        return doc.error(key, message, loc) if doc is not None else ConfigError(None, message, key=key)
 
     if not isinstance(items, list) or not items:
         raise error("examples", ("examples",), "expected a non-empty list of {input: ..., target: ...} mappings")
@@ -343,13 +353,7 @@ def _check_unique_ids(pools: list[tuple[Path, list[tuple[int, Example]]]]) -> No
             seen[example.id] = (path, line)
 
 
-def _shuffled(pool: list[tuple[int, Example]], seed: int) -> list[Example]:
-    examples = [example for _, example in pool]
-    random.Random(seed).shuffle(examples)
-    return examples
-
-
-def _resolve(name: str, key: str, base_dir: Path, scenario_file: str | None) -> Path:
+def _resolve(name: str, key: str, base_dir: Path, scenario_file: ScenarioRef) -> Path:
     path = Path(name)
     if not path.is_absolute():
         path = base_dir / path
@@ -362,18 +366,17 @@ def _resolve(name: str, key: str, base_dir: Path, scenario_file: str | None) -> 
     return path
 
 
-def _scenario_error(scenario_file: str | None, fallback_file: str, key: str, message: str) -> ConfigError:
+def _scenario_error(scenario_file: ScenarioRef, fallback_file: str, key: str, message: str) -> ConfigError:
     """An error pointing at `key` in the scenario file, or at the data file when there is no scenario."""
-    node = _compose(scenario_file)
-    line = line_of(node, tuple(key.split("."))) if node is not None else None
-    return ConfigError(scenario_file or fallback_file, message, key=key, line=line)
+    doc = _scenario_doc(scenario_file)
+    return doc.error(key, message) if doc is not None else ConfigError(fallback_file, message, key=key)
 
 
-def _compose(scenario_file: str | None) -> yaml.Node | None:
+def _scenario_doc(scenario_file: ScenarioRef) -> YamlDoc | None:
     # Only for line numbers in messages: a scenario we cannot re-read just gets no line.
-    if not scenario_file:
-        return None
+    if scenario_file is None or isinstance(scenario_file, YamlDoc):
+        return scenario_file
     try:
-        return yaml.compose(Path(scenario_file).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
+        return parse_yaml(Path(scenario_file))
+    except ConfigError:
+        return YamlDoc(Path(scenario_file))
