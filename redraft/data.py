@@ -9,7 +9,7 @@ import random
 import string
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -85,6 +85,20 @@ class DatasetSpec(BaseModel):
     def input_fields(self) -> list[str]:
         """The input field names, as a list."""
         return [self.input] if isinstance(self.input, str) else list(self.input)
+
+    @property
+    def row_fields(self) -> RowFields:
+        """The fields each row's example is made of."""
+        return RowFields(self.input_fields, self.template, self.target, self.id)
+
+
+class RowFields(NamedTuple):
+    """Which fields of a row make an example: the input (or a template over fields), the target and the id."""
+
+    inputs: list[str]
+    template: str | None
+    target: str
+    id: str | None
 
 
 class Example(BaseModel):
@@ -258,7 +272,8 @@ def inline_examples(items: list[dict[str, Any]], *, scenario_file: ScenarioRef =
 
         if not isinstance(item, dict):
             raise fail(f"expected a mapping with 'input' and 'target', got {_kind(item)}", None)
-        example = _example(item, ["input"], None, "target", "id" if "id" in item else None, f"examples-{i + 1}", fail)
+        fields = RowFields(["input"], None, "target", "id" if "id" in item else None)
+        example = _example(item, fields, f"examples-{i + 1}", fail)
         if example.id in seen:
             raise fail(f"duplicate id '{example.id}', also used by examples[{seen[example.id]}]", "id")
         seen[example.id] = i
@@ -273,19 +288,11 @@ def _read_pool(spec: DatasetSpec, path: Path, pool: str) -> list[tuple[int, Exam
         def fail(message: str, field: str | None, line: int = line) -> ConfigError:
             return ConfigError(str(path), message, line=line)
 
-        out.append((line, _example(row, spec.input_fields, spec.template, spec.target, spec.id, f"{pool}-{line}", fail)))
+        out.append((line, _example(row, spec.row_fields, f"{pool}-{line}", fail)))
     return out
 
 
-def _example(
-    row: dict[str, Any],
-    input_fields: list[str],
-    template: str | None,
-    target_field: str,
-    id_field: str | None,
-    default_id: str,
-    fail: Fail,
-) -> Example:
+def _example(row: dict[str, Any], fields: RowFields, default_id: str, fail: Fail) -> Example:
     """Build one Example from a row; every problem is raised through `fail`."""
 
     def value(name: str, role: str) -> str:
@@ -301,16 +308,16 @@ def _example(
             raise fail(f"the {role} field '{name}' is empty", name)
         return text
 
-    if template is not None:
-        tpl = string.Template(template)
+    if fields.template is not None:
+        tpl = string.Template(fields.template)
         values = {name: value(name, "template") for name in tpl.get_identifiers()}
         input_text = tpl.substitute(values)
-    elif len(input_fields) == 1:
-        input_text = value(input_fields[0], "input")
+    elif len(fields.inputs) == 1:
+        input_text = value(fields.inputs[0], "input")
     else:
-        input_text = "\n".join(f"{name}: {value(name, 'input')}" for name in input_fields)
-    target = value(target_field, "target")
-    ex_id = value(id_field, "id") if id_field is not None else default_id
+        input_text = "\n".join(f"{name}: {value(name, 'input')}" for name in fields.inputs)
+    target = value(fields.target, "target")
+    ex_id = value(fields.id, "id") if fields.id is not None else default_id
     return Example(id=ex_id, input=input_text, target=target, fields=dict(row))
 
 
