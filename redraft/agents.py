@@ -95,6 +95,7 @@ class PromptEngineer(_Seated):
             values |= {
                 "best_round": str(anchor.round),
                 "best_score": score_text(anchor.score),
+                "scale": t.scenario.scale.text,
                 "best_prompt": anchor.prompt,
                 "trajectory": _trajectory(state),
                 "critiques": _critiques(last),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
@@ -11,6 +11,18 @@ from .stats import describe, krippendorff_alpha
 
 ISSUE_MAX = 120
 PROMPT_MAX = 1200
+
+
+class ReplyList(NamedTuple):
+    """A list in a critic's reply: how many items at most, and what they are."""
+
+    max_items: int
+    what: str
+
+
+# A review's shape, the one source for both the JSON schema and the text a critic's card shows ($reply_shape).
+SCORE_RANGE = (1, 10)  # each criterion and each output
+REVIEW_LISTS = {"issues": ReplyList(3, "concrete failures"), "edits": ReplyList(2, "changes to the prompt that would fix them")}
 
 
 class Proposal(BaseModel):
@@ -48,28 +60,42 @@ class Review(BaseModel):
 
 def review_schema(criteria: list[str], n_outputs: int) -> dict[str, Any]:
     """JSON schema for a Review over these criteria (1–10 each) and outputs, with bounded lists and strings."""
+    low, high = SCORE_RANGE
     item = {"type": "string", "maxLength": ISSUE_MAX}
-    score = {"type": "integer", "minimum": 1, "maximum": 10}
+    score = {"type": "integer", "minimum": low, "maximum": high}
+    lists = {name: {"type": "array", "items": item, "maxItems": spec.max_items} for name, spec in REVIEW_LISTS.items()}
     return {
         "type": "object",
         "properties": {
             "scores": {
                 "type": "object",
-                "properties": {c: {"type": "integer", "minimum": 1, "maximum": 10} for c in criteria},
+                "properties": {c: dict(score) for c in criteria},
                 "required": list(criteria),
                 "additionalProperties": False,
             },
             "per_output": {"type": "array", "items": score, "minItems": n_outputs, "maxItems": n_outputs},
-            "issues": {"type": "array", "items": item, "maxItems": 3},
-            "edits": {"type": "array", "items": item, "maxItems": 2},
+            **lists,
         },
-        "required": ["scores", "per_output", "issues", "edits"],
+        "required": ["scores", "per_output", *REVIEW_LISTS],
         "additionalProperties": False,
     }
 
 
+def review_values(criteria: list[str], n_outputs: int) -> dict[str, str]:
+    """The reply shape as template variables: $reply_shape whole, and $score_keys and $n_outputs for cards of
+    their own; from the same definition as review_schema."""
+    low, high = SCORE_RANGE
+    score_keys = ", ".join(f'"{c}": {low}-{high}' for c in criteria)
+    lists = ", ".join(f'"{name}": [up to {spec.max_items} {spec.what}]' for name, spec in REVIEW_LISTS.items())
+    # The line break keeps the shipped review template's wording byte for byte as it was written by hand.
+    shape = (f'{{"scores": {{{score_keys}}}, "per_output": [{n_outputs} scores {low}-{high}, one per output, in order],\n'
+             f"{lists}}}")
+    return {"score_keys": score_keys, "n_outputs": str(n_outputs), "reply_shape": shape}
+
+
 def check_review(criteria: list[str], n_outputs: int):  # noqa: ANN201 - returns a validator closure
     """A validator: every criterion scored, one score per output, each in 1..10."""
+    low, high = SCORE_RANGE
 
     def check(review: Review) -> None:
         missing = [c for c in criteria if c not in review.scores]
@@ -78,13 +104,13 @@ def check_review(criteria: list[str], n_outputs: int):  # noqa: ANN201 - returns
         extra = [c for c in review.scores if c not in criteria]
         if extra:
             raise ValueError(f"scores has unknown criteria: {', '.join(extra)}; expected {', '.join(criteria)}")
-        bad = {c: s for c, s in review.scores.items() if not 1 <= s <= 10}
+        bad = {c: s for c, s in review.scores.items() if not low <= s <= high}
         if bad:
-            raise ValueError(f"scores must be integers from 1 to 10, got {bad}")
+            raise ValueError(f"scores must be integers from {low} to {high}, got {bad}")
         if len(review.per_output) != n_outputs:
             raise ValueError(f"per_output must have exactly {n_outputs} scores, one per output; got {len(review.per_output)}")
-        if any(not 1 <= s <= 10 for s in review.per_output):
-            raise ValueError("per_output scores must be integers from 1 to 10")
+        if any(not low <= s <= high for s in review.per_output):
+            raise ValueError(f"per_output scores must be integers from {low} to {high}")
 
     return check
 

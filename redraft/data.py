@@ -9,18 +9,20 @@ import random
 import string
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .errors import ConfigError
-from .loader import line_of, read_text
+from .loader import YamlDoc, parse_yaml, read_text
 
 SUFFIXES = (".jsonl", ".csv")
 
 # Builds the error for one problem with one example: (message, field or None) -> ConfigError.
 Fail = Callable[[str, str | None], ConfigError]
+
+# The scenario file that errors point into: already parsed, a path to parse if an error needs a line, or none.
+ScenarioRef = YamlDoc | str | None
 
 
 class SplitSpec(BaseModel):
@@ -83,6 +85,20 @@ class DatasetSpec(BaseModel):
     def input_fields(self) -> list[str]:
         """The input field names, as a list."""
         return [self.input] if isinstance(self.input, str) else list(self.input)
+
+    @property
+    def row_fields(self) -> RowFields:
+        """The fields each row's example is made of."""
+        return RowFields(self.input_fields, self.template, self.target, self.id)
+
+
+class RowFields(NamedTuple):
+    """Which fields of a row make an example: the input (or a template over fields), the target and the id."""
+
+    inputs: list[str]
+    template: str | None
+    target: str
+    id: str | None
 
 
 class Example(BaseModel):
@@ -165,7 +181,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: str | None = None) -> Splits:
+def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: ScenarioRef = None) -> Splits:
     """Read the dataset (paths relative to `base_dir`) and split it; the same seed gives the same splits.
 
     Ids default to "<pool>-<line>", where the pool is the file's stem for a single `file` and
@@ -176,19 +192,9 @@ def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: str | Non
         path = _resolve(spec.file, "file", base_dir, scenario_file)
         pool = _read_pool(spec, path, path.stem)
         _check_unique_ids([(path, pool)])
-        need = split.train + split.dev + split.test
-        if need > len(pool):
-            raise _scenario_error(
-                scenario_file, str(path), "dataset.split",
-                f"split asks for {split.train} train + {split.dev} dev + {split.test} test = {need} examples "
-                f"but {spec.file} has {len(pool)}",
-            )
-        picked = _shuffled(pool, split.seed)
-        return Splits(
-            train=picked[: split.train],
-            dev=picked[split.train : split.train + split.dev],
-            test=picked[split.train + split.dev : need],
-        )
+        examples = [example for _, example in pool]
+        return split_examples(examples, split, spec.file,
+                              lambda message: _scenario_error(scenario_file, str(path), "dataset.split", message))
 
     assert spec.train_file is not None and spec.dev_file is not None  # guaranteed by DatasetSpec
     train_path = _resolve(spec.train_file, "train_file", base_dir, scenario_file)
@@ -218,21 +224,39 @@ def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: str | Non
         if split.test > len(test_pool):
             raise too_few(f"{split.test} test examples", str(spec.test_file), pools[-1][0], len(test_pool))
 
-    dev_all = _shuffled(dev_pool, split.seed)
+    dev_all = _shuffled([e for _, e in dev_pool], split.seed)
     if test_pool is None:
         test = dev_all[split.dev : split.dev + split.test]
     else:
-        test = _shuffled(test_pool, split.seed)[: split.test]
-    return Splits(train=_shuffled(train_pool, split.seed)[: split.train], dev=dev_all[: split.dev], test=test)
+        test = _shuffled([e for _, e in test_pool], split.seed)[: split.test]
+    train = _shuffled([e for _, e in train_pool], split.seed)[: split.train]
+    return Splits(train=train, dev=dev_all[: split.dev], test=test)
 
 
-def inline_examples(items: list[dict[str, Any]], *, scenario_file: str | None = None) -> list[Example]:
+def split_examples(examples: list[Example], spec: SplitSpec, source: str, error: Callable[[str], ConfigError]) -> Splits:
+    """Shuffle by the split's seed, then take train, dev and test; asking for more than `source` has is an error."""
+    need = spec.train + spec.dev + spec.test
+    if need > len(examples):
+        raise error(f"split asks for {spec.train} train + {spec.dev} dev + {spec.test} test = {need} examples "
+                    f"but {source} has {len(examples)}")
+    picked = _shuffled(examples, spec.seed)
+    return Splits(train=picked[: spec.train], dev=picked[spec.train : spec.train + spec.dev],
+                  test=picked[spec.train + spec.dev : need])
+
+
+def _shuffled(examples: list[Example], seed: int) -> list[Example]:
+    # The same seed gives the same order, so a split is reproducible.
+    out = list(examples)
+    random.Random(seed).shuffle(out)
+    return out
+
+
+def inline_examples(items: list[dict[str, Any]], *, scenario_file: ScenarioRef = None) -> list[Example]:
     """Examples listed in the scenario as `examples: [{input: ..., target: ...}, ...]`; ids default to examples-<n>."""
-    node = _compose(scenario_file)
+    doc = _scenario_doc(scenario_file)
 
     def error(key: str, loc: tuple[Any, ...], message: str) -> ConfigError:
-        line = line_of(node, loc) if node is not None else None
-        return ConfigError(scenario_file, message, key=key, line=line)
+        return doc.error(key, message, loc) if doc is not None else ConfigError(None, message, key=key)
 
     if not isinstance(items, list) or not items:
         raise error("examples", ("examples",), "expected a non-empty list of {input: ..., target: ...} mappings")
@@ -248,7 +272,8 @@ def inline_examples(items: list[dict[str, Any]], *, scenario_file: str | None = 
 
         if not isinstance(item, dict):
             raise fail(f"expected a mapping with 'input' and 'target', got {_kind(item)}", None)
-        example = _example(item, ["input"], None, "target", "id" if "id" in item else None, f"examples-{i + 1}", fail)
+        fields = RowFields(["input"], None, "target", "id" if "id" in item else None)
+        example = _example(item, fields, f"examples-{i + 1}", fail)
         if example.id in seen:
             raise fail(f"duplicate id '{example.id}', also used by examples[{seen[example.id]}]", "id")
         seen[example.id] = i
@@ -263,19 +288,11 @@ def _read_pool(spec: DatasetSpec, path: Path, pool: str) -> list[tuple[int, Exam
         def fail(message: str, field: str | None, line: int = line) -> ConfigError:
             return ConfigError(str(path), message, line=line)
 
-        out.append((line, _example(row, spec.input_fields, spec.template, spec.target, spec.id, f"{pool}-{line}", fail)))
+        out.append((line, _example(row, spec.row_fields, f"{pool}-{line}", fail)))
     return out
 
 
-def _example(
-    row: dict[str, Any],
-    input_fields: list[str],
-    template: str | None,
-    target_field: str,
-    id_field: str | None,
-    default_id: str,
-    fail: Fail,
-) -> Example:
+def _example(row: dict[str, Any], fields: RowFields, default_id: str, fail: Fail) -> Example:
     """Build one Example from a row; every problem is raised through `fail`."""
 
     def value(name: str, role: str) -> str:
@@ -291,16 +308,16 @@ def _example(
             raise fail(f"the {role} field '{name}' is empty", name)
         return text
 
-    if template is not None:
-        tpl = string.Template(template)
+    if fields.template is not None:
+        tpl = string.Template(fields.template)
         values = {name: value(name, "template") for name in tpl.get_identifiers()}
         input_text = tpl.substitute(values)
-    elif len(input_fields) == 1:
-        input_text = value(input_fields[0], "input")
+    elif len(fields.inputs) == 1:
+        input_text = value(fields.inputs[0], "input")
     else:
-        input_text = "\n".join(f"{name}: {value(name, 'input')}" for name in input_fields)
-    target = value(target_field, "target")
-    ex_id = value(id_field, "id") if id_field is not None else default_id
+        input_text = "\n".join(f"{name}: {value(name, 'input')}" for name in fields.inputs)
+    target = value(fields.target, "target")
+    ex_id = value(fields.id, "id") if fields.id is not None else default_id
     return Example(id=ex_id, input=input_text, target=target, fields=dict(row))
 
 
@@ -343,13 +360,7 @@ def _check_unique_ids(pools: list[tuple[Path, list[tuple[int, Example]]]]) -> No
             seen[example.id] = (path, line)
 
 
-def _shuffled(pool: list[tuple[int, Example]], seed: int) -> list[Example]:
-    examples = [example for _, example in pool]
-    random.Random(seed).shuffle(examples)
-    return examples
-
-
-def _resolve(name: str, key: str, base_dir: Path, scenario_file: str | None) -> Path:
+def _resolve(name: str, key: str, base_dir: Path, scenario_file: ScenarioRef) -> Path:
     path = Path(name)
     if not path.is_absolute():
         path = base_dir / path
@@ -362,18 +373,17 @@ def _resolve(name: str, key: str, base_dir: Path, scenario_file: str | None) -> 
     return path
 
 
-def _scenario_error(scenario_file: str | None, fallback_file: str, key: str, message: str) -> ConfigError:
+def _scenario_error(scenario_file: ScenarioRef, fallback_file: str, key: str, message: str) -> ConfigError:
     """An error pointing at `key` in the scenario file, or at the data file when there is no scenario."""
-    node = _compose(scenario_file)
-    line = line_of(node, tuple(key.split("."))) if node is not None else None
-    return ConfigError(scenario_file or fallback_file, message, key=key, line=line)
+    doc = _scenario_doc(scenario_file)
+    return doc.error(key, message) if doc is not None else ConfigError(fallback_file, message, key=key)
 
 
-def _compose(scenario_file: str | None) -> yaml.Node | None:
+def _scenario_doc(scenario_file: ScenarioRef) -> YamlDoc | None:
     # Only for line numbers in messages: a scenario we cannot re-read just gets no line.
-    if not scenario_file:
-        return None
+    if scenario_file is None or isinstance(scenario_file, YamlDoc):
+        return scenario_file
     try:
-        return yaml.compose(Path(scenario_file).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
+        return parse_yaml(Path(scenario_file))
+    except ConfigError:
+        return YamlDoc(Path(scenario_file))

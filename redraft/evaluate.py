@@ -10,7 +10,7 @@ from typing import Awaitable, Iterable, TypeVar
 from autogen_core.models import SystemMessage, UserMessage
 
 from .context import RunContext, Seat
-from .critique import CriticResult, Review, check_review, per_output_panel, review_schema
+from .critique import CriticResult, Review, check_review, per_output_panel, review_schema, review_values
 from .data import Example
 from .llm import JsonReply
 from .state import ExampleResult, RoundRecord
@@ -68,8 +68,7 @@ async def review_outputs(table: RunContext, seat: Seat, examples: list[Example],
         "focus": card.focus or "",
         "rubric": "\n".join(f"- {r}" for r in card.rubric),
         "outputs": "\n".join(lines),
-        "score_keys": ", ".join(f'"{c}": 1-10' for c in criteria),
-        "n_outputs": str(len(examples)),
+        **review_values(criteria, len(examples)),
     }
     reply = JsonReply(Review, review_schema(criteria, len(examples)), check_review(criteria, len(examples)))
     parsed = await table.caller.complete_json(reply, seat.sampling, round_no=round_no, system=card.render_system(values),

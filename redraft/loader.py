@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,12 +26,27 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
 
 
-def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """Parse a YAML file safely; return the data and its node tree (for line numbers)."""
+@dataclass(frozen=True)
+class YamlDoc:
+    """A parsed YAML file: its data, and its node tree (for line numbers in messages)."""
+
+    path: Path
+    data: Any = None
+    node: yaml.Node | None = None
+
+    def error(self, key: str, message: str, loc: tuple[Any, ...] | None = None) -> ConfigError:
+        """A ConfigError pointing at `key` (at `loc`, by default the key's path) in this file."""
+        line = line_of(self.node, loc if loc is not None else tuple(key.split("."))) if self.node else None
+        return ConfigError(str(self.path), message, key=key, line=line)
+
+
+def parse_yaml(path: Path) -> YamlDoc:
+    """Parse a YAML file safely, once, into its data and node tree."""
     text = read_text(path)
+    loader = yaml.SafeLoader(text)
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -38,7 +54,15 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(str(path), f"invalid YAML: {problem}", line=line) from None
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), f"invalid YAML: {exc}") from None
-    return data, node
+    finally:
+        loader.dispose()
+    return YamlDoc(path, data, node)
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse a YAML file safely; return the data and its node tree (for line numbers)."""
+    doc = parse_yaml(path)
+    return doc.data, doc.node
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -103,15 +127,19 @@ def validation_to_config_error(
 
 def load_model(path: Path, model: type[M], *, context: dict[str, Any] | None = None) -> M:
     """Read a YAML file into `model`, refusing unknown keys, with errors that name file/key/line."""
-    data, node = read_yaml(path)
-    if data is None:
-        raise ConfigError(str(path), f"the file is empty; expected a mapping of {model.__name__} keys")
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), f"expected a mapping of keys at the top level, got {type(data).__name__}", line=1)
+    return parse_model(parse_yaml(path), model, context=context)
+
+
+def parse_model(doc: YamlDoc, model: type[M], *, context: dict[str, Any] | None = None) -> M:
+    """Validate a parsed file's data as `model`, with errors that name file/key/line."""
+    if doc.data is None:
+        raise ConfigError(str(doc.path), f"the file is empty; expected a mapping of {model.__name__} keys")
+    if not isinstance(doc.data, dict):
+        raise ConfigError(str(doc.path), f"expected a mapping of keys at the top level, got {type(doc.data).__name__}", line=1)
     try:
-        return model.model_validate(data, context=context)
+        return model.model_validate(doc.data, context=context)
     except ValidationError as exc:
-        raise validation_to_config_error(exc, str(path), node, allowed_keys(model)) from None
+        raise validation_to_config_error(exc, str(doc.path), doc.node, allowed_keys(model)) from None
 
 
 def allowed_keys(model: type[BaseModel], prefix: str = "") -> dict[str, list[str]]:

@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from .errors import ConfigError
 from .budget import Budget
-from .data import DatasetSpec, Example, Splits, SplitSpec, inline_examples, load_examples, read_rows
-from .loader import line_of, load_model
+from .data import DatasetSpec, Example, Splits, SplitSpec, inline_examples, load_examples, read_rows, split_examples
+from .loader import YamlDoc, parse_model, parse_yaml
 from .metrics import MetricSpec, build_metric
 
 PACKAGE_SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+class ScoreScale(BaseModel):
+    """The range scores take: a metric's 0-1 on labeled examples, the critic panel's 1-10 otherwise.
+
+    `stop.target_score` is a score on this scale and `selection.min_effect` a difference on it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["metric", "panel"]
+    low: float
+    high: float
+
+    @property
+    def text(self) -> str:
+        """The range, e.g. "0-1"."""
+        return f"{self.low:g}-{self.high:g}"
+
+    @property
+    def why(self) -> str:
+        """Where the scale comes from, for messages."""
+        if self.kind == "metric":
+            return "a scenario with labeled examples is scored by its metric, from 0 to 1"
+        return "a scenario without targets is scored by the critic panel, from 1 to 10"
+
+
+METRIC_SCALE = ScoreScale(kind="metric", low=0, high=1)
+PANEL_SCALE = ScoreScale(kind="panel", low=1, high=10)
 
 
 class Criterion(BaseModel):
@@ -32,7 +59,7 @@ class StopRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    target_score: float | None = Field(default=None, ge=0, le=10)  # 0-1 for metrics, 1-10 for the panel
+    target_score: float | None = Field(default=None, ge=0, le=10)  # on the scenario's ScoreScale, checked at load
     patience: int = Field(default=2, ge=1)
     min_delta: float = Field(default=0.0, ge=0)
 
@@ -44,7 +71,7 @@ class Selection(BaseModel):
 
     rule: Literal["bootstrap", "mean"] = "bootstrap"  # bootstrap: the paired interval's low bound must clear min_effect
     level: float = Field(default=0.95, gt=0.5, lt=1)
-    min_effect: float = Field(default=0.0, ge=0)  # in the score's units (0-1 for metrics, 1-10 for the panel)
+    min_effect: float = Field(default=0.0, ge=0)  # a difference on the scenario's ScoreScale, checked at load
     noise_margin: bool = True  # rubric-only: also clear the judges' own noise (re-score spread)
     n_boot: int = Field(default=1000, ge=100)
 
@@ -88,7 +115,7 @@ class Scenario(BaseModel):
     budget: Budget = Field(default_factory=Budget)
 
     _path: Path | None = PrivateAttr(default=None)
-    _node: Any = PrivateAttr(default=None)
+    _source: YamlDoc | None = PrivateAttr(default=None)
     _splits: Splits | None = PrivateAttr(default=None)
     _labeled: bool = PrivateAttr(default=False)
 
@@ -127,6 +154,11 @@ class Scenario(BaseModel):
         return self._labeled
 
     @property
+    def scale(self) -> ScoreScale:
+        """The scale scores, `stop.target_score` and `selection.min_effect` are in."""
+        return METRIC_SCALE if self._labeled else PANEL_SCALE
+
+    @property
     def task_inputs(self) -> list[str]:
         """Every distinct input the refinement may run on (train and dev), in order."""
         seen: dict[str, str] = {}
@@ -155,8 +187,9 @@ class Scenario(BaseModel):
 
     def error(self, key: str, message: str, loc: tuple[Any, ...] | None = None) -> ConfigError:
         """A ConfigError pointing at `key` in this scenario's file."""
-        line = line_of(self._node, loc if loc is not None else tuple(key.split("."))) if self._node else None
-        return ConfigError(str(self._path) if self._path else self.name, message, key=key, line=line)
+        if self._source is not None:
+            return self._source.error(key, message, loc)
+        return ConfigError(str(self._path) if self._path else self.name, message, key=key)
 
 
 def resolve_scenario_path(ref: str) -> Path:
@@ -177,18 +210,19 @@ def resolve_scenario_path(ref: str) -> Path:
 def load_scenario(ref: str | Path) -> Scenario:
     """Load and validate a scenario, including its inputs file."""
     path = resolve_scenario_path(str(ref))
-    scenario = load_model(path, Scenario)
-    scenario._node = yaml.compose(path.read_text(encoding="utf-8"))
+    doc = parse_yaml(path)
+    scenario = parse_model(doc, Scenario)
+    scenario._source = doc
     scenario._path = path
     if scenario.dataset is not None:
-        splits = load_examples(scenario.dataset, path.parent, scenario_file=str(path))
-        scenario._attach(path, splits, labeled=True)
+        scenario._attach(path, load_examples(scenario.dataset, path.parent, scenario_file=doc), labeled=True)
     elif scenario.examples is not None:
-        scenario._attach(path, _split(scenario, inline_examples(scenario.examples, scenario_file=str(path))), labeled=True)
+        scenario._attach(path, _split(scenario, inline_examples(scenario.examples, scenario_file=doc)), labeled=True)
     else:
         texts = list(scenario.inputs) if scenario.inputs is not None else _read_inputs(scenario)
         examples = [Example(id=f"input-{i}", input=t, target="") for i, t in enumerate(texts, 1)]
         scenario._attach(path, _split(scenario, examples), labeled=False)
+    _check_units(scenario)
     if scenario.metric is not None:
         build_metric(scenario.metric, base_dir=path.parent, file=str(path))  # import errors surface now
     return scenario
@@ -196,17 +230,22 @@ def load_scenario(ref: str | Path) -> Scenario:
 
 def _split(scenario: Scenario, examples: list[Example]) -> Splits:
     """Without `split`, every example serves for both refinement and selection, and none is held out."""
-    spec = scenario.split
-    if spec is None:
+    if scenario.split is None:
         return Splits(train=examples, dev=examples, test=[])
-    need = spec.train + spec.dev + spec.test
-    if need > len(examples):
-        raise scenario.error("split", f"split asks for {spec.train} train + {spec.dev} dev + {spec.test} test = {need} "
-                             f"examples but the scenario has {len(examples)}")
-    picked = list(examples)
-    random.Random(spec.seed).shuffle(picked)
-    return Splits(train=picked[: spec.train], dev=picked[spec.train: spec.train + spec.dev],
-                  test=picked[spec.train + spec.dev: need])
+    return split_examples(examples, scenario.split, "the scenario", lambda message: scenario.error("split", message))
+
+
+def _check_units(scenario: Scenario) -> None:
+    """The target is a score and the minimum effect a difference, both on the scenario's scale."""
+    scale = scenario.scale
+    target = scenario.stop.target_score
+    if target is not None and not scale.low <= target <= scale.high:
+        raise scenario.error("stop.target_score", f"{target:g} is outside the score scale; expected a score from "
+                             f"{scale.low:g} to {scale.high:g} ({scale.why})")
+    span = scale.high - scale.low
+    if scenario.selection.min_effect > span:
+        raise scenario.error("selection.min_effect", f"{scenario.selection.min_effect:g} is more than scores can differ; "
+                             f"expected a difference from 0 to {span:g} ({scale.why})")
 
 
 def _read_inputs(scenario: Scenario) -> list[str]:
