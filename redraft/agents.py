@@ -12,8 +12,10 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
+from . import search
 from .context import RunContext, Seat
 from .critique import CriticResult, Proposal, aggregate, proposal_schema
+from .diagnosis import error_pattern, rank_correlation
 from .evaluate import failures_text, metric_results, panel_results, rescoring_noise, run_prompt
 from .llm import JsonReply
 from .results import score_text
@@ -72,6 +74,8 @@ class PromptEngineer(_Seated):
     async def turn(self) -> Response:
         state, s = self.table.state, self.table.scenario
         n = state.round + 1
+        if s.labeled:
+            return await self._candidates(n)
         if state.pending_edit:
             record = RoundRecord(round=n, prompt=state.pending_edit, changes="edited by the reviewer", origin="reviewer")
             state.pending_edit = None
@@ -83,12 +87,28 @@ class PromptEngineer(_Seated):
         text = f"Prompt v{n}:\n{record.prompt}\n\nWhat changed: {record.changes or '(not said)'}"
         return Response(chat_message=_msg(self.name, text, "proposal", n))
 
+    async def _candidates(self, n: int) -> Response:
+        """Labeled scenarios: several candidates, different on purpose (see search.py)."""
+        t, state = self.table, self.table.state
+        last = state.rounds[-1] if state.rounds else None
+        state.proposed = await search.propose(t, n, _critiques(last) if last else "- (none yet)")
+        train = t.scenario.splits.train
+        first = state.proposed[0]
+        state.rounds.append(RoundRecord(round=n, prompt=first.prompt(train), changes=first.changes, origin=first.operator))
+        parts = [f"Candidates for v{n} ({len(state.proposed)}):"]
+        for i, c in enumerate(state.proposed, 1):
+            demos = f"\n    + {len(c.demos)} worked examples from train" if c.demos else ""
+            parts.append(f"[{i}] {c.operator}: {c.changes or '(not said)'}\n    {c.instruction}{demos}")
+        return Response(chat_message=_msg(self.name, "\n".join(parts), "proposal", n))
+
     async def _propose(self, n: int) -> RoundRecord:
         t, state, card = self.table, self.table.state, self.seat.card
         values = t.base_values() | {"round": str(n)}
         best = state.best()
         if not state.rounds:
-            user = card.render("draft", **values)
+            drafted = await search.draft(t, t.scenario.seed + n, n)
+            return RoundRecord(round=n, prompt=drafted.instruction, changes=drafted.changes,
+                               origin="fallback" if drafted.operator == "fallback" else "prompt_engineer")
         else:
             anchor = best or state.rounds[-1]
             last = state.rounds[-1]
@@ -121,6 +141,13 @@ class TaskExecutor(_Seated):
 
     async def turn(self) -> Response:
         t, record, s = self.table, self.table.state.current(), self.table.scenario
+        if s.labeled:
+            await search.evaluate_round(t, record, t.state.proposed)
+            t.state.proposed = []
+            lines = [f"Ran the {len(record.candidates)} candidates for v{record.round} (train minibatch of "
+                     f"{len(record.batch)}, then dev for the promising ones):", search.candidates_text(record),
+                     f"Prompt v{record.round} (the round's best):\n{record.prompt}"]
+            return Response(chat_message=_msg(self.name, "\n".join(lines), "outputs", record.round))
         train = s.splits.train
         batch = random.Random(s.seed * 7919 + record.round).sample(train, min(s.minibatch, len(train)))
         batch.sort(key=train.index)
@@ -145,13 +172,18 @@ class Evaluator(_KeepsErrors):
         t, record, s = self.table, self.table.state.current(), self.table.scenario
         by_id = {e.id: e for e in [*s.splits.train, *s.splits.dev]}
         record.train = metric_results(t, [by_id[i] for i in record.batch], record.outputs)
-        record.dev = metric_results(t, s.splits.dev, record.outputs)
+        record.dev = metric_results(t, [e for e in s.splits.dev if e.id in record.outputs], record.outputs)
         right = sum(1 for r in record.train.values() if r.score >= 1)
         lines = [f"Metric {t.metric.name if t.metric else ''} on v{record.round}: train {score_text(record.train_score)} "
                  f"({right}/{len(record.train)} right), dev {score_text(record.dev_score)} (n={len(record.dev)})."]
         failing = failures_text(t, record)
         if failing != "(none)":
             lines.append("Failing train examples (fix these without breaking what works):\n" + failing)
+        parent = search.parent_of(t)
+        if record.candidates and parent is not None:
+            kind = s.metric.type if s.metric else "exact"
+            lines.append("Error pattern of the best prompt so far, over every train example it ran on:\n"
+                         + error_pattern(kind, s.splits.train, parent.train))
         return Response(chat_message=_msg(self.name, "\n".join(lines), "metric", record.round))
 
 
@@ -179,6 +211,9 @@ class CriticPanel(_KeepsErrors):
         if not s.labeled:
             record.train = {i: per_example[i] for i in record.batch if i in per_example}
             record.dev = {e.id: per_example[e.id] for e in s.splits.dev if e.id in per_example}
+        else:  # the metric is the score; how far do the critics' own scores follow it?
+            ids = [i for i in record.batch if i in per_example and i in record.train]
+            record.judge_validity = rank_correlation([per_example[i].score for i in ids], [record.train[i].score for i in ids])
         inner = [_msg(r.critic, _format_review(r), "review", record.round) for r in results]
         for m in inner:
             yield m
@@ -192,6 +227,8 @@ class CriticPanel(_KeepsErrors):
             + (f"; {', '.join(parts)}" if parts else "")
             + (f"; agreement α={alpha:.2f}" if alpha is not None else "")
             + (f"; judge noise sd={p.noise['mean_sd']:.2f}" if p.noise.get("mean_sd") is not None else "")
+            + (f"; judge validity (rank correlation with the metric) {record.judge_validity:+.2f}"
+               if record.judge_validity is not None else "")
         )
         yield Response(chat_message=_msg(self.name, summary, "panel", record.round), inner_messages=inner)
 
@@ -218,7 +255,7 @@ class Moderator(_Seated):
             best_txt = f"round {best.round} ({score_text(best.score)})" if best else "none (no round was scored)"
             return Response(chat_message=StopMessage(source=self.name, content=f"{head}. Stopping: {reason}. Best prompt: {best_txt}.",
                                                      metadata={"kind": "stop", "round": str(record.round)}))
-        record.focus = await self._focus(record)
+        record.focus = search.focus_from_errors(t) if t.scenario.labeled else await self._focus(record)
         return Response(chat_message=_msg(self.name, f"{head}. Focus next: {record.focus}", "decision", record.round))
 
     async def _focus(self, record: RoundRecord) -> str:

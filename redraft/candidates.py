@@ -14,15 +14,23 @@ import hashlib
 import random
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from .data import Example
-from .state import ExampleResult
+from .data import Example, ExampleResult
 
 Operator = Literal["draft", "seed", "reviewer", "fallback", "rewrite_errors", "decision_rules", "demos",
                    "output_format", "simplify"]
-# Edits the Prompt Engineer is asked for by name (each has a template `operator_<name>` in its card).
-LLM_OPERATORS: tuple[Operator, ...] = ("rewrite_errors", "decision_rules", "output_format", "simplify")
+
+
+class Search(BaseModel):
+    """How many candidates a round tries (labeled scenarios): `search:` in a scenario."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drafts: int = Field(default=3, ge=1, le=10)  # round 1: drafts drawn; the best on dev starts the chat
+    candidates: int = Field(default=3, ge=1, le=8)  # later rounds: edits tried on a train minibatch
+    promote: int = Field(default=1, ge=1, le=8)  # edits that beat their parent there and go on to full dev
+    demos: int | None = Field(default=None, ge=0, le=16)  # worked examples per prompt (default: by the labels)
 
 
 class Candidate(BaseModel):

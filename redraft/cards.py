@@ -26,11 +26,15 @@ BASE_VARIABLES = ("task", "criteria", "examples", "round")
 # passed at the call sites: agents.PromptEngineer._propose (draft, revise), evaluate.run_prompt (run),
 # evaluate.review_outputs (review; the reply shape from critique.review_values), agents.Moderator._focus.
 # A card's system message is rendered beside each of its role's templates, so it gets what they all share.
+_EDIT = ("output_rule", "instruction", "best_score", "trajectory", "error_pattern", "failures", "critiques", "reviewer")
+
 ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
     "prompt_engineer": {
-        "draft": (),
+        "draft": ("output_rule",),
         "revise": ("best_round", "best_score", "scale", "best_prompt", "trajectory", "critiques", "failures", "focus",
                    "reviewer"),
+        "edit": _EDIT + ("operator",),
+        **{f"operator_{op}": _EDIT for op in ("rewrite_errors", "decision_rules", "output_format", "simplify")},
     },
     "task_executor": {"run": ("prompt", "input")},
     "critic": {"review": ("focus", "rubric", "outputs", "score_keys", "n_outputs", "reply_shape")},

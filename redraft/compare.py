@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .agents import PromptEngineer
 from .context import RunContext
 from .evaluate import score_examples
 from .api import prepare
@@ -29,6 +28,7 @@ from .report import write_reports
 from .results import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
 from .runs import RunDir, new_folder, now_iso
 from .scenario import Scenario
+from .search import draft
 from .projection import projected_spend
 from .stats import Interval, PairedDifference, mean_ci, paired_difference
 from .team import build_session, run_session
@@ -298,11 +298,10 @@ async def _sequential(c: _Comparison, k: int) -> ArmRepeat:
 
 
 async def _draft(c: _Comparison, seed: int, caller: Caller) -> str:
-    """Exactly the chat's round-1 draft (the Prompt Engineer's draft template), with this seed."""
+    """Exactly one of the chat's round-1 drafts (the Prompt Engineer's draft template), with this seed."""
     # seed_prompt=None: a single shot always drafts, even when the scenario brings its own prompt.
     context = c.context(seed, caller, seed_prompt=None)
-    await PromptEngineer(context.engineer, context).turn()
-    return context.state.rounds[0].prompt
+    return (await draft(context, context.scenario.seed + 1)).instruction
 
 
 async def _single_shot(c: _Comparison, k: int) -> ArmRepeat:

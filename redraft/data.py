@@ -112,6 +112,14 @@ class Example(BaseModel):
     fields: dict[str, Any] = {}
 
 
+class ExampleResult(BaseModel):
+    """One example's score, and what the metric extracted (shown for failures)."""
+
+    score: float
+    extracted: str | None = None
+    feedback: str | None = None
+
+
 class Splits(BaseModel):
     """The examples used to refine a prompt (train), choose between prompts (dev) and report (test)."""
 

@@ -12,8 +12,7 @@ import random
 import statistics
 from typing import Sequence
 
-from .data import Example
-from .state import ExampleResult
+from .data import Example, ExampleResult
 
 NO_ANSWER = "(no answer found)"
 
@@ -61,6 +60,16 @@ def error_pattern(kind: str, examples: Sequence[Example], results: dict[str, Exa
         lines.append("Most frequent errors:")
         lines += [f"- {cell}: {n}" for cell, n in cells.most_common(top)]
     return "\n".join(lines)
+
+
+def top_error(kind: str, examples: Sequence[Example], results: dict[str, ExampleResult]) -> str | None:
+    """The most frequent error with its count, e.g. 'expected human -> answered description (5 of 12)'."""
+    scored = [e for e in examples if e.id in results]
+    cells = collections.Counter(error_kind(kind, e, results[e.id]) for e in scored if results[e.id].score < 1)
+    if not cells:
+        return None
+    cell, n = cells.most_common(1)[0]
+    return f"{cell} ({n} of {len(scored)} train examples)"
 
 
 def _relative_gaps(examples: Sequence[Example], results: dict[str, ExampleResult]) -> list[float]:

@@ -5,15 +5,16 @@ failing examples."""
 from __future__ import annotations
 
 import asyncio
+import zlib
 from typing import Awaitable, Iterable, TypeVar
 
 from autogen_core.models import SystemMessage, UserMessage
 
 from .context import RunContext, Seat
 from .critique import CriticResult, Review, check_review, per_output_panel, review_schema, review_values
-from .data import Example
+from .data import Example, ExampleResult
 from .llm import JsonReply
-from .state import ExampleResult, RoundRecord
+from .state import RoundRecord
 from .stats import judge_noise
 
 SHOWN_FAILURES = 5
@@ -33,14 +34,20 @@ async def run_prompt(table: RunContext, prompt: str, examples: list[Example], ro
     """The executor's outputs for a prompt on examples, run concurrently (bounded per endpoint)."""
     seat = table.executor
 
-    async def one(e: Example, i: int) -> tuple[str, str]:
+    async def one(e: Example) -> tuple[str, str]:
         values = table.base_values() | {"prompt": prompt, "input": e.input}
         messages = [SystemMessage(content=seat.card.render_system(values)),
                     UserMessage(content=seat.card.render("run", **values), source="user")]
-        result = await table.caller.complete(seat.sampling, messages, round_no=round_no, seed=table.scenario.seed + i)
+        result = await table.caller.complete(seat.sampling, messages, round_no=round_no, seed=example_seed(table, e))
         return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
 
-    return dict(await gather_all(one(e, i) for i, e in enumerate(examples)))
+    return dict(await gather_all(one(e) for e in examples))
+
+
+def example_seed(table: RunContext, example: Example) -> int:
+    """The executor's seed for an example: the same whatever batch it runs in, so a prompt's output on an
+    example is one thing, kept and reused, and every arm of a comparison gets the same seeds."""
+    return table.scenario.seed + zlib.crc32(example.id.encode("utf-8")) % 100_000
 
 
 def metric_results(table: RunContext, examples: list[Example], outputs: dict[str, str]) -> dict[str, ExampleResult]:

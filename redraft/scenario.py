@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from .candidates import Search
 from .errors import ConfigError
 from .budget import Budget
 from .data import DatasetSpec, Example, Splits, SplitSpec, inline_examples, load_examples, read_rows, split_examples
@@ -69,7 +70,10 @@ class Selection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rule: Literal["bootstrap", "mean"] = "bootstrap"  # bootstrap: the paired interval's low bound must clear min_effect
+    # bootstrap: the paired interval's low bound must clear min_effect; mean: the mean difference must.
+    # auto: mean where a metric scores (many candidates, each gated on train first: an interval on a few
+    # dozen dev examples throws real gains away), bootstrap where the noisy panel scores.
+    rule: Literal["auto", "bootstrap", "mean"] = "auto"
     level: float = Field(default=0.95, gt=0.5, lt=1)
     min_effect: float = Field(default=0.0, ge=0)  # a difference on the scenario's ScoreScale, checked at load
     noise_margin: bool = True  # rubric-only: also clear the judges' own noise (re-score spread)
@@ -103,6 +107,7 @@ class Scenario(BaseModel):
     metric: MetricSpec | None = None  # how an output is scored against its target
     minibatch: int = Field(default=8, ge=1)  # train examples the Executor runs each round
     selection: Selection = Field(default_factory=Selection)
+    search: Search = Field(default_factory=Search)  # labeled: candidates per round, screening, worked examples
     noise_repeats: int = Field(default=2, ge=0)  # extra re-scorings by the first critic, to measure judge noise
     criteria: list[Criterion] = Field(min_length=1)
     critics: list[str] = Field(default_factory=lambda: ["clarity", "fidelity", "format"], min_length=1)

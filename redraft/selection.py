@@ -54,7 +54,8 @@ class BestOnDev:
     def of(cls, scenario: Scenario) -> BestOnDev:
         """The selection a scenario asks for."""
         spec = scenario.selection
-        rule = BootstrapWin(spec.level, spec.n_boot, scenario.seed) if spec.rule == "bootstrap" else MeanWin()
+        bootstrap = spec.rule == "bootstrap" or (spec.rule == "auto" and not scenario.labeled)
+        rule = BootstrapWin(spec.level, spec.n_boot, scenario.seed) if bootstrap else MeanWin()
         return cls(rule, spec.min_effect, add_noise=not scenario.labeled and spec.noise_margin)
 
     def decide(self, state: RunState, record: RoundRecord) -> Decision:

@@ -7,18 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .candidates import Candidate, Evaluation, Operator
 from .critique import CriticResult, PanelStats
+from .data import ExampleResult
 
-Origin = Literal["prompt_engineer", "seed", "fallback", "reviewer"]  # who wrote a round's prompt
+Origin = Literal["prompt_engineer"] | Operator  # who or which edit wrote a round's prompt
 ReviewerAction = Literal["continue", "feedback", "edit", "approve", "stop", "timeout"]
-
-
-class ExampleResult(BaseModel):
-    """One example's score, and what the metric extracted (shown for failures)."""
-
-    score: float
-    extracted: str | None = None
-    feedback: str | None = None
 
 
 class ReadByKey(BaseModel):
@@ -58,6 +52,18 @@ class ReviewerVerdict(BaseModel):
     moderator_would_accept: bool | None = None  # for /approve: did the moderator's own rule agree?
 
 
+class CandidateResult(BaseModel):
+    """One candidate of a round as the transcript and summary show it."""
+
+    key: str
+    operator: Operator
+    changes: str = ""
+    screen: float | None = None  # mean on the round's train minibatch
+    parent_screen: float | None = None  # the parent's mean on the same minibatch
+    dev: float | None = None  # mean on dev, when it got that far
+    chosen: bool = False  # the round's record is this candidate
+
+
 class RoundRecord(BaseModel):
     """Everything one round produced."""
 
@@ -74,6 +80,8 @@ class RoundRecord(BaseModel):
     decision: Decision | None = None
     reviewer: ReviewerVerdict | None = None
     focus: str | None = None
+    candidates: list[CandidateResult] = Field(default_factory=list)  # every candidate of the round (labeled search)
+    judge_validity: float | None = None  # rank correlation of the critics' per-output scores with the metric
 
     @property
     def train_score(self) -> float | None:
@@ -112,7 +120,9 @@ class RunState(BaseModel):
     stop_reason: str | None = None
     test: HeldOutScore | None = None
     pending_edit: str | None = None  # the reviewer's edited prompt: the next candidate
-    pending_feedback: str | None = None  # the reviewer's feedback: the engineer must address it next
+    pending_feedback: str | None = None
+    evaluations: dict[str, Evaluation] = Field(default_factory=dict)  # every prompt run so far, by prompt key
+    proposed: list[Candidate] = Field(default_factory=list)  # this round's candidates, until the executor runs them  # the reviewer's feedback: the engineer must address it next
 
     @property
     def round(self) -> int:

@@ -179,7 +179,7 @@ class _Runner:
         checkpoint.write(self.run)
         for e in numbered:
             self.run.append(e)
-            if e["kind"] == "proposal":
+            if e["kind"] in ("proposal", "outputs"):  # with several candidates, the executor settles the round's prompt
                 self.run.write_prompt(e["round"], state.rounds[e["round"] - 1].prompt)
             if self.on_message is not None:
                 self.on_message(e)

@@ -85,7 +85,7 @@ def engineer(quality: Callable[[int], int], improve: int) -> Answer:
     def answer(texts: list[str], args: dict[str, Any]) -> str:
         user = texts[-1]
         found = re.search(r"\[q=(\d+)", user)
-        if "Best prompt so far" in user and found:
+        if ("Best prompt so far" in user or "Current instructions" in user) and found:  # revise or edit
             q = min(int(found.group(1)) + improve, 10)
         else:
             q = quality(args["seed"])

@@ -8,7 +8,7 @@ from redraft.candidates import (Candidate, Evaluation, OperatorCycle, demo_count
                                 render_prompt, screening_batch)
 from redraft.data import Example
 from redraft.diagnosis import error_pattern, failures_block, pick_failures, rank_correlation
-from redraft.state import ExampleResult
+from redraft.data import ExampleResult
 
 
 def ex(i: int, target: str, text: str | None = None) -> Example:

@@ -17,6 +17,10 @@ from redraft.critique import REVIEW_LISTS, review_schema, review_values
 from redraft.scenario import PACKAGE_SCENARIOS, load_scenario
 
 LABELED = (PACKAGE_SCENARIOS / "ticket_routing.yaml").read_text(encoding="utf-8")
+LABELED_SEARCH = SCENARIO.replace("inputs:\n", "metric: {type: label, labels: [approve, deny]}\nminibatch: 2\n"
+                                  "split: {train: 6, dev: 3, test: 0}\nexamples:\n").replace(
+    '  - "Refund for shoes bought 10 days ago?"\n  - "Refund for a lamp bought 60 days ago?"\n',
+    "".join(f"  - {{input: 'Refund after {d} days?', target: {'approve' if d <= 30 else 'deny'}}}\n" for d in range(5, 50, 5)))
 
 
 def labeled_scenario(folder: Path, text: str) -> Path:
@@ -127,9 +131,14 @@ def test_every_call_site_passes_exactly_the_declared_variables(isolated: Path, m
     models = ScriptedModels({"pe": [proposal("Be polite."), proposal("Be polite v2.")], "exe": ["a", "b"] * 4,
                              "c1": [review(5, 5), review(6, 6)], "c2": [review(6, 6), review(7, 7)], "mod": ["fix"] * 3})
     run(write_scenario(isolated), models, rounds=2)  # render raises TypeError when a call site and the declaration differ
-    assert rendered == {(role, t) for role, templates in ROLE_TEMPLATES.items() for t in templates}
     assert "on a 1-10 scale" in models.requests("pe")[1]["user"]
     assert review_values(["policy", "tone"], 2)["reply_shape"] in models.requests("c1")[0]["user"]
+    # A labeled scenario's search renders the rest: the edit template and every named edit.
+    models = ScriptedModels({"pe": [proposal(f"Label it, version {i}.") for i in range(20)], "exe": ["approve", "deny"] * 60,
+                             "c1": [review(5, 5)] * 4, "c2": [review(6, 6)] * 4, "mod": []})
+    run(write_scenario(isolated, LABELED_SEARCH, "labeled.yaml"), models, rounds=3)
+    assert rendered == {(role, t) for role, templates in ROLE_TEMPLATES.items() for t in templates}
+    assert "The model's reply must be: only the answer label, exactly one of: approve, deny" in models.requests("pe")[0]["user"]
 
 
 def test_a_call_site_passing_an_undeclared_variable_is_our_bug() -> None:

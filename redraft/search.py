@@ -1,0 +1,294 @@
+"""The round's candidate search on labeled scenarios: several candidates per round, different on
+purpose, screened cheaply before the expensive evaluation.
+
+Round 1 drafts several prompts and keeps the best on dev, so the chat starts where best-of-N ends.
+Later rounds edit the best prompt so far with named operators (worked examples from train, a
+rewrite around the error pattern, decision rules, the output instruction, a simpler prompt); each
+edit runs on a train minibatch that is half the parent's known failures, and only edits that beat
+the parent there go on to the full dev set (GEPA's minibatch gate). A prompt run once is never run
+again: every output is kept per prompt and example.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from .candidates import (Candidate, Evaluation, Operator, OperatorCycle, demo_count, pick_demos,
+                         prompt_key, screening_batch)
+from .context import RunContext
+from .critique import Proposal, proposal_schema
+from .data import Example
+from .diagnosis import error_pattern, failures_block, pick_failures, top_error
+from .evaluate import gather_all, metric_results, run_prompt
+from .llm import JsonReply
+from .results import score_text
+from .state import CandidateResult, RoundRecord
+
+SHOWN_FAILURES = 6
+
+
+def labels_of(ctx: RunContext) -> list[str]:
+    """The metric's labels (empty when the metric has none)."""
+    spec = ctx.scenario.metric
+    return list(spec.labels or []) if spec is not None else []
+
+
+def output_rule(ctx: RunContext) -> str:
+    """What the task model's reply must be, in words, from the metric (the draft and every edit say it)."""
+    spec = ctx.scenario.metric
+    if spec is None:
+        return "what the task asks for"
+    if spec.type == "label" and spec.labels:
+        return f"only the answer label, exactly one of: {', '.join(spec.labels)}; no explanation"
+    if spec.type == "numeric":
+        return "the final answer as a number, on a last line written 'Answer: <number>' (a few short steps of working may come first)"
+    return "exactly the output the task asks for, with nothing around it"
+
+
+async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], seed: int,
+                       round_no: int) -> tuple[str | None, str, str | None]:
+    """One request to the Prompt Engineer: (the prompt or None, what changed, why the reply was unusable)."""
+    seat, card = ctx.engineer, ctx.engineer.card
+    parsed = await ctx.caller.complete_json(JsonReply(Proposal, proposal_schema()), seat.sampling, round_no=round_no,
+                                            system=card.render_system(values), user=card.render(template, **values),
+                                            seed=seed)
+    if parsed.value is not None and parsed.value.prompt.strip():
+        return parsed.value.prompt.strip(), parsed.value.changes.strip(), None
+    return None, "", parsed.error
+
+
+def draft_values(ctx: RunContext, round_no: int = 1) -> dict[str, str]:
+    """The variables of the draft template."""
+    return ctx.base_values() | {"round": str(round_no), "output_rule": output_rule(ctx)}
+
+
+async def draft(ctx: RunContext, seed: int, round_no: int = 1) -> Candidate:
+    """One draft from the meta-instruction (a single shot is exactly this)."""
+    prompt, changes, error = await ask_engineer(ctx, "draft", draft_values(ctx, round_no), seed, round_no)
+    if prompt is None:
+        return Candidate(instruction=ctx.scenario.task.strip(), operator="fallback",
+                         changes=f"(reply unusable: {error}; the task description stands in)")
+    return Candidate(instruction=prompt, operator="draft", changes=changes)
+
+
+async def drafts(ctx: RunContext, n: int) -> list[Candidate]:
+    """Round 1: n drafts side by side, each with its own seed."""
+    s = ctx.scenario
+    found = [Candidate(instruction=s.seed_prompt.strip(), operator="seed",
+                       changes="the scenario's seed prompt, scored as given")] if s.seed_prompt else []
+    found += await gather_all(draft(ctx, s.seed + 1 + i) for i in range(n - len(found)))
+    return unique(ctx, found)
+
+
+def unique(ctx: RunContext, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Candidates whose prompt was not proposed before in this round or any earlier one."""
+    seen = set(ctx.state.evaluations)
+    out = []
+    for c in candidates:
+        key = prompt_key(c.prompt(ctx.scenario.splits.train))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def trajectory(ctx: RunContext, limit: int = 6) -> str:
+    """Earlier instructions with their dev scores, best last (OPRO's meta-prompt order)."""
+    scored = [ev for ev in ctx.state.evaluations.values() if ev.dev]
+    scored.sort(key=lambda ev: (ev.mean("dev") or 0.0, -ev.round))
+    lines = []
+    for ev in scored[-limit:]:
+        short = " ".join(ev.candidate.instruction.split())
+        short = short if len(short) <= 200 else short[:197] + "..."
+        extra = f" + {len(ev.candidate.demos)} worked examples" if ev.candidate.demos else ""
+        lines.append(f"- dev {score_text(ev.mean('dev'))}{extra}: {short}")
+    return "\n".join(lines) or "- (none yet)"
+
+
+def edit_values(ctx: RunContext, parent: Evaluation, critiques: str, round_no: int) -> dict[str, str]:
+    """The variables of the edit template: the parent, its error pattern and failures, the trajectory."""
+    s, state = ctx.scenario, ctx.state
+    kind = s.metric.type if s.metric else "exact"
+    train = s.splits.train
+    rng = random.Random(s.seed * 31 + round_no)
+    failing = pick_failures(kind, train, parent.train, SHOWN_FAILURES, rng)
+    return draft_values(ctx, round_no) | {
+        "instruction": parent.candidate.instruction,
+        "best_score": score_text(parent.mean("dev")),
+        "trajectory": trajectory(ctx),
+        "error_pattern": error_pattern(kind, train, parent.train),
+        "failures": failures_block(failing, parent.outputs, parent.train),
+        "critiques": critiques,
+        "reviewer": state.pending_feedback or "(none)",
+    }
+
+
+async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: int, per_round: int) -> list[Candidate]:
+    """Later rounds: the operators this round asks for, applied to the best prompt so far."""
+    s = ctx.scenario
+    cycle = OperatorCycle(per_round, labeled_classes=len(labels_of(ctx)) > 1)
+    ops = cycle.pick(round_no, parent.candidate)
+    values = edit_values(ctx, parent, critiques, round_no)
+    card = ctx.engineer.card
+
+    async def apply(op: Operator, i: int) -> Candidate:
+        if op == "demos":
+            return with_new_demos(ctx, parent, round_no)
+        prompt, changes, error = await ask_engineer(
+            ctx, "edit", values | {"operator": card.render(f"operator_{op}", **values)}, s.seed + 100 * round_no + i, round_no)
+        if prompt is None:
+            return Candidate(instruction=parent.candidate.instruction, demos=parent.candidate.demos, operator="fallback",
+                             parent=parent.key, changes=f"(reply unusable: {error})")
+        return Candidate(instruction=prompt, demos=parent.candidate.demos, operator=op, parent=parent.key, changes=changes)
+
+    found = await gather_all(apply(op, i) for i, op in enumerate(ops))
+    ctx.state.pending_feedback = None
+    return unique(ctx, [c for c in found if c.operator != "fallback"])
+
+
+def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> Candidate:
+    """The parent's instruction with worked examples from train, mined from what it gets wrong."""
+    s = ctx.scenario
+    kind = s.metric.type if s.metric else "exact"
+    rng = random.Random(s.seed * 7 + round_no)
+    k = s.search.demos if s.search.demos is not None else demo_count(len(labels_of(ctx)))
+    wrong = pick_failures(kind, s.splits.train, parent.train, k, rng)
+    picked = pick_demos(s.splits.train, k, rng, prefer=wrong, avoid=parent.candidate.demos)
+    what = "swapped the worked examples for" if parent.candidate.demos else "added"
+    return Candidate(instruction=parent.candidate.instruction, demos=[e.id for e in picked], operator="demos",
+                     parent=parent.key, changes=f"{what} {len(picked)} worked examples from train, "
+                                                f"{sum(1 for e in picked if e in wrong)} of them inputs the prompt got wrong")
+
+
+async def run(ctx: RunContext, candidate: Candidate, examples: Sequence[Example], round_no: int) -> Evaluation:
+    """Run a candidate on the examples it has not been run on yet, and score them; keep everything."""
+    s, state = ctx.scenario, ctx.state
+    prompt = candidate.prompt(s.splits.train)
+    key = prompt_key(prompt)
+    ev = state.evaluations.get(key)
+    if ev is None:
+        ev = state.evaluations[key] = Evaluation(key=key, candidate=candidate, prompt=prompt, round=round_no)
+    todo = [e for e in examples if e.id not in ev.outputs]
+    if todo:
+        ev.outputs |= await run_prompt(ctx, prompt, todo, round_no)
+    dev_ids = {e.id for e in s.splits.dev}
+    results = metric_results(ctx, list(examples), ev.outputs)
+    for i, r in results.items():
+        (ev.dev if i in dev_ids else ev.train)[i] = r
+    return ev
+
+
+async def screen(ctx: RunContext, parent: Evaluation, candidates: Sequence[Candidate], round_no: int,
+                 size: int) -> tuple[list[Example], list[Evaluation]]:
+    """Each candidate and the parent on one failure-enriched train minibatch."""
+    s = ctx.scenario
+    batch = screening_batch(s.splits.train, parent, size, random.Random(s.seed * 7919 + round_no))
+    runs = await gather_all(run(ctx, c, batch, round_no) for c in [parent.candidate, *candidates])
+    return batch, runs[1:]
+
+
+def promoted(parent: Evaluation, screened: Sequence[Evaluation], batch: Sequence[Example], limit: int) -> list[Evaluation]:
+    """The edits that beat the parent on the minibatch (strictly), best first, at most `limit`."""
+    ids = [e.id for e in batch]
+    base = parent.total(ids)
+    better = [ev for ev in screened if ev.total(ids) > base]
+    better.sort(key=lambda ev: -ev.total(ids))
+    return better[:limit]
+
+
+def best_on_dev(evaluations: Sequence[Evaluation]) -> Evaluation | None:
+    """The evaluation with the highest dev mean (the first of equals)."""
+    scored = [ev for ev in evaluations if ev.dev]
+    return max(scored, key=lambda ev: ev.mean("dev") or 0.0) if scored else None
+
+
+
+
+def parent_of(ctx: RunContext) -> Evaluation | None:
+    """The evaluation of the best prompt so far: what this round edits."""
+    best = ctx.state.best()
+    return ctx.state.evaluations.get(prompt_key(best.prompt)) if best is not None else None
+
+
+async def propose(ctx: RunContext, round_no: int, critiques: str) -> list[Candidate]:
+    """The round's candidates: the reviewer's edit, round 1's drafts, or named edits of the best so far."""
+    s, state = ctx.scenario, ctx.state
+    if state.pending_edit:
+        found = [Candidate(instruction=state.pending_edit, operator="reviewer", changes="edited by the reviewer")]
+        state.pending_edit = None
+        return found
+    parent = parent_of(ctx)
+    if parent is None:
+        found = await drafts(ctx, s.search.drafts)
+    else:
+        found = await edits(ctx, parent, critiques, round_no, s.search.candidates)
+    if found:
+        return found
+    # Every reply repeated an earlier prompt or was unusable: the best so far stands (its outputs are kept, so
+    # this costs nothing).
+    base = parent.candidate if parent is not None else Candidate(instruction=s.task.strip())
+    return [Candidate(instruction=base.instruction, demos=base.demos, operator="fallback",
+                      parent=parent.key if parent else None,
+                      changes="no new candidate this round (repeats or unusable replies); the best prompt so far stands")]
+
+
+async def evaluate_round(ctx: RunContext, record: RoundRecord, proposed: Sequence[Candidate]) -> None:
+    """Screen and score the round's candidates, and make the round's record the best of them."""
+    s = ctx.scenario
+    parent = parent_of(ctx)
+    n = record.round
+    if parent is None or all(c.operator == "reviewer" for c in proposed):
+        runs = await gather_all(run(ctx, c, s.splits.dev, n) for c in proposed)
+        chosen = best_on_dev(runs) or runs[0]
+        batch = random.Random(s.seed * 7919 + n).sample(list(s.splits.train), min(s.minibatch, len(s.splits.train)))
+        batch.sort(key=list(s.splits.train).index)
+        await run(ctx, chosen.candidate, batch, n)
+        results = [(ev, None) for ev in runs]
+    else:
+        batch, screened = await screen(ctx, parent, proposed, n, s.minibatch)
+        going = promoted(parent, screened, batch, s.search.promote)
+        await gather_all(run(ctx, ev.candidate, s.splits.dev, n) for ev in going)
+        ids = [e.id for e in batch]
+        chosen = best_on_dev(going) or max(screened, key=lambda ev: ev.total(ids))
+        results = [(ev, parent.mean("train", ids)) for ev in screened]
+    fill_record(record, chosen, [e.id for e in batch], results)
+
+
+def fill_record(record: RoundRecord, chosen: Evaluation, batch: list[str],
+                results: Sequence[tuple[Evaluation, float | None]]) -> None:
+    """The round's record: the chosen candidate's prompt, minibatch and dev results, and every candidate's scores."""
+    record.prompt, record.origin, record.changes = chosen.prompt, chosen.candidate.operator, chosen.candidate.changes
+    record.batch = batch
+    record.outputs = {i: chosen.outputs[i] for i in [*batch, *chosen.dev] if i in chosen.outputs}
+    record.train = {i: chosen.train[i] for i in batch if i in chosen.train}
+    record.dev = dict(chosen.dev)
+    record.candidates = [
+        CandidateResult(key=ev.key, operator=ev.candidate.operator, changes=ev.candidate.changes,
+                        screen=ev.mean("train", batch), parent_screen=parent_screen, dev=ev.mean("dev"),
+                        chosen=ev.key == chosen.key)
+        for ev, parent_screen in results
+    ]
+
+
+def candidates_text(record: RoundRecord) -> str:
+    """One line per candidate: the edit, its minibatch score against its parent's, its dev score."""
+    lines = []
+    for i, c in enumerate(record.candidates, 1):
+        screen = "" if c.screen is None else f"minibatch {score_text(c.screen)}"
+        if c.parent_screen is not None:
+            screen += f" (parent {score_text(c.parent_screen)})"
+        dev = f"dev {score_text(c.dev)}" if c.dev is not None else "not promoted to dev"
+        mark = "  <- chosen" if c.chosen else ""
+        lines.append(f"[{i}] {c.operator}: {', '.join(x for x in (screen, dev) if x)}{mark}")
+    return "\n".join(lines)
+
+
+def focus_from_errors(ctx: RunContext) -> str:
+    """What the next round should fix, from the best prompt's most frequent error on train."""
+    parent = parent_of(ctx)
+    s = ctx.scenario
+    if parent is None:
+        return "get a first prompt scored"
+    top = top_error(s.metric.type if s.metric else "exact", s.splits.train, parent.train)
+    return f"fix the most frequent error on train: {top}" if top else "keep what works; no error seen on train yet"
