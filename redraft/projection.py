@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from .scenario import Scenario
 from .context import RunContext, Seat
 from .endpoints import ModelProvider
 
@@ -52,6 +53,17 @@ def _tokens(text: str) -> int:
     return len(text) // 4  # about 4 characters a token
 
 
+def _round_calls(s: Scenario, n: int, n_inputs: int) -> tuple[int, int]:
+    """The engineer's and the executor's calls in round n, at most."""
+    if not s.labeled:
+        return (0 if n == 1 and s.seed_prompt else 1), n_inputs
+    dev, batch = len(s.splits.dev), min(s.minibatch, len(s.splits.train))
+    if n == 1:  # drafts (the seed prompt is one of them), each on dev; the best on a minibatch
+        return s.search.drafts - (1 if s.seed_prompt else 0), s.search.drafts * dev + batch
+    # edits (worked examples cost no engineer call), the parent and each edit on a minibatch, the promoted on dev
+    return s.search.candidates, (s.search.candidates + 1) * batch + s.search.promote * dev
+
+
 def projected_spend(t: RunContext, models: ModelProvider) -> Projection:
     """Calls and tokens the run can take at most rounds, before any model is called (`--dry-run`).
 
@@ -65,16 +77,17 @@ def projected_spend(t: RunContext, models: ModelProvider) -> Projection:
     prompt_guess = _tokens("x" * 4 * t.engineer.max_tokens)  # a candidate prompt as long as the engineer may write
     tally = _Tally(models, t.rounds)
     for n in range(1, t.rounds + 1):
-        if not (n == 1 and s.seed_prompt):
-            tally.add(t.engineer, 1, 2, _tokens(t.engineer.card.system_message) + 600 + _tokens(base["task"]) * 2
-                      + prompt_guess * 2)
-        tally.add(t.executor, n_inputs, n_inputs, prompt_guess + max(_tokens(x) for x in s.task_inputs))
+        engineer, runs = _round_calls(s, n, n_inputs)
+        if engineer:
+            tally.add(t.engineer, engineer, 2 * engineer, _tokens(t.engineer.card.system_message) + 600
+                      + _tokens(base["task"]) * 2 + prompt_guess * 2)
+        tally.add(t.executor, runs, runs, prompt_guess + max(_tokens(x) for x in s.task_inputs))
         outputs = sum(_tokens(x) for x in s.task_inputs[:n_review]) + n_review * t.executor.max_tokens
         for i, c in enumerate(t.critics):
             k = 1 + (s.noise_repeats if i == 0 else 0)  # the first critic also re-scores, for judge noise
             tally.add(c, k, 2 * k, _tokens(c.card.system_message) + _tokens(base["task"]) + _tokens(base["criteria"])
                       + outputs + 150)
-        if n < t.rounds:
+        if n < t.rounds and not s.labeled:  # with a metric, the focus comes from the errors
             tally.add(t.moderator, 1, 1, _tokens(t.moderator.card.system_message) + _tokens(base["task"]) + 300)
     if s.splits.test:
         tally.add(t.executor, len(s.splits.test), len(s.splits.test), prompt_guess + 100)

@@ -14,6 +14,7 @@ from autogen_agentchat.conditions import StopMessageTermination
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, SelectSpeakerEvent, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
 
+from .progress import OnProgress
 from .agents import CriticPanel, Evaluator, Moderator, PromptEngineer, TaskExecutor
 from .cards import AgentCard, find_role
 from .context import RunContext, Seat
@@ -129,7 +130,6 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
 
 
 OnMessage = Callable[[dict], None]
-OnProgress = Callable[[str], None]
 
 
 def make_entry(item: BaseAgentEvent | BaseChatMessage, round_no: int) -> dict[str, Any]:
