@@ -60,8 +60,9 @@ def _round_calls(s: Scenario, n: int, n_inputs: int) -> tuple[int, int]:
     dev, batch = len(s.splits.dev), min(s.minibatch, len(s.splits.train))
     if n == 1:  # drafts (the seed prompt is one of them), each on dev; the best on a minibatch
         return s.search.drafts - (1 if s.seed_prompt else 0), s.search.drafts * dev + batch
-    # edits (worked examples cost no engineer call), the parent and each edit on a minibatch, the promoted on dev
-    return s.search.candidates, (s.search.candidates + 1) * batch + s.search.promote * dev
+    # edits (worked examples cost no engineer call); the parent on up to two minibatches more to find its
+    # failures, each edit on a minibatch, the promoted on dev
+    return s.search.candidates, (s.search.candidates + 3) * batch + s.search.promote * dev
 
 
 def projected_spend(t: RunContext, models: ModelProvider) -> Projection:

@@ -181,9 +181,17 @@ async def run(ctx: RunContext, candidate: Candidate, examples: Sequence[Example]
 
 async def screen(ctx: RunContext, parent: Evaluation, candidates: Sequence[Candidate], round_no: int,
                  size: int) -> tuple[list[Example], list[Evaluation]]:
-    """Each candidate and the parent on one failure-enriched train minibatch."""
+    """Each candidate and the parent on one failure-enriched train minibatch.
+
+    A parent with too few known failures is first run on more train examples to find some: a batch
+    it gets all right can only rank edits as no better (GEPA's "all subsample scores perfect").
+    """
     s = ctx.scenario
-    batch = screening_batch(s.splits.train, parent, size, random.Random(s.seed * 7919 + round_no))
+    rng = random.Random(s.seed * 7919 + round_no)
+    if sum(1 for r in parent.train.values() if r.score < 1) < size // 2:
+        unseen = [e for e in s.splits.train if e.id not in parent.train]
+        await run(ctx, parent.candidate, rng.sample(unseen, min(len(unseen), 2 * size)), round_no)
+    batch = screening_batch(s.splits.train, parent, size, rng)
     runs = await gather_all(run(ctx, c, batch, round_no) for c in [parent.candidate, *candidates])
     return batch, runs[1:]
 

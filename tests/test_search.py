@@ -1,0 +1,56 @@
+"""The candidate search on a labeled scenario, end to end on fake models that follow the prompt."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from conftest import run
+from test_compare import sentiment_models, sentiment_scenario
+
+from redraft.candidates import prompt_key
+
+
+def critic_that_follows_the_labels(texts: list[str], args: dict) -> str:
+    """A critic whose per-output scores agree with the metric: 9 when the output is the expected label."""
+    pairs = re.findall(r"expected: (\S+)\n\s+output: (\S+)", texts[-1])
+    return json.dumps({"scores": {"correct": 5}, "per_output": [9 if e == o else 2 for e, o in pairs],
+                       "issues": ["mixed reviews read as positive"], "edits": []})
+
+
+def state_of(outcome) -> dict:  # noqa: ANN001 - RunOutcome
+    return json.loads((outcome.run_dir.path / "state.json").read_text(encoding="utf-8"))["run"]
+
+
+def test_round_one_keeps_the_best_draft_and_later_rounds_screen_named_edits(isolated: Path) -> None:
+    # Draft quality follows the seed (q = 3, 4 or 5); an edit adds 3 to the parent's q.
+    models = sentiment_models()
+    models.clients["crit"].answer = critic_that_follows_the_labels
+    outcome = run(sentiment_scenario(isolated, rounds=2), models)
+    state = state_of(outcome)
+    r1, r2 = state["rounds"]
+    assert len(r1["candidates"]) == 3 and {c["operator"] for c in r1["candidates"]} == {"draft"}
+    best_draft = max(r1["candidates"], key=lambda c: c["dev"])
+    assert [c["chosen"] for c in r1["candidates"]].count(True) == 1 and best_draft["chosen"]
+    assert {c["operator"] for c in r2["candidates"]} <= {"demos", "rewrite_errors", "decision_rules"}
+    assert "demos" in {c["operator"] for c in r2["candidates"]}  # a parent without worked examples gets them first
+    for c in r2["candidates"]:  # every edit screened against its parent on the same minibatch
+        assert c["screen"] is not None and c["parent_screen"] is not None
+        assert (c["dev"] is not None) == (c["screen"] > c["parent_screen"] and c["chosen"])
+    # No prompt was run twice on an example: one evaluation per distinct prompt.
+    keys = {prompt_key(e["prompt"]) for e in state["evaluations"].values()}
+    assert len(keys) == len(state["evaluations"])
+    transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "Error pattern of the best prompt so far" in transcript
+    # The critics' per-output scores follow the metric here, and the round says so.
+    assert {r["judge_validity"] for r in (r1, r2)} - {None} == {1.0}
+    assert "judge validity (rank correlation with the metric) +1.00" in transcript
+
+
+def test_a_parent_right_on_its_minibatch_is_run_on_more_train_to_find_failures(isolated: Path) -> None:
+    # q=10: every answer is right, so round 1's minibatch shows no failure to screen edits on.
+    outcome = run(sentiment_scenario(isolated, rounds=2), sentiment_models(quality=lambda s: 10, improve=0))
+    state = state_of(outcome)
+    parent = state["evaluations"][prompt_key(state["rounds"][0]["prompt"])]
+    assert len(parent["train"]) == 10  # the 4 of the minibatch, then the 6 train examples it had not seen
