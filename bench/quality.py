@@ -169,8 +169,16 @@ def run_task(args: argparse.Namespace) -> dict:
         "date": time.strftime("%Y-%m-%d %H:%M"), "setup": args.setup, "task": args.task, "models": names,
         "rounds": args.rounds, **sizes, "split_seed": SPLIT_SEED, "arms": arms, "differences": diffs,
         "majority": majority_baseline(args.task, [e.target for e in result.examples if e.target is not None]),
-        "wall_seconds": round(wall, 1), "out": str(out), "verdict": result.verdict,
+        "wall_seconds": round(wall, 1), "out": str(out), "verdict": result.verdict, "code": code_version(),
     }
+
+
+def code_version() -> str:
+    """The commit the figures came from (with '+' when the work tree had changes), so rows from
+    different sessions can be told apart."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return git("rev-parse", "--short", "HEAD") + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def row_lines(row: dict) -> list[str]:
@@ -180,18 +188,18 @@ def row_lines(row: dict) -> list[str]:
         a = row["arms"].get(name)
         if a:
             lines.append(f"| {row['setup']} | {row['task']} | {name} | {a['score']:.3f} | {a['ci'][0]:.3f}..{a['ci'][1]:.3f} | "
-                         f"{a['calls']} | {a['tokens']:,} | {a['seconds']:.0f} |")
+                         f"{a['calls']} | {a['tokens']:,} | {a['seconds']:.0f} | {row.get('code', '')} |")
     m = row["majority"]
-    lines.append(f"| {row['setup']} | {row['task']} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | 0 |")
+    lines.append(f"| {row['setup']} | {row['task']} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | 0 | |")
     for d in row["differences"]:
         mark = " (significant)" if d["significant"] else ""
         lines.append(f"| {row['setup']} | {row['task']} | {d['a']} − {d['b']} | {d['estimate']:+.3f} | "
-                     f"{d['ci'][0]:+.3f}..{d['ci'][1]:+.3f} | p={d['p']}{mark} | | |")
+                     f"{d['ci'][0]:+.3f}..{d['ci'][1]:+.3f} | p={d['p']}{mark} | | | |")
     return lines
 
 
-HEADER = ["| setup | task | arm | test score | 95% CI | optimization calls | tokens | seconds |",
-          "|---|---|---|---|---|---|---|---|"]
+HEADER = ["| setup | task | arm | test score | 95% CI | optimization calls | tokens | seconds | code |",
+          "|---|---|---|---|---|---|---|---|---|"]
 
 
 def main(argv: list[str] | None = None) -> int:
