@@ -8,7 +8,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from .llm import Usage
-from .state import Decision, Origin, ReadByKey, ReviewerVerdict
+from .state import CandidateResult, Decision, Origin, ReadByKey, ReviewerVerdict
 
 Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt
 ARMS: tuple[Arm, ...] = get_args(Arm)
@@ -67,6 +67,8 @@ class RoundSummary(BaseModel):
     panel: PanelSummary | None = None  # written as {} when the round has no panel
     selection: Decision | None = None  # the moderator's decision against the best so far
     focus: str | None = None
+    candidates: list[CandidateResult] = Field(default_factory=list)  # labeled: every candidate the round tried
+    judge_validity: float | None = None  # labeled: the critics' per-output scores against the metric (rank correlation)
 
     @field_validator("panel", mode="before")
     @classmethod

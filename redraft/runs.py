@@ -203,6 +203,7 @@ def round_summary(r: RoundRecord) -> RoundSummary:
         round=r.round, prompt=r.prompt, changes=r.changes, origin=r.origin, critics=critics,
         mean=r.panel.mean if r.panel else {}, spread=r.panel.spread if r.panel else {}, score=r.score, focus=r.focus,
         train_score=r.train_score, dev_score=r.dev_score, panel=panel, selection=r.decision,
+        candidates=r.candidates, judge_validity=r.judge_validity,
     )
 
 

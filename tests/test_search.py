@@ -41,6 +41,8 @@ def test_round_one_keeps_the_best_draft_and_later_rounds_screen_named_edits(isol
     # No prompt was run twice on an example: one evaluation per distinct prompt.
     keys = {prompt_key(e["prompt"]) for e in state["evaluations"].values()}
     assert len(keys) == len(state["evaluations"])
+    summary = json.loads((outcome.run_dir.path / "summary.json").read_text(encoding="utf-8"))
+    assert [len(r["candidates"]) for r in summary["rounds"]] == [len(r1["candidates"]), len(r2["candidates"])]
     transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
     assert "Error pattern of the best prompt so far" in transcript
     # The critics' per-output scores follow the metric here, and the round says so.
