@@ -21,7 +21,6 @@ Model setups (each llama.cpp server on 127.0.0.1, started and stopped here, no p
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import subprocess
@@ -138,14 +137,6 @@ def scenario_for(name: str, sizes: dict[str, int], rounds: int, folder: Path) ->
     return path
 
 
-def majority_baseline(name: str, test_targets: list[str]) -> dict:
-    """Always answering train's most frequent target: what a model with no skill scores."""
-    train = [json.loads(line)["target"] for line in (DATASETS / name / "train.jsonl").read_text().splitlines() if line.strip()]
-    label, _ = collections.Counter(train).most_common(1)[0]
-    hits = sum(1 for t in test_targets if t == label)
-    return {"label": label, "score": round(hits / len(test_targets), 4)}
-
-
 def run_task(args: argparse.Namespace) -> dict:
     sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -168,7 +159,8 @@ def run_task(args: argparse.Namespace) -> dict:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M"), "setup": args.setup, "task": args.task, "models": names,
         "rounds": args.rounds, **sizes, "split_seed": SPLIT_SEED, "arms": arms, "differences": diffs,
-        "majority": majority_baseline(args.task, [e.target for e in result.examples if e.target is not None]),
+        # compare's baseline: train's most frequent target given as every test answer, scored by the metric
+        "majority": {"label": result.majority.answer, "score": result.majority.score} if result.majority else None,
         "wall_seconds": round(wall, 1), "out": str(out), "verdict": result.verdict, "code": code_version(),
     }
 
@@ -190,7 +182,8 @@ def row_lines(row: dict) -> list[str]:
             lines.append(f"| {row['setup']} | {row['task']} | {name} | {a['score']:.3f} | {a['ci'][0]:.3f}..{a['ci'][1]:.3f} | "
                          f"{a['calls']} | {a['tokens']:,} | {a['seconds']:.0f} | {row.get('code', '')} |")
     m = row["majority"]
-    lines.append(f"| {row['setup']} | {row['task']} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | 0 | |")
+    if m:
+        lines.append(f"| {row['setup']} | {row['task']} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | 0 | |")
     for d in row["differences"]:
         mark = " (significant)" if d["significant"] else ""
         lines.append(f"| {row['setup']} | {row['task']} | {d['a']} − {d['b']} | {d['estimate']:+.3f} | "

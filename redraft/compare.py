@@ -8,6 +8,7 @@ in a shuffled order and blind to the arm. Repeat k reseeds the scenario with see
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import statistics
 import time
@@ -25,7 +26,7 @@ from .llm import Caller
 from .endpoints import ModelProvider, open_models
 from .progress import OnProgress, Progress
 from .report import write_reports
-from .results import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
+from .results import ARM_NAMES, ARMS, Arm, Baseline, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
 from .runs import RunDir, new_folder, now_iso
 from .scenario import Scenario
 from .search import draft
@@ -383,7 +384,18 @@ def _result(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> CompareResu
         examples=[Example(id=e.id, input=e.input, target=e.target or None) for e in s.splits.test],
         created=now_iso(),
         models=c.models_used,
+        majority=majority_baseline(c),
     )
+
+
+def majority_baseline(c: _Comparison) -> Baseline | None:
+    """Train's most frequent target, given as the answer to every test example and scored by the metric."""
+    s, metric = c.scenario, c.base.metric
+    if not s.labeled or metric is None or not s.splits.train or not s.splits.test:
+        return None
+    answer, _ = collections.Counter(e.target for e in s.splits.train).most_common(1)[0]
+    score = statistics.fmean(metric(answer, e.target).score for e in s.splits.test)
+    return Baseline(answer=answer, score=round(score, 4))
 
 
 def _arm_result(arm: Arm, repeats: list[ArmRepeat], seed: int) -> ArmResult:

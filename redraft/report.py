@@ -129,10 +129,19 @@ def terminal_table(result: CompareResult) -> str:
     drop = set() if keep_cost else {ARM_HEADERS.index("cost")}
     arm_rows = [_arm_row(a, scale) for a in _arms(result)]
     lines = _text_table(_without(ARM_HEADERS, drop), [_without(r, drop) for r in arm_rows], right_from=1)
+    if result.majority is not None:
+        lines += [baseline_text(result)]
     if result.differences:
         rows = [_diff_row(d, scale, "-") for d in result.differences]
         lines += ["", *_text_table(DIFF_HEADERS, rows, right_from=1)]
     return "\n".join([*lines, "", f"Verdict: {result.verdict}"])
+
+
+def baseline_text(result: CompareResult) -> str:
+    """The majority-class baseline in words."""
+    m = result.majority
+    assert m is not None
+    return f"majority class: always answering '{m.answer}' (train's most frequent) scores {m.score:.3f} on test"
 
 
 def _without(cells: list[str], drop: set[int]) -> list[str]:
@@ -160,6 +169,7 @@ def render_markdown(result: CompareResult) -> str:
         f"- metric: {result.metric} (scale {scale})",
         f"- repeats: {result.repeats}",
         f"- test examples: {len(result.examples)}",
+        *([f"- {baseline_text(result)}"] if result.majority is not None else []),
         f"- created: {result.created}",
     ]
     out += [f"- model {line}" for line in _models(result)]
@@ -259,6 +269,7 @@ def render_html(result: CompareResult) -> str:
         '<dl class="meta">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in meta) + "</dl>",
         "<h2>Arms</h2>",
         _html_table(ARM_HEADERS, [_arm_row(a, scale) for a in arms], colors=[_color(a.name, result) for a in arms]),
+        f'<p class="note">{esc(baseline_text(result))}</p>' if result.majority is not None else "",
     ]
     if result.differences:
         rows = [_diff_row(d, scale, "−") for d in result.differences]

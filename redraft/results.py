@@ -205,6 +205,13 @@ class Example(BaseModel):
     target: str | None = None
 
 
+class Baseline(BaseModel):
+    """What always giving one answer scores on the test examples: a model with no skill does this well."""
+
+    answer: str  # train's most frequent target
+    score: float
+
+
 class CompareResult(BaseModel):
     """compare.json"""
 
@@ -219,3 +226,4 @@ class CompareResult(BaseModel):
     created: str
     models: dict[str, dict] = Field(default_factory=dict)
     out_dir: str | None = None  # where compare.json, report.md and report.html were written
+    majority: Baseline | None = None  # labeled: always answering train's most frequent target

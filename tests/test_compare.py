@@ -205,6 +205,13 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
     assert data["metric"] == "label" and data["score_scale"] == "0-1"
     assert CompareResult.model_validate(data) == result
     assert "<html" in (out / "report.html").read_text() and "**Verdict:**" in (out / "report.md").read_text()
+    # Beside every score, what always giving train's most frequent label scores on the same test examples.
+    majority = data["majority"]
+    targets = [e["target"] for e in data["examples"]]
+    assert majority["answer"] in ("positive", "negative")
+    assert majority["score"] == round(targets.count(majority["answer"]) / len(targets), 4)
+    assert f"always answering '{majority['answer']}'" in (out / "report.md").read_text()
+    assert "majority class" in (out / "report.html").read_text()
 
     # Repeats are reseeded by 1000; every repeat is scored on all 10 test examples, in the examples' order.
     seq = result.arms["sequential"]
