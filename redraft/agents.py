@@ -181,9 +181,8 @@ class Evaluator(_KeepsErrors):
             lines.append("Failing train examples (fix these without breaking what works):\n" + failing)
         parent = search.parent_of(t)
         if record.candidates and parent is not None:
-            kind = s.metric.type if s.metric else "exact"
             lines.append("Error pattern of the best prompt so far, over every train example it ran on:\n"
-                         + error_pattern(kind, s.splits.train, parent.train))
+                         + error_pattern(search.metric_kind(t), s.splits.train, parent.train))
         return Response(chat_message=_msg(self.name, "\n".join(lines), "metric", record.round))
 
 

@@ -34,6 +34,11 @@ def labels_of(ctx: RunContext) -> list[str]:
     return list(spec.labels or []) if spec is not None else []
 
 
+def metric_kind(ctx: RunContext) -> str:
+    """The metric's type, which decides how errors are grouped (labels, numbers, or right/wrong)."""
+    return ctx.scenario.metric.type if ctx.scenario.metric else "exact"
+
+
 def output_rule(ctx: RunContext) -> str:
     """What the task model's reply must be, in words, from the metric (the draft and every edit say it)."""
     spec = ctx.scenario.metric
@@ -109,7 +114,7 @@ def trajectory(ctx: RunContext, limit: int = 6) -> str:
 def edit_values(ctx: RunContext, parent: Evaluation, critiques: str, round_no: int) -> dict[str, str]:
     """The variables of the edit template: the parent, its error pattern and failures, the trajectory."""
     s, state = ctx.scenario, ctx.state
-    kind = s.metric.type if s.metric else "exact"
+    kind = metric_kind(ctx)
     train = s.splits.train
     rng = random.Random(s.seed * 31 + round_no)
     failing = pick_failures(kind, train, parent.train, SHOWN_FAILURES, rng)
@@ -150,7 +155,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
 def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> Candidate:
     """The parent's instruction with worked examples from train, mined from what it gets wrong."""
     s = ctx.scenario
-    kind = s.metric.type if s.metric else "exact"
+    kind = metric_kind(ctx)
     rng = random.Random(s.seed * 7 + round_no)
     k = s.search.demos if s.search.demos is not None else demo_count(len(labels_of(ctx)))
     wrong = pick_failures(kind, s.splits.train, parent.train, k, rng)
@@ -298,5 +303,5 @@ def focus_from_errors(ctx: RunContext) -> str:
     s = ctx.scenario
     if parent is None:
         return "get a first prompt scored"
-    top = top_error(s.metric.type if s.metric else "exact", s.splits.train, parent.train)
+    top = top_error(metric_kind(ctx), s.splits.train, parent.train)
     return f"fix the most frequent error on train: {top}" if top else "keep what works; no error seen on train yet"
