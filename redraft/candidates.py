@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .data import Example, ExampleResult
 
 Operator = Literal["draft", "seed", "reviewer", "fallback", "rewrite_errors", "decision_rules", "demos",
-                   "output_format", "simplify"]
+                   "output_format", "simplify", "reason_first"]
 
 
 class Search(BaseModel):
@@ -38,6 +38,10 @@ class Candidate(BaseModel):
 
     instruction: str
     demos: list[str] = Field(default_factory=list)  # ids of train examples shown as worked examples
+    # A worked example's reply, where it is the task model's own right reply with its working (DSPy's
+    # bootstrapped demonstrations); an example not here shows its target alone.
+    replies: dict[str, str] = Field(default_factory=dict)
+    reasoning: bool = False  # the reply works through the input before its answer (label tasks)
     operator: Operator = "draft"
     parent: str | None = None  # the key of the prompt it was edited from
     changes: str = ""
@@ -45,14 +49,16 @@ class Candidate(BaseModel):
     def prompt(self, train: Sequence[Example]) -> str:
         """The prompt the task model gets: the instruction, then the worked examples."""
         by_id = {e.id: e for e in train}
-        return render_prompt(self.instruction, [by_id[i] for i in self.demos if i in by_id])
+        return render_prompt(self.instruction, [by_id[i] for i in self.demos if i in by_id], self.replies)
 
 
-def render_prompt(instruction: str, demos: Sequence[Example]) -> str:
-    """Instruction and worked examples as one system prompt."""
+def render_prompt(instruction: str, demos: Sequence[Example], replies: dict[str, str] | None = None) -> str:
+    """Instruction and worked examples as one system prompt: the target alone, or the whole right reply."""
     if not demos:
         return instruction.strip()
-    block = "\n\n".join(f"Input: {e.input}\nAnswer: {e.target}" for e in demos)
+    replies = replies or {}
+    block = "\n\n".join(f"Input: {e.input}\nReply:\n{replies[e.id].strip()}" if e.id in replies
+                         else f"Input: {e.input}\nAnswer: {e.target}" for e in demos)
     return f"{instruction.strip()}\n\nExamples:\n\n{block}"
 
 
@@ -84,26 +90,29 @@ class Evaluation(BaseModel):
 
 
 class OperatorCycle:
-    """Which edits a round asks for: the operators in turn, so every kind of edit gets tried.
+    """Which edits a round asks for: new worked examples every round (the largest lever for a small
+    task model, and the edit that won in every measured run), and the instruction edits in turn for
+    the other places, so every kind gets tried.
 
-    Worked examples come first for a parent that has none (the largest lever for a small task model);
-    decision rules only where there are labels to confuse.
+    Decision rules only where there are labels to confuse; reasoning before the answer only for a
+    label task whose replies have room for it and whose best prompt does not reason yet.
     """
 
-    def __init__(self, per_round: int, labeled_classes: bool):
+    def __init__(self, per_round: int, labeled_classes: bool, reasoning_room: bool = False):
         self.per_round = per_round
-        self.order: list[Operator] = ["rewrite_errors", "demos", "decision_rules", "output_format", "simplify"]
+        self.order: list[Operator] = ["rewrite_errors", "decision_rules", "reason_first", "output_format", "simplify"]
         if not labeled_classes:
             self.order.remove("decision_rules")
+        if not (labeled_classes and reasoning_room):
+            self.order.remove("reason_first")
 
     def pick(self, round_no: int, parent: Candidate) -> list[Operator]:
         """The operators for this round (round 2 is the first round of edits)."""
-        start = (round_no - 2) * self.per_round
-        ops = [self.order[(start + i) % len(self.order)] for i in range(len(self.order))]
-        if not parent.demos and "demos" in ops:
-            ops.remove("demos")
-            ops.insert(0, "demos")
-        return ops[: self.per_round]
+        order = [op for op in self.order if not (op == "reason_first" and parent.reasoning)]
+        slots = self.per_round - 1
+        start = (round_no - 2) * slots
+        edits = [order[(start + i) % len(order)] for i in range(min(slots, len(order)))]
+        return ["demos", *edits]
 
 
 def screening_batch(train: Sequence[Example], parent: Evaluation, size: int, rng: random.Random) -> list[Example]:

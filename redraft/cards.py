@@ -35,7 +35,7 @@ ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
         "revise": ("best_round", "best_score", "scale", "best_prompt", "trajectory", "critiques", "failures", "focus",
                    "reviewer"),
         "edit": _EDIT + ("operator",),
-        **{f"operator_{op}": _EDIT for op in ("rewrite_errors", "decision_rules", "output_format", "simplify")},
+        **{f"operator_{op}": _EDIT for op in ("rewrite_errors", "decision_rules", "reason_first", "output_format", "simplify")},
     },
     "task_executor": {"run": ("prompt", "input")},
     "critic": {"review": ("focus", "rubric", "outputs", "score_keys", "n_outputs", "reply_shape")},

@@ -26,6 +26,7 @@ from .results import score_text
 from .state import CandidateResult, RoundRecord
 
 SHOWN_FAILURES = 6
+REASONING_ROOM = 100  # the fewest reply tokens in which a small model can work through an input before answering
 
 
 def labels_of(ctx: RunContext) -> list[str]:
@@ -39,11 +40,17 @@ def metric_kind(ctx: RunContext) -> str:
     return ctx.scenario.metric.type if ctx.scenario.metric else "exact"
 
 
-def output_rule(ctx: RunContext) -> str:
-    """What the task model's reply must be, in words, from the metric (the draft and every edit say it)."""
+def output_rule(ctx: RunContext, reasoning: bool = False) -> str:
+    """What the task model's reply must be, in words, from the metric (the draft and every edit say it).
+
+    A label task's reply is the label alone, unless the prompt has the model reason first (an edit that
+    has to win its screen like any other)."""
     spec = ctx.scenario.metric
     if spec is None:
         return "what the task asks for"
+    if spec.type == "label" and spec.labels and reasoning:
+        return (f"a few short steps of working through the input, then a last line written 'Answer: <label>', "
+                f"the label exactly one of: {', '.join(spec.labels)}")
     if spec.type == "label" and spec.labels:
         return f"only the answer label, exactly one of: {', '.join(spec.labels)}; no explanation"
     if spec.type == "numeric":
@@ -63,9 +70,9 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
     return None, "", parsed.error
 
 
-def draft_values(ctx: RunContext, round_no: int = 1) -> dict[str, str]:
+def draft_values(ctx: RunContext, round_no: int = 1, reasoning: bool = False) -> dict[str, str]:
     """The variables of the draft template."""
-    return ctx.base_values() | {"round": str(round_no), "output_rule": output_rule(ctx)}
+    return ctx.base_values() | {"round": str(round_no), "output_rule": output_rule(ctx, reasoning)}
 
 
 async def draft(ctx: RunContext, seed: int, round_no: int = 1) -> Candidate:
@@ -118,7 +125,7 @@ def edit_values(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     train = s.splits.train
     rng = random.Random(s.seed * 31 + round_no)
     failing = pick_failures(kind, train, parent.train, SHOWN_FAILURES, rng)
-    return draft_values(ctx, round_no) | {
+    return draft_values(ctx, round_no, parent.candidate.reasoning) | {
         "instruction": parent.candidate.instruction,
         "best_score": score_text(parent.mean("dev")),
         "trajectory": trajectory(ctx),
@@ -132,20 +139,27 @@ def edit_values(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
 async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: int, per_round: int) -> list[Candidate]:
     """Later rounds: the operators this round asks for, applied to the best prompt so far."""
     s = ctx.scenario
-    cycle = OperatorCycle(per_round, labeled_classes=len(labels_of(ctx)) > 1)
+    cycle = OperatorCycle(per_round, labeled_classes=len(labels_of(ctx)) > 1,
+                          reasoning_room=ctx.executor.max_tokens >= REASONING_ROOM)
     ops = cycle.pick(round_no, parent.candidate)
     values = edit_values(ctx, parent, critiques, round_no)
     card = ctx.engineer.card
+    base = parent.candidate
 
     async def apply(op: Operator, i: int) -> Candidate:
         if op == "demos":
             return with_new_demos(ctx, parent, round_no)
+        op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
         prompt, changes, error = await ask_engineer(
-            ctx, "edit", values | {"operator": card.render(f"operator_{op}", **values)}, s.seed + 100 * round_no + i, round_no)
+            ctx, "edit", op_values | {"operator": card.render(f"operator_{op}", **op_values)},
+            s.seed + 100 * round_no + i, round_no)
         if prompt is None:
-            return Candidate(instruction=parent.candidate.instruction, demos=parent.candidate.demos, operator="fallback",
-                             parent=parent.key, changes=f"(reply unusable: {error})")
-        return Candidate(instruction=prompt, demos=parent.candidate.demos, operator=op, parent=parent.key, changes=changes)
+            return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
+                             changes=f"(reply unusable: {error})")
+        if op == "reason_first":  # worked examples that show the label alone would teach the model not to reason
+            return Candidate(instruction=prompt, reasoning=True, operator=op, parent=parent.key, changes=changes)
+        return Candidate(instruction=prompt, demos=base.demos, replies=base.replies, reasoning=base.reasoning,
+                         operator=op, parent=parent.key, changes=changes)
 
     found = await gather_all(apply(op, i) for i, op in enumerate(ops))
     ctx.state.pending_feedback = None
@@ -153,17 +167,45 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
 
 
 def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> Candidate:
-    """The parent's instruction with worked examples from train, mined from what it gets wrong."""
+    """The parent's instruction with worked examples from train, mined from what it gets wrong.
+
+    Where replies carry working (numbers, or a prompt that reasons before its label), an example shows a
+    right reply of the task model itself, working included (DSPy's bootstrapped demonstrations), since
+    a target alone would teach it to skip the working; with too few right replies yet, targets stand in.
+    """
     s = ctx.scenario
     kind = metric_kind(ctx)
     rng = random.Random(s.seed * 7 + round_no)
     k = s.search.demos if s.search.demos is not None else demo_count(len(labels_of(ctx)))
     wrong = pick_failures(kind, s.splits.train, parent.train, k, rng)
-    picked = pick_demos(s.splits.train, k, rng, prefer=wrong, avoid=parent.candidate.demos)
-    what = "swapped the worked examples for" if parent.candidate.demos else "added"
-    return Candidate(instruction=parent.candidate.instruction, demos=[e.id for e in picked], operator="demos",
-                     parent=parent.key, changes=f"{what} {len(picked)} worked examples from train, "
-                                                f"{sum(1 for e in picked if e in wrong)} of them inputs the prompt got wrong")
+    base = parent.candidate
+    traces = right_replies(ctx, reasoning=base.reasoning) if kind == "numeric" or base.reasoning else {}
+    pool = [e for e in s.splits.train if e.id in traces]
+    if len(pool) >= min(k, 2):
+        picked = pick_demos(pool, k, rng, prefer=wrong, avoid=base.demos)
+        replies = {e.id: traces[e.id] for e in picked}
+    else:
+        picked, replies = pick_demos(s.splits.train, k, rng, prefer=wrong, avoid=base.demos), {}
+    what = "swapped the worked examples for" if base.demos else "added"
+    how = " (the task model's own right replies, working included)" if replies else ""
+    return Candidate(instruction=base.instruction, demos=[e.id for e in picked], replies=replies,
+                     reasoning=base.reasoning, operator="demos", parent=parent.key,
+                     changes=f"{what} {len(picked)} worked examples from train{how}, "
+                             f"{sum(1 for e in picked if e in wrong)} of them inputs the prompt got wrong")
+
+
+def right_replies(ctx: RunContext, reasoning: bool, limit: int = 600) -> dict[str, str]:
+    """Per train example, a reply the task model got right under some prompt so far (of the same reply
+    style), not over `limit` characters: the worked examples a bootstrapped prompt can show."""
+    found: dict[str, str] = {}
+    for ev in ctx.state.evaluations.values():
+        if ev.candidate.reasoning != reasoning:
+            continue
+        for i, r in ev.train.items():
+            reply = ev.outputs.get(i, "").strip()
+            if r.score >= 1 and reply and len(reply) <= limit and i not in found:
+                found[i] = reply
+    return found
 
 
 async def run(ctx: RunContext, candidate: Candidate, examples: Sequence[Example], round_no: int) -> Evaluation:

@@ -78,13 +78,28 @@ def test_screening_batch_is_half_known_failures() -> None:
     assert sum(1 for e in batch if e.id in {f"e{i}" for i in range(6)}) >= 4
 
 
-def test_operator_cycle_tries_examples_first_then_every_edit() -> None:
+def test_operator_cycle_tries_examples_every_round_and_every_edit_in_turn() -> None:
     cycle = OperatorCycle(3, labeled_classes=True)
     bare = Candidate(instruction="x")
-    assert cycle.pick(2, bare)[0] == "demos"
     seen = set()
-    with_demos = Candidate(instruction="x", demos=["e1"])
     for r in range(2, 6):
-        seen |= set(cycle.pick(r, with_demos))
+        ops = cycle.pick(r, bare)
+        assert ops[0] == "demos" and len(ops) == 3 and len(set(ops)) == 3
+        seen |= set(ops)
     assert seen == {"rewrite_errors", "demos", "decision_rules", "output_format", "simplify"}
     assert "decision_rules" not in OperatorCycle(5, labeled_classes=False).pick(2, bare)
+    # Reasoning before the label only where replies have room for it, and not again once the prompt reasons.
+    roomy = OperatorCycle(5, labeled_classes=True, reasoning_room=True)
+    assert "reason_first" in roomy.pick(2, bare)
+    assert "reason_first" not in roomy.pick(2, Candidate(instruction="x", reasoning=True))
+    assert "reason_first" not in OperatorCycle(5, labeled_classes=False, reasoning_room=True).pick(2, bare)
+
+
+def test_worked_examples_show_the_models_own_right_reply_where_there_is_one() -> None:
+    train = [ex(1, "12", "Tom has 5 apples and buys 7. How many?"), ex(2, "3", "6 split in 2. How many each?")]
+    c = Candidate(instruction="Solve it.", demos=["e1", "e2"], replies={"e1": "5 + 7 = 12\nAnswer: 12"})
+    text = c.prompt(train)
+    assert "Input: Tom has 5 apples and buys 7. How many?\nReply:\n5 + 7 = 12\nAnswer: 12" in text
+    assert "Input: 6 split in 2. How many each?\nAnswer: 3" in text
+    assert prompt_key(text) != prompt_key(Candidate(instruction="Solve it.", demos=["e1", "e2"]).prompt(train))
+

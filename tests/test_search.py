@@ -6,8 +6,9 @@ import json
 import re
 from pathlib import Path
 
-from conftest import run
-from test_compare import sentiment_models, sentiment_scenario
+from conftest import run, write_scenario
+from test_compare import (ROLES, FakeModels, by_quality, critic, engineer, moderator, sentiment_models,
+                          sentiment_scenario)
 
 from redraft.candidates import prompt_key
 
@@ -56,3 +57,44 @@ def test_a_parent_right_on_its_minibatch_is_run_on_more_train_to_find_failures(i
     state = state_of(outcome)
     parent = state["evaluations"][prompt_key(state["rounds"][0]["prompt"])]
     assert len(parent["train"]) == 10  # the 4 of the minibatch, then the 6 train examples it had not seen
+
+
+def sums(n: int = 30) -> list[tuple[str, str]]:
+    return [(f"Ann has {i} pens and gets {i + 3} more. How many pens now?", str(2 * i + 3)) for i in range(n)]
+
+
+def test_number_tasks_show_the_models_own_right_working_as_worked_examples(isolated: Path) -> None:
+    examples = "\n".join(f'  - {{input: "{t}", target: "{y}"}}' for t, y in sums())
+    path = write_scenario(isolated, f"""\
+name: sums
+description: Add.
+task: Solve the word problem. The answer is a number.
+examples:
+{examples}
+split: {{train: 10, dev: 10, test: 10, seed: 2}}
+metric: {{type: numeric}}
+minibatch: 4
+noise_repeats: 0
+criteria:
+  - name: correct
+    description: The number is right.
+critics: [clarity, fidelity]
+rounds: 2
+stop: {{patience: 2}}
+seed: 11
+{ROLES}""", "sums.yaml")
+    def working(texts: list[str], args: dict) -> str:  # right (with its working) as often as the prompt's q says
+        prompt, text = texts[0], texts[-1]
+        a, b = (int(x) for x in re.findall(r"\d+", text)[:2])
+        right = by_quality(prompt, text, args["seed"])
+        return f"{a} + {b} = {a + b}\nAnswer: {a + b}" if right else f"Answer: {a + b + 1}"
+
+    models = FakeModels({"pe": engineer(lambda s: 5, 3), "exe": working, "mod": moderator, "crit": critic})
+    state = state_of(run(path, models))
+    demos = [ev for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "demos"]
+    assert demos, "round 2 tried new worked examples"
+    shown = demos[0]["candidate"]["replies"]
+    assert shown and set(shown) == set(demos[0]["candidate"]["demos"])
+    for reply in shown.values():  # each shown reply is one the task model got right, working included
+        a, b, c = (int(x) for x in re.fullmatch(r"(\d+) \+ (\d+) = (\d+)\nAnswer: \3", reply).groups())
+        assert a + b == c and f"Input: Ann has {a} pens and gets {b} more. How many pens now?\nReply:\n{reply}" in demos[0]["prompt"]

@@ -134,9 +134,9 @@ def test_every_call_site_passes_exactly_the_declared_variables(isolated: Path, m
     assert "on a 1-10 scale" in models.requests("pe")[1]["user"]
     assert review_values(["policy", "tone"], 2)["reply_shape"] in models.requests("c1")[0]["user"]
     # A labeled scenario's search renders the rest: the edit template and every named edit.
-    models = ScriptedModels({"pe": [proposal(f"Label it, version {i}.") for i in range(20)], "exe": ["approve", "deny"] * 60,
+    models = ScriptedModels({"pe": [proposal(f"Label it, version {i}.") for i in range(20)], "exe": ["approve", "deny"] * 100,
                              "c1": [review(5, 5)] * 4, "c2": [review(6, 6)] * 4, "mod": []})
-    run(write_scenario(isolated, LABELED_SEARCH, "labeled.yaml"), models, rounds=3)
+    run(write_scenario(isolated, LABELED_SEARCH + "search: {candidates: 5}\n", "labeled.yaml"), models, rounds=3)
     assert rendered == {(role, t) for role, templates in ROLE_TEMPLATES.items() for t in templates}
     assert "The model's reply must be: only the answer label, exactly one of: approve, deny" in models.requests("pe")[0]["user"]
 
