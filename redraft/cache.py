@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ._files import write_atomic
+from .secrets import scrub_data
 
 
 def default_cache_dir() -> Path:
@@ -48,4 +49,4 @@ class CallCache:
         """Store a reply atomically."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(record, ensure_ascii=False))
+        write_atomic(path, json.dumps(scrub_data(record), ensure_ascii=False))

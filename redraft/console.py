@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .results import Summary, score_text
+from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import Hooks
@@ -62,7 +63,7 @@ class Console:
     def print(self, text: str = "") -> None:
         """Print one line (or block) and flush, so a pipe sees it at once."""
         self._clear_progress()
-        print(text, file=self.out, flush=True)
+        print(scrub(text), file=self.out, flush=True)
 
     def hooks(self) -> "Hooks":
         """The callbacks that show a run live."""
@@ -73,7 +74,7 @@ class Console:
     def status(self, text: str) -> None:
         """Setup news (model start, run folder), on stderr so stdout stays the chat."""
         self._clear_progress()
-        print(f"redraft: {text}", file=sys.stderr, flush=True)
+        print(f"redraft: {scrub(text)}", file=sys.stderr, flush=True)
 
     def progress(self, text: str) -> None:
         """Who is working now, with the time since the run started; on a terminal, one line rewritten in place."""

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from autogen_core.models import ChatCompletionClient, ModelFamily
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 from .errors import ConfigError
 from .loader import key_path
-from .secrets import register
+from .secrets import redact_url, register, url_secrets
 
 EMBEDDED = "embedded"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -39,6 +39,7 @@ class ModelEntry(BaseModel):
     max_retries: int = Field(default=4, ge=0)  # retries on rate limits, server errors, timeouts
     retry_base_seconds: float = Field(default=1.0, ge=0)  # backoff: base * 2^attempt, with jitter
     max_concurrency: int = Field(default=4, ge=1)  # parallel calls to this endpoint
+    _base_url_setting: str | None = PrivateAttr(default=None)  # base_url as written, ${VAR} placeholders unexpanded
 
     @field_validator("price", mode="before")
     @classmethod
@@ -51,7 +52,7 @@ class ModelEntry(BaseModel):
         """What a summary may show about this model: never the key."""
         out: dict[str, Any] = {"model": self.model, "api_type": self.api_type}
         if self.base_url:
-            out["base_url"] = self.base_url
+            out["base_url"] = redact_url(self._base_url_setting or self.base_url)
         if self.tags:
             out["tags"] = list(self.tags)
         return out
@@ -96,6 +97,7 @@ def _expand(value: str, source: str, key: str) -> str:
         name = m.group(1)
         if name not in os.environ:
             raise ConfigError(source, f"environment variable {name} is not set (add it to .env or export it)", key=key)
+        register(os.environ[name])  # whatever a ${VAR} holds is a secret, however short
         return os.environ[name]
 
     return _ENV_REF.sub(sub, value)
@@ -115,6 +117,7 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
         if not isinstance(item, dict):
             raise ConfigError(source, "expected an object", key=f"[{i}]")
         item = dict(item)
+        written_url = item.get("base_url")
         for k in ("api_key", "base_url"):
             if isinstance(item.get(k), str):
                 item[k] = _expand(item[k], source, f"[{i}].{k}")
@@ -126,6 +129,10 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
             raise ConfigError(source, msg, key=f"[{i}]." + key_path(err["loc"])) from None
         if entry.api_key is not None:
             register(entry.api_key.get_secret_value())
+        if entry.base_url is not None:
+            for secret in url_secrets(entry.base_url):
+                register(secret)
+            entry._base_url_setting = written_url if isinstance(written_url, str) else None
         if entry.api_type == "azure" and not (entry.base_url and entry.api_version):
             raise ConfigError(source, "an azure entry needs base_url (the Azure endpoint) and api_version", key=f"[{i}]")
         entries.append(entry)
@@ -235,6 +242,7 @@ def _make_client(e: ModelEntry) -> ChatCompletionClient:
         key = os.environ.get("AZURE_OPENAI_API_KEY")
     if key is None:
         key = os.environ.get("OPENAI_API_KEY")
+    register(key)
     if key is None:
         if e.base_url is None:
             raise ConfigError("OAI_CONFIG_LIST", f"model '{e.model}' needs an API key: set api_key in its entry "

@@ -20,6 +20,7 @@ from autogen_core import CancellationToken
 from .context import RunContext
 from .evaluate import failures_text
 from .results import ReviewerAgreement, ReviewerScore, ReviewerSummary, score_text
+from .secrets import scrub
 from .state import ReviewerVerdict, RoundRecord, RunState
 
 HELP = """Reviewer commands:
@@ -89,7 +90,7 @@ class ReviewConsole:
 
     def say(self, text: str) -> None:
         """Print to the reviewer at once."""
-        print(text, file=self.out, flush=True)
+        print(scrub(text), file=self.out, flush=True)
 
     async def ask(self, prompt: str, cancellation_token: CancellationToken | None = None) -> str:
         """Show the round and read commands until one that ends the review of this round."""

@@ -299,7 +299,7 @@ def _describe_failure(desc: dict[str, Any], tag: str, exc: BaseException, attemp
     elif isinstance(exc, openai.NotFoundError):
         text = f"{what} answered 404: the model name or base_url is wrong"
     elif isinstance(exc, openai.APIStatusError):
-        text = f"{what} answered HTTP {exc.status_code}{tries}: {str(exc.message)[:200]}"
+        text = f"{what} answered HTTP {exc.status_code}{tries}: {scrub(str(exc.message))[:200]}"  # scrubbed before it is cut
     else:
-        text = f"{what} returned a response that is not a chat completion{tries} ({type(exc).__name__}: {str(exc)[:200]})"
+        text = f"{what} returned a response that is not a chat completion{tries} ({type(exc).__name__}: {scrub(str(exc))[:200]})"
     return scrub(text)

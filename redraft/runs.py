@@ -20,7 +20,7 @@ from .human import reviewer_summary
 from .llm import Ledger
 from .results import HeldOutSummary, PanelSummary, ReviewSummary, RoundSummary, Summary, UnparsedReview
 from .scenario import Scenario
-from .secrets import scrub
+from .secrets import scrub, scrub_data
 from .state import HeldOutScore, RoundRecord, RunState
 
 
@@ -67,7 +67,7 @@ class RunDir:
         """Append one numbered message to transcript.jsonl and flush it at once."""
         if self._transcript is None:
             self._transcript = self.transcript_path.open("a", encoding="utf-8")
-        self._transcript.write(scrub(json.dumps(entry, ensure_ascii=False)) + "\n")
+        self._transcript.write(json.dumps(scrub_data(entry), ensure_ascii=False) + "\n")
         self._transcript.flush()
 
     def last_seq(self) -> int:
@@ -99,12 +99,13 @@ class RunDir:
 
     def write_prompt(self, round_no: int, prompt: str) -> None:
         """prompts/round-N.txt"""
-        write_atomic(self.prompts / f"round-{round_no}.txt", prompt.rstrip() + "\n")
+        write_atomic(self.prompts / f"round-{round_no}.txt", scrub(prompt.rstrip()) + "\n")
 
     def write_json(self, path: Path, data: Any, *, compact: bool = False) -> None:
         """A JSON file, written atomically (compact for the per-turn checkpoint: indenting is slow)."""
+        data = scrub_data(data)  # strings only: a short secret cannot break the JSON around it
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(data, indent=2, ensure_ascii=False)
-        write_atomic(path, scrub(text) + "\n")
+        write_atomic(path, text + "\n")
 
     def close(self) -> None:
         """Close the transcript."""
@@ -240,5 +241,5 @@ def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started
     )
     run.write_json(run.summary_path, summary.model_dump(mode="json"))
     if final is not None:
-        run.final_prompt_path.write_text(final.rstrip() + "\n", encoding="utf-8")
+        write_atomic(run.final_prompt_path, scrub(final.rstrip()) + "\n")
     return summary

@@ -1,20 +1,87 @@
-"""Keep API keys out of everything redraft writes or prints."""
+"""Keep secrets out of everything redraft writes or prints.
+
+A secret is every api_key, every value a `${VAR}` expanded to, and the credentials inside a URL
+(its user:password@ and the values of query parameters with credential-like names). Secrets are
+masked whatever their length: a short key is still a key.
+"""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
 _SECRETS: set[str] = set()
 MASK = "***"
+# Query parameters whose values are credentials: api-key, access_token, sig, X-Amz-Signature, auth, password...
+CREDENTIAL_NAME = re.compile(r"key|token|secret|pass|pwd|sig|auth|cred|session", re.I)
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def register(secret: str | None) -> None:
     """Remember a secret so that scrub() removes it wherever it appears."""
-    if secret and len(secret) >= 6:
+    if secret:
         _SECRETS.add(secret)
+        decoded = unquote(secret)  # as it appears percent-encoded in a URL, and decoded
+        if decoded:
+            _SECRETS.add(decoded)
 
 
 def scrub(text: str) -> str:
-    """The text with every registered secret masked."""
-    for secret in _SECRETS:
+    """The text with every registered secret masked (the longest first, so none is left half masked)."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def scrub_data(data: Any) -> Any:
+    """JSON-like data with every string (keys included) scrubbed; numbers and structure are left alone,
+    so the data stays what it was, however short a secret is."""
+    if not _SECRETS:
+        return data
+    if isinstance(data, str):
+        return scrub(data)
+    if isinstance(data, dict):
+        return {scrub(k) if isinstance(k, str) else k: scrub_data(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [scrub_data(v) for v in data]
+    return data
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials in a URL: user and password of its user:password@, and the values of its
+    query parameters with credential-like names."""
+    try:
+        parts = urlsplit(url)
+        found = [x for x in (parts.username, parts.password) if x]
+    except ValueError:
+        return []
+    for raw in parts.query.split("&"):
+        name, _, value = raw.partition("=")
+        if value and CREDENTIAL_NAME.search(name):
+            found.append(value)  # as written; register() adds the decoded form
+    return found
+
+
+def redact_url(url: str) -> str:
+    """A URL as a file may show it: each credential masked, unless it is a `${VAR}` placeholder."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+
+    def shown(value: str) -> str:
+        return value if _PLACEHOLDER.fullmatch(value) else MASK
+
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, sep, password = userinfo.partition(":")
+        netloc = f"{shown(user)}{sep}{shown(password) if sep else ''}@{host}"
+    query = "&".join(
+        f"{k}={shown(v)}" if v and CREDENTIAL_NAME.search(k) else raw
+        for raw in parts.query.split("&") if raw
+        for k, _, v in [raw.partition("=")]
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

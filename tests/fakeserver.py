@@ -101,6 +101,7 @@ class FakeOpenAI:
         self.latency = latency
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []  # each request's path and query, as sent
         self.hits: list[Hit] = []
         self.faults: list[Fault] = []  # popped one per request, in arrival order
         self.fault_for: Callable[[dict[str, Any]], Fault | None] | None = None  # or chosen by the request itself
@@ -121,6 +122,7 @@ class FakeOpenAI:
                     hit = Hit(index=len(fake.requests), arrived=time.monotonic())
                     fake.requests.append(body)
                     fake.headers.append(dict(self.headers))
+                    fake.paths.append(self.path)
                     fake.hits.append(hit)
                     dying = fake.die_at is not None and hit.index >= fake.die_at
                     fault = None if dying else (fake.faults.pop(0) if fake.faults else None)
