@@ -8,7 +8,7 @@ from typing import Callable
 from pathlib import Path
 
 from .cards import AgentCard, PACKAGE_AGENTS, load_cards
-from .budget import Budget
+from .budget import Budget, resumed_caps
 from .llm import Caller
 from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .projection import Projection, projected_spend
@@ -131,11 +131,18 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     scenario = config.restored_scenario()
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
-    caller = make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir, no_cache=opts.no_cache,
-                         ledger=checkpoint.ledger)
+    # The caps the run was started with (its command line's included) hold until a new one is given.
+    caps, note = resumed_caps(scenario.budget, config.budget or scenario.budget, opts.budget)
+    caller = make_caller(models, caps, cache_dir=opts.cache_dir, no_cache=opts.no_cache,
+                         ledger=run.spent(checkpoint.ledger))
     session = build_session(scenario, config.restored_cards(), models, rounds=opts.rounds or config.rounds, caller=caller,
                             review=_review(opts))
     session.resume_from(checkpoint)
+    if note is not None and hooks.on_status is not None:
+        hooks.on_status(note)
+    if (caps, session.table.rounds) != (config.budget, config.rounds):  # a later resume keeps what was given now
+        config.budget, config.rounds = caps, session.table.rounds
+        config.write(run)
     return _drive(session, models, run, hooks, own)
 
 

@@ -133,27 +133,41 @@ class Caller:
         # The token of the work this caller serves: cancelling it (Ctrl-C) aborts the calls in flight.
         self.cancel_token = cancel or CancellationToken()
         self._pools: dict[str, asyncio.Semaphore] = {}
-        self._reserved_calls = 0
         self._reserved_tokens = 0
+        # Told of every change to the ledger, at once: the run folder keeps it, so a killed process loses none.
+        self.on_spend: Callable[[Ledger], None] | None = None
 
     def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
         if ep.id not in self._pools:
             self._pools[ep.id] = asyncio.Semaphore(ep.max_concurrency)
         return self._pools[ep.id]
 
+    def _record(self, role: str, round_no: int, usage: Usage) -> None:
+        self.ledger.record(role, round_no, usage)
+        if self.on_spend is not None:
+            self.on_spend(self.ledger)
+
     def _reserve(self, prompt_estimate: int, max_tokens: int) -> None:
-        """Refuse a call that could take the run past a cap (checked before the call, so never exceeded)."""
+        """Refuse a call that could take the run past a token or dollar cap (checked before the call, so never exceeded)."""
         spent = self.ledger.total
         b = self.budget
-        if b.max_calls is not None and spent.network_calls + self._reserved_calls + 1 > b.max_calls:
-            raise BudgetExceeded(f"max_calls {b.max_calls} reached")
         tokens = spent.network_tokens + self._reserved_tokens + prompt_estimate + max_tokens
         if b.max_tokens is not None and tokens > b.max_tokens:
             raise BudgetExceeded(f"max_tokens {b.max_tokens} reached")
         if b.max_usd is not None and spent.cost_usd >= b.max_usd:
             raise BudgetExceeded(f"max_usd {b.max_usd} reached")
-        self._reserved_calls += 1
         self._reserved_tokens += prompt_estimate + max_tokens
+
+    def _send(self, role: str, round_no: int) -> None:
+        """Count one request as it is sent, retries included, refusing the one that would pass max_calls.
+
+        Counted before it leaves, so one cancelled or cut off by a killed process is counted too; the
+        check and the count run with no await between them, so concurrent calls cannot both pass it.
+        """
+        cap = self.budget.max_calls
+        if cap is not None and self.ledger.total.requests + 1 > cap:
+            raise BudgetExceeded(f"max_calls {cap} reached")
+        self._record(role, round_no, Usage(requests=1))
 
     async def complete(self, sampling: Sampling, messages: list[LLMMessage], *, round_no: int, seed: int | None = None,
                        response_format: dict[str, Any] | None = None) -> CreateResult:
@@ -174,8 +188,8 @@ class Caller:
             if hit is not None:
                 result = CreateResult(finish_reason=hit.get("finish_reason", "stop"), content=hit["content"],
                                       usage=RequestUsage(**hit["usage"]), cached=True)
-                self.ledger.record(sampling.role, round_no, Usage(calls=1, cache_hits=1, prompt_tokens=result.usage.prompt_tokens,
-                                                                  completion_tokens=result.usage.completion_tokens))
+                self._record(sampling.role, round_no, Usage(calls=1, cache_hits=1, prompt_tokens=result.usage.prompt_tokens,
+                                                            completion_tokens=result.usage.completion_tokens))
                 return result
         estimate = sum(len(str(m.content)) for m in messages) // 4
         self._reserve(estimate, sampling.max_tokens)
@@ -185,13 +199,12 @@ class Caller:
                 result = await self._with_retries(ep, sampling, round_no, messages, args)
                 elapsed = time.monotonic() - started
         finally:
-            self._reserved_calls -= 1
             self._reserved_tokens -= estimate + sampling.max_tokens
         usage = Usage(calls=1, network_calls=1, prompt_tokens=result.usage.prompt_tokens,
                       completion_tokens=result.usage.completion_tokens, seconds=elapsed,
                       network_tokens=result.usage.prompt_tokens + result.usage.completion_tokens)
         usage.cost_usd = ep.cost(usage.prompt_tokens, usage.completion_tokens) or 0.0
-        self.ledger.record(sampling.role, round_no, usage)
+        self._record(sampling.role, round_no, usage)
         if self.cache is not None and key is not None and isinstance(result.content, str):
             self.cache.put(key, {"content": result.content, "finish_reason": result.finish_reason,
                                  "usage": {"prompt_tokens": result.usage.prompt_tokens,
@@ -205,7 +218,7 @@ class Caller:
         attempt = 0
         while True:
             try:
-                self.ledger.record(sampling.role, round_no, Usage(requests=1))  # counted as sent, whatever comes back
+                self._send(sampling.role, round_no)
                 result = await asyncio.wait_for(
                     client.create(messages, extra_create_args=args, cancellation_token=self.cancel_token), ep.timeout)
                 if not isinstance(result.content, str):

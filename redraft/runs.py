@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel, Field
 
 from ._files import write_atomic
+from .budget import Budget
 from .cards import AgentCard
 from .context import RunContext
 from .data import Splits
@@ -52,6 +53,7 @@ class RunDir:
         self.final_prompt_path = path / "final_prompt.txt"
         self.state_path = path / "state.json"
         self.config_path = path / "config.json"
+        self.spend_path = path / "spend.json"
         self.server_log = path / "embedded-server.log"
         self._transcript: TextIO | None = None
         self.seq = 0  # the last sequence number handed out
@@ -107,6 +109,18 @@ class RunDir:
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(data, indent=2, ensure_ascii=False)
         write_atomic(path, text + "\n")
 
+    def write_spend(self, ledger: Ledger) -> None:
+        """spend.json: every request sent so far, rewritten as each one leaves (so a killed process loses none)."""
+        self.write_json(self.spend_path, ledger.model_dump(mode="json"), compact=True)
+
+    def spent(self, checkpoint: Ledger) -> Ledger:
+        """What the run has spent: spend.json, or the checkpoint's ledger when that counts more (or spend.json is unreadable)."""
+        try:
+            latest = Ledger.model_validate_json(self.spend_path.read_bytes())
+        except (OSError, ValueError):
+            return checkpoint
+        return max(checkpoint, latest, key=lambda ledger: (ledger.total.requests, ledger.total.calls))
+
     def close(self) -> None:
         """Close the transcript."""
         if self._transcript is not None:
@@ -135,15 +149,6 @@ class Checkpoint(BaseModel):
         run.write_json(run.state_path, self.model_dump(mode="json"), compact=True)
 
 
-def keep_spend(run: RunDir, ledger: Ledger) -> None:
-    """Put every call made so far in the checkpoint's ledger, those of a turn that did not finish
-    included: they were spent, and a resumed run's budget must count them."""
-    if run.state_path.is_file():
-        checkpoint = Checkpoint.read(run)
-        checkpoint.ledger = ledger
-        checkpoint.write(run)
-
-
 class CardRecord(AgentCard):
     """A card as config.json records it: with the file it was loaded from."""
 
@@ -158,6 +163,7 @@ class RunConfig(BaseModel):
     splits: Splits
     labeled: bool
     rounds: int
+    budget: Budget | None = None  # the caps in force: the scenario's, with those given on the command line over them
     cards: dict[str, CardRecord]
     models: dict[str, dict[str, Any]]  # per role: tag, sampling settings and the endpoint's description
 
@@ -167,7 +173,7 @@ class RunConfig(BaseModel):
         s = table.scenario
         return cls(
             scenario=s.model_dump(mode="json"), scenario_file=str(s.path) if s.path else None, splits=s.splits,
-            labeled=s.labeled, rounds=table.rounds, models=table.models_used(models),
+            labeled=s.labeled, rounds=table.rounds, budget=table.caller.budget, models=table.models_used(models),
             cards={seat.name: CardRecord(**seat.card.model_dump(), source=seat.card.source) for seat in table.seats},
         )
 

@@ -24,7 +24,7 @@ from .evaluate import score_examples
 from .llm import Caller
 from .metrics import build_metric
 from .results import Summary
-from .runs import Checkpoint, RunConfig, RunDir, keep_spend, now_iso, write_summary
+from .runs import Checkpoint, RunConfig, RunDir, now_iso, write_summary
 from .scenario import Scenario
 from .selection import BestOnDev, stop_rule
 from .state import HeldOutScore, RunState
@@ -233,6 +233,7 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
     always write the summary."""
     table, state, checkpoint = session.table, session.table.state, session.checkpoint
     runner = _Runner(session, run, on_message, on_progress, score_test)
+    table.caller.on_spend = run.write_spend
     if checkpoint is None:
         RunConfig.of(table, models).write(run)
         s = table.scenario
@@ -264,7 +265,7 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
         state.stop_reason = state.stop_reason or f"error: {type(exc).__name__}: {exc}"
         raise
     finally:
-        keep_spend(run, table.caller.ledger)
+        table.caller.on_spend = None
         summary = write_summary(run, table, models, runner.started, runner.elapsed())
         run.close()
     return summary

@@ -432,6 +432,39 @@ def test_budget_counts_calls_of_an_interrupted_turn_across_resume(isolated: Path
     assert len(answered) <= 5, f"{len(answered)} calls answered over the network under max_calls 5"
 
 
+def test_max_calls_counts_every_request_sent_retries_included(isolated: Path, scenario: str) -> None:
+    with FakeOpenAI() as srv:
+        # The draft is answered; both executor calls get a 500 and are retried: five requests, three answers.
+        srv.faults += [*passthrough(1), status_fault(500), status_fault(500)]
+        out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url), budget=Budget(max_calls=5)))
+    assert out.summary.stop_reason == "budget cap reached: max_calls 5 reached"  # at the critics' turn
+    assert len(srv.requests) == 5, f"{len(srv.requests)} requests sent under max_calls 5"
+    assert out.summary.usage.requests == 5 and out.summary.usage.network_calls == 3
+
+
+def test_requests_in_flight_when_the_process_is_killed_are_counted(isolated: Path, scenario: str) -> None:
+    with FakeOpenAI(latency=3.0) as srv:
+        cfg = config(isolated / "models.json", srv.base_url, timeout=30)
+        env = {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "OPENAI_API_KEY")}
+        proc = subprocess.Popen([sys.executable, "-m", "redraft.cli", "run", scenario, "--config", cfg, "--no-cache",
+                                 "--quiet"], cwd=isolated, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 60
+            while len(srv.hits) < 3 and time.monotonic() < deadline:  # the draft, then the two executor calls
+                time.sleep(0.05)
+            time.sleep(0.5)  # both executor calls are waiting for their answers; nothing else can be sent
+            assert len(srv.hits) == 3
+        finally:
+            proc.kill()
+            proc.wait()
+        killed = len(srv.requests)
+        srv.latency = 0.0
+        out = resume_run(only_run(isolated), options(cfg, budget=Budget(max_calls=killed + 12)))
+        # Every request the server saw is counted: the killed turn's included, and the cap with them.
+        assert out.summary.usage.requests == len(srv.requests) > killed
+        assert len(srv.requests) <= killed + 12
+
+
 # --- the cache -----------------------------------------------------------------------------------
 
 
