@@ -183,7 +183,8 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
 
 def _budget_and_review_flags(p: argparse.ArgumentParser) -> None:
     """The spending caps, the output, and the human reviewer: run and resume."""
-    p.add_argument("--max-calls", type=int, metavar="N", help="stop cleanly after N model calls over the network")
+    p.add_argument("--max-calls", type=int, metavar="N",
+                   help="stop cleanly before sending more than N requests to a model (retries count; cache hits do not)")
     p.add_argument("--max-tokens", type=int, metavar="N", help="stop cleanly before spending more than N tokens")
     p.add_argument("--max-usd", type=float, metavar="X", help="stop cleanly at X dollars (needs price in OAI_CONFIG_LIST)")
     p.add_argument("--quiet", action="store_true", help="do not stream the chat; print only the summary and final prompt")

@@ -119,7 +119,8 @@ class Console:
             self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)")
         u = s.usage
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
-        self.print(f"usage      {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")
+        self.print(f"usage      {u.calls} calls ({u.requests} requests sent), {u.prompt_tokens} prompt + "
+                   f"{u.completion_tokens} completion tokens{cost}")
         self.print(f"time       {s.seconds:.1f} s")
         self.print(f"files      {run_dir}/  (transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
         if s.final_prompt:
