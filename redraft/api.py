@@ -104,7 +104,8 @@ def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Ho
                                                        no_cache=opts.no_cache),
                             review=_review(opts))
     run = RunDir.create(Path(opts.runs_dir), scenario.name)
-    return _drive(session, models, run, hooks, own)
+    with run.owned():
+        return _drive(session, models, run, hooks, own)
 
 
 def dry_run(scenario_ref: str, options: RunOptions | None = None) -> Projection:
@@ -124,6 +125,12 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     run = RunDir(Path(run_dir))
     if not run.config_path.is_file() or not run.state_path.is_file():
         raise RedraftError(f"{run_dir}: not a redraft run folder (config.json and state.json are needed to resume)")
+    with run.owned():
+        return _resume(run, opts, hooks, models)
+
+
+def _resume(run: RunDir, opts: RunOptions, hooks: Hooks, models: ModelProvider | None) -> RunOutcome:
+    run_dir = run.path
     config = RunConfig.read(run)
     checkpoint = Checkpoint.read(run)
     if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config.splits.test):

@@ -4,10 +4,12 @@ the checkpoint (state.json), the effective configuration (config.json) and the s
 from __future__ import annotations
 
 import json
+import os
 import re
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Iterator, TextIO
 
 from pydantic import BaseModel, Field
 
@@ -17,6 +19,7 @@ from .cards import AgentCard
 from .context import RunContext
 from .data import Splits
 from .endpoints import ModelProvider
+from .errors import RedraftError
 from .human import reviewer_summary
 from .llm import Ledger
 from .results import HeldOutSummary, PanelSummary, ReviewSummary, RoundSummary, Summary, UnparsedReview
@@ -54,6 +57,7 @@ class RunDir:
         self.state_path = path / "state.json"
         self.config_path = path / "config.json"
         self.spend_path = path / "spend.json"
+        self.lock_path = path / "run.lock"
         self.server_log = path / "embedded-server.log"
         self._transcript: TextIO | None = None
         self.seq = 0  # the last sequence number handed out
@@ -64,6 +68,32 @@ class RunDir:
         path = new_folder(runs_dir, scenario)
         (path / "prompts").mkdir(parents=True)
         return cls(path)
+
+    @contextmanager
+    def owned(self) -> Iterator[None]:
+        """Hold the run folder for this process while the block runs; refuse when another process holds it.
+
+        An OS lock (flock) on run.lock: released on any exit, and by the OS when a process is killed,
+        so a stale lock cannot outlive its holder. The file holds the holder's pid, for the refusal.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not a POSIX system: no lock
+            yield
+            return
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+                raise RedraftError(f"{self.path}: this run is in use by another redraft process (pid {holder}); "
+                                   "wait for it to end, or stop it, then resume") from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def append(self, entry: dict[str, Any]) -> None:
         """Append one numbered message to transcript.jsonl and flush it at once."""

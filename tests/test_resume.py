@@ -62,3 +62,58 @@ def test_resume_keeps_the_caps_given_on_the_command_line(isolated: Path) -> None
     assert summary(run_dir)["stop_reason"] == "round limit reached (2)"
     assert summary(run_dir)["usage"]["requests"] == len(srv.requests) <= 40
     assert json.loads((run_dir / "config.json").read_text())["budget"]["max_calls"] == 40
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(check, what: str, timeout: float = 60.0) -> None:  # noqa: ANN001 - a callable returning bool
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def seqs(run_dir: Path) -> list[int]:
+    return [json.loads(line)["seq"] for line in (run_dir / "transcript.jsonl").read_text().splitlines()]
+
+
+def test_one_process_owns_a_run_folder(isolated: Path) -> None:
+    path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
+    with FakeOpenAI(latency=1.0) as srv:
+        cfg = models_file(isolated, srv.base_url)
+        flags = ("--config", cfg, "--no-cache", "--quiet")
+        holder = start("run", path, *flags, cwd=isolated)
+        try:
+            wait_for(lambda: (isolated / "runs").is_dir() and any((isolated / "runs").iterdir())
+                     and (only_run(isolated) / "state.json").is_file() and len(srv.hits) >= 1, "the run to start")
+            run_dir = only_run(isolated)
+            # A resume while the original run is still going is refused, naming the run and the holder.
+            second = redraft("resume", str(run_dir), *flags, cwd=isolated)
+            assert second.returncode == 2
+            assert second.stderr.strip().count("\n") == 0, second.stderr
+            assert str(run_dir) in second.stderr and f"pid {holder.pid}" in second.stderr, second.stderr
+            assert holder.poll() is None  # the holder was not disturbed
+        finally:
+            holder.kill()  # kill -9: the lock goes with the process
+            holder.wait()
+        assert seqs(run_dir) == list(range(1, len(seqs(run_dir)) + 1))
+
+        # The killed run's lock is stale: a resume takes it over. Two resumes at once: one is refused.
+        first = start("resume", str(run_dir), *flags, cwd=isolated)
+        try:
+            wait_for(lambda: (run_dir / "run.lock").read_text().strip() == str(first.pid), "the resume to own the run")
+            other = redraft("resume", str(run_dir), *flags, cwd=isolated)
+            assert other.returncode == 2 and f"pid {first.pid}" in other.stderr, other.stderr
+            srv.latency = 0.0
+            out, err = first.communicate(timeout=120)
+        finally:
+            first.kill()
+            first.wait()
+        assert first.returncode == 0, err
+    assert summary(run_dir)["stop_reason"] == "round limit reached (2)"
+    assert seqs(run_dir) == list(range(1, len(seqs(run_dir)) + 1)), "a seq number was written twice"
