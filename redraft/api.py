@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
@@ -15,8 +16,8 @@ from .projection import Projection, projected_spend
 from .results import Summary
 from .runs import Checkpoint, RunConfig, RunDir
 from .scenario import Scenario, load_scenario
-from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
-from .runtime import ctrl_c_cancels, make_caller, serving
+from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted, Terminated
+from .runtime import interrupts_cancel, make_caller, serving
 from .team import ReviewSettings, OnMessage, OnProgress, Session, build_session, run_session, seat_roles
 
 
@@ -164,18 +165,32 @@ def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, o
     try:
         with serving(models, own=own, log_file=run.server_log, status=status):
             summary = asyncio.run(_run(session, models, run, hooks, own))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        raise RunInterrupted(f"interrupted. The run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+    except (KeyboardInterrupt, asyncio.CancelledError) as exc:
+        by = session.table.interrupted_by or ("SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C")
+        if not run.config_path.is_file():  # stopped while starting: nothing was run, so nothing is left behind
+            shutil.rmtree(run.path, ignore_errors=True)
+            raise RunInterrupted(f"interrupted ({by}) while starting; nothing was run.", by=by) from None
+        raise RunInterrupted(f"interrupted ({by}). {_how_to_go_on(run)}", by=by) from None
     except (EndpointError, EmbeddedModelError) as exc:
-        raise type(exc)(f"{exc}\nThe run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+        raise type(exc)(f"{exc}\n{_how_to_go_on(run)}") from None
     return RunOutcome(summary=summary, run_dir=run)
 
 
+def _how_to_go_on(run: RunDir) -> str:
+    if run.state_path.is_file():
+        return f"The run is saved in {run.path}; resume it with:\n    redraft resume {run.path}"
+    return "Nothing was run yet; start the run again."
 
 
 async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, close: bool) -> Summary:
+    table = session.table
+
+    def stop(by: str) -> None:
+        table.interrupted_by = by
+        table.cancel.cancel()
+
     try:
-        with ctrl_c_cancels(session.table.cancel.cancel):
+        with interrupts_cancel(stop):
             return await run_session(session, models, run, hooks.on_message, hooks.on_progress)
     finally:
         if close:

@@ -6,13 +6,14 @@ import argparse
 import inspect
 import logging
 import os
+import signal
 import sys
 import traceback
 import warnings
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from .console import Console, ProgressLine
-from .errors import RedraftError, RunInterrupted
+# Only small modules here: the heavy ones load inside main(), where Ctrl-C is already handled.
+from .errors import EXIT_CODES, RedraftError, RunInterrupted, Terminated
 from .secrets import scrub
 
 if TYPE_CHECKING:
@@ -33,9 +34,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     starts an embedded local model (SmolLM2-135M through llama.cpp) on 127.0.0.1.
 
     Model replies are cached on disk (see --cache-dir), so running the same scenario again replays
-    it without network calls. Ctrl-C stops cleanly; `redraft resume RUN_DIR` continues.
+    it without network calls. Ctrl-C (or SIGTERM) stops cleanly; `redraft resume RUN_DIR` continues.
     """
     from .api import dry_run, run_scenario
+    from .console import Console
 
     if args.dry_run:
         return _print_projection(dry_run(args.scenario, _options(args)))
@@ -54,6 +56,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     as the original run if it used them.
     """
     from .api import resume_run
+    from .console import Console
 
     console = Console(quiet=args.quiet)
     outcome = resume_run(args.run_dir, _options(args), console.hooks())
@@ -146,6 +149,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST, else the embedded model.
     """
     from .compare import ARMS, CompareOptions, compare_scenario
+    from .console import ProgressLine
     from .report import terminal_table
 
     line = ProgressLine(log_steps=True)
@@ -248,6 +252,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `redraft` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("REDRAFT_DEBUG") == "1"
+    before = _on_sigterm(_terminate)
+    try:
+        return _main(argv, debug)
+    except RedraftError as exc:
+        if debug:
+            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        print(f"\nredraft: {scrub(str(exc))}" if isinstance(exc, RunInterrupted) else f"error: {scrub(str(exc))}",
+              file=sys.stderr)
+        return getattr(exc, "exit_code", 2)
+    except KeyboardInterrupt as exc:  # Ctrl-C (or SIGTERM) before a run began, e.g. while loading
+        by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+        print(f"\nredraft: interrupted ({by}).", file=sys.stderr)
+        return EXIT_CODES[by]
+    except Exception as exc:  # a bug, or a failure nobody foresaw: one line, the traceback only with --debug
+        if debug:
+            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        print(f"error: {scrub(f'{type(exc).__name__}: {exc}')} (unexpected; --debug shows where it happened)",
+              file=sys.stderr)
+        return 1
+    finally:
+        if before is not None:
+            _on_sigterm(before)
+
+
+def _main(argv: list[str], debug: bool) -> int:
     from dotenv import find_dotenv, load_dotenv
 
     load_dotenv(find_dotenv(usecwd=True), override=False)
@@ -256,24 +287,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    debug = getattr(args, "debug", False) or os.environ.get("REDRAFT_DEBUG") == "1"
     if not debug:
         # AutoGen logs an agent's exception with its traceback before re-raising it; redraft reports
         # the error itself, once and plainly.
         for name in ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "openai"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", module="autogen_ext")  # model-name mapping notes for local models
+    return args.func(args)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Handle SIGTERM like Ctrl-C (a run stops cleanly, its summary written); returns the handler it replaced."""
     try:
-        return args.func(args)
-    except RedraftError as exc:
-        if debug:
-            traceback.print_exc()
-        print(f"\nredraft: {scrub(str(exc))}" if isinstance(exc, RunInterrupted) else f"error: {scrub(str(exc))}",
-              file=sys.stderr)
-        return getattr(exc, "exit_code", 2)
-    except KeyboardInterrupt:
-        print("\nredraft: interrupted.", file=sys.stderr)
-        return 130
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        return None
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from pathlib import Path
 from .context import RunContext
 from .evaluate import score_examples
 from .api import prepare
-from .runtime import ctrl_c_cancels, make_caller, serving
+from .runtime import interrupts_cancel, make_caller, serving
 from .budget import Budget
 from .cards import AgentCard
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
@@ -246,12 +246,12 @@ async def _run(c: _Comparison, *, close: bool) -> CompareResult:
     """Every arm's prompts repeat by repeat, then all of them scored on test; the models closed after when `close`."""
     c.progress.t0 = time.monotonic()  # the clock starts once the models are up
 
-    def abort() -> None:  # one Ctrl-C is enough: abort the model calls in flight, then the comparison
+    def abort(_by: str) -> None:  # one Ctrl-C is enough: abort the model calls in flight, then the comparison
         for caller in c.progress.callers.values():
             caller.cancel_token.cancel()
 
     try:
-        with ctrl_c_cancels(abort):
+        with interrupts_cancel(abort):
             produced: dict[Arm, list[ArmRepeat]] = {a: [] for a in c.arms}
             for k in range(c.repeats):
                 await _produce(c, k, produced)

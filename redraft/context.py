@@ -77,6 +77,7 @@ class RunContext:
     stop: StopRule
     metric: Metric | None = None
     failed: FailedTurn = field(default_factory=FailedTurn)
+    interrupted_by: str | None = None  # "Ctrl-C" or "SIGTERM", once one has stopped the run
 
     @property
     def cancel(self) -> CancellationToken:

@@ -38,6 +38,17 @@ class BudgetExceeded(RedraftError):
 
 
 class RunInterrupted(RedraftError):
-    """The user pressed Ctrl-C; the run is saved and can be resumed."""
+    """The user pressed Ctrl-C (or the process got SIGTERM); the run is saved and can be resumed."""
 
     exit_code = 130
+
+    def __init__(self, message: str, *, by: str = "Ctrl-C"):
+        super().__init__(message)
+        self.exit_code = EXIT_CODES.get(by, 130)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Python raises KeyboardInterrupt for Ctrl-C, so that both stop a run the same way."""
+
+
+EXIT_CODES = {"Ctrl-C": 130, "SIGTERM": 143}  # 128 + the signal's number, as a shell reports it

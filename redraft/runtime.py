@@ -7,7 +7,7 @@ import asyncio
 import signal
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from .budget import Budget
 from .cache import CallCache, default_cache_dir
@@ -39,26 +39,34 @@ def serving(models: ModelProvider, *, own: bool, log_file: Path, status: Callabl
             _close_quietly(models)
 
 
+INTERRUPTS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+
 @contextmanager
-def ctrl_c_cancels(abort: Callable[[], None]) -> Iterator[None]:
-    """One Ctrl-C: first `abort` what is in flight (model calls, the reviewer's prompt), then the task."""
+def interrupts_cancel(abort: Callable[[str], None]) -> Iterator[None]:
+    """One Ctrl-C or SIGTERM: first `abort` what is in flight (model calls, the reviewer's prompt), told
+    which of the two it was, then the task."""
     loop, main = asyncio.get_running_loop(), asyncio.current_task()
 
-    def on_sigint() -> None:
-        abort()
+    def on_signal(by: str) -> None:
+        abort(by)
         if main is not None:
             main.cancel()
 
+    installed: dict[signal.Signals, Any] = {}
     try:
-        loop.add_signal_handler(signal.SIGINT, on_sigint)
-        installed = True
+        for sig, by in INTERRUPTS.items():
+            before = signal.getsignal(sig)
+            loop.add_signal_handler(sig, on_signal, by)
+            installed[sig] = before
     except (NotImplementedError, RuntimeError, ValueError):
-        installed = False  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
+        pass  # not the main thread, or no signals here: asyncio's own Ctrl-C handling applies
     try:
         yield
     finally:
-        if installed:
-            loop.remove_signal_handler(signal.SIGINT)
+        for sig, before in installed.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, before)  # asyncio leaves SIG_DFL behind, which would kill SIGTERM's clean stop
 
 
 def _close_quietly(models: ModelProvider) -> None:

@@ -249,7 +249,7 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
     try:
         await runner.step_until_done(task)
     except asyncio.CancelledError:
-        state.stop_reason = state.stop_reason or "interrupted (Ctrl-C)"
+        state.stop_reason = state.stop_reason or f"interrupted ({table.interrupted_by or 'Ctrl-C'})"
         raise
     except (RuntimeError, RedraftError) as exc:
         # AgentChat re-raises an agent's exception as RuntimeError(str); surface the original instead.

@@ -1,0 +1,75 @@
+"""Stopping redraft from outside: SIGTERM mid-run stops as cleanly as Ctrl-C (summary and final prompt
+written, resumable), and Ctrl-C while it is still starting is one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SCENARIO, write_scenario
+from fakeserver import PROMPT, FakeOpenAI
+
+from redraft import RunOptions, resume_run
+
+ONE_MODEL = SCENARIO.split("rounds: 3")[0]  # every role on the config's one model
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "OPENAI_API_KEY")}
+    return subprocess.Popen([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def models_file(folder: Path, base_url: str) -> str:
+    path = folder / "models.json"
+    path.write_text(json.dumps([{"model": "fake-model", "base_url": base_url, "max_retries": 0, "timeout": 30}]))
+    return str(path)
+
+
+def test_sigterm_mid_run_writes_the_summary_and_the_final_prompt(isolated: Path) -> None:
+    path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
+    with FakeOpenAI(latency=2.0) as srv:
+        cfg = models_file(isolated, srv.base_url)
+        proc = start("run", path, "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
+        deadline = time.monotonic() + 60
+        while len(srv.hits) < 3 and time.monotonic() < deadline:  # round 1's prompt is in; the executor is at work
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 143, err
+        assert "Traceback" not in err and "interrupted (SIGTERM)" in err and "redraft resume" in err
+        (run_dir,) = list((isolated / "runs").iterdir())
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["stop_reason"] == "interrupted (SIGTERM)"
+        assert (run_dir / "final_prompt.txt").read_text().strip() == PROMPT
+        assert summary["usage"]["requests"] == len(srv.requests)  # the cut-off executor calls included
+        srv.latency = 0.0
+        out2 = resume_run(run_dir, RunOptions(config=cfg, no_cache=True))
+    assert out2.summary.stop_reason == "round limit reached (2)"
+
+
+@pytest.mark.parametrize("after", [0.4, 0.8, 1.2])
+def test_ctrl_c_while_starting_is_one_line(isolated: Path, after: float) -> None:
+    """Ctrl-C while Python loads redraft and its libraries, or reads the scenario: exit 130, one line."""
+    path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
+    with FakeOpenAI(latency=5.0) as srv:  # a run that got going would still be in its first call
+        proc = start("run", path, "--config", models_file(isolated, srv.base_url), "--quiet", cwd=isolated)
+        time.sleep(after)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    if proc.returncode == -signal.SIGINT:
+        return  # the signal came before Python itself was up: killed silently, as a shell shows it (130)
+    assert proc.returncode == 130, err
+    if (isolated / "runs").is_dir() and any((isolated / "runs").iterdir()):  # it had started after all
+        assert "interrupted (Ctrl-C). The run is saved in" in err, err
+        return
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("redraft: run folder:")]
+    assert len(lines) == 1 and lines[0].startswith("redraft: interrupted (Ctrl-C)"), err
