@@ -107,8 +107,9 @@ class PromptEngineer(_Seated):
         best = state.best()
         if not state.rounds:
             drafted = await search.draft(t, t.scenario.seed + n, n)
+            junk = drafted.operator == "fallback"
             return RoundRecord(round=n, prompt=drafted.instruction, changes=drafted.changes,
-                               origin="fallback" if drafted.operator == "fallback" else "prompt_engineer")
+                               origin="fallback" if junk else "prompt_engineer", stand_in=junk)
         else:
             anchor = best or state.rounds[-1]
             last = state.rounds[-1]
@@ -129,11 +130,10 @@ class PromptEngineer(_Seated):
         state.pending_feedback = None
         if parsed.value is not None and parsed.value.prompt.strip():
             return RoundRecord(round=n, prompt=parsed.value.prompt.strip(), changes=parsed.value.changes.strip())
-        # Junk from the model: keep the chat going on the best prompt so far (or the raw text).
-        fallback = (best.prompt if best else None) or (state.rounds[-1].prompt if state.rounds else None)
-        raw = parsed.raw[-1].strip() if parsed.raw else ""
-        prompt = fallback or raw or t.scenario.task.strip()
-        return RoundRecord(round=n, prompt=prompt, changes=f"(reply unusable: {parsed.error}; kept the previous prompt)", origin="fallback")
+        # Junk from the model: keep the chat going on the best prompt so far (else the last one), never on the junk.
+        source = best or state.rounds[-1]
+        return RoundRecord(round=n, prompt=source.prompt, changes=f"(reply unusable: {parsed.error}; kept the previous prompt)",
+                           origin="fallback", stand_in=source.stand_in)
 
 
 class TaskExecutor(_Seated):
@@ -250,6 +250,8 @@ class Moderator(_Seated):
                 + ("New best" if record.decision.accepted else f"Best stays round {best.round} ({score_text(best.score)})" if best else "No best yet")
                 + f": {record.decision.reason}")
         if reason:
+            if state.final() is None:
+                reason = f"no usable prompt was found: no reply of the Prompt Engineer could be used ({reason})"
             state.stop_reason = reason
             best_txt = f"round {best.round} ({score_text(best.score)})" if best else "none (no round was scored)"
             return Response(chat_message=StopMessage(source=self.name, content=f"{head}. Stopping: {reason}. Best prompt: {best_txt}.",

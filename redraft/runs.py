@@ -254,7 +254,8 @@ def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started
     """Write summary.json and final_prompt.txt from whatever the run reached."""
     state = table.state
     best = state.best()
-    final = best.prompt if best else (state.rounds[-1].prompt if state.rounds else None)
+    final_round = state.final()
+    final = final_round.prompt if final_round else None
     ledger = table.caller.ledger
     summary = Summary(
         scenario=table.scenario.name,

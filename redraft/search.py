@@ -90,7 +90,7 @@ async def drafts(ctx: RunContext, n: int) -> list[Candidate]:
     found = [Candidate(instruction=s.seed_prompt.strip(), operator="seed",
                        changes="the scenario's seed prompt, scored as given")] if s.seed_prompt else []
     found += await gather_all(draft(ctx, s.seed + 1 + i) for i in range(n - len(found)))
-    return unique(ctx, found)
+    return unique(ctx, [c for c in found if c.operator != "fallback"])  # an unusable reply is no draft
 
 
 def unique(ctx: RunContext, candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -314,6 +314,7 @@ def fill_record(record: RoundRecord, chosen: Evaluation, batch: list[str],
                 results: Sequence[tuple[Evaluation, float | None]]) -> None:
     """The round's record: the chosen candidate's prompt, minibatch and dev results, and every candidate's scores."""
     record.prompt, record.origin, record.changes = chosen.prompt, chosen.candidate.operator, chosen.candidate.changes
+    record.stand_in = chosen.candidate.operator == "fallback" and chosen.candidate.parent is None  # the task's text
     record.batch = batch
     record.outputs = {i: chosen.outputs[i] for i in [*batch, *chosen.dev] if i in chosen.outputs}
     record.train = {i: chosen.train[i] for i in batch if i in chosen.train}

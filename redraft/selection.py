@@ -61,6 +61,9 @@ class BestOnDev:
     def decide(self, state: RunState, record: RoundRecord) -> Decision:
         """The decision for `record` against the best round in `state`."""
         best = state.best()
+        if record.stand_in:
+            return Decision(accepted=False, rule="none", reason="no usable proposal: the task's text only stood in, "
+                            "and a prompt that was never proposed cannot be the best")
         if not record.dev:
             return Decision(accepted=False, rule="none", reason="no dev score (nothing could be scored)")
         if best is None or best.round == record.round:

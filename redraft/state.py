@@ -82,6 +82,7 @@ class RoundRecord(BaseModel):
     focus: str | None = None
     candidates: list[CandidateResult] = Field(default_factory=list)  # every candidate of the round (labeled search)
     judge_validity: float | None = None  # rank correlation of the critics' per-output scores with the metric
+    stand_in: bool = False  # no proposal: the task's own text stood in for unusable replies; never the best or final prompt
 
     @property
     def train_score(self) -> float | None:
@@ -136,6 +137,11 @@ class RunState(BaseModel):
     def best(self) -> RoundRecord | None:
         """The best round so far (not simply the last)."""
         return self.rounds[self.best_round - 1] if self.best_round else None
+
+    def final(self) -> RoundRecord | None:
+        """The round whose prompt is the run's final prompt: the best, else the last one that was really
+        proposed; None when no proposal was usable (a stand-in is never a final prompt)."""
+        return self.best() or next((r for r in reversed(self.rounds) if not r.stand_in), None)
 
 
 def _mean(results: dict[str, ExampleResult]) -> float | None:

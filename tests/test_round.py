@@ -134,3 +134,46 @@ def test_engineer_junk_keeps_the_best_prompt_and_goes_on(isolated: Path) -> None
     assert s.rounds[1].origin == "fallback" and s.rounds[1].prompt == V1
     assert "reply unusable" in s.rounds[1].changes
     assert s.stop_reason == "round limit reached (2)"
+
+
+def test_junk_in_round_one_without_a_seed_is_never_the_final_prompt(isolated: Path) -> None:
+    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1"))
+    models = ScriptedModels({"pe": ["I think the prompt is fine", "still no json"], "exe": ["a", "b"],
+                             "c1": [review(9, 9)], "c2": [review(9, 9)], "mod": []})
+    out = run(path, models)
+    s, folder = out.summary, out.run_dir.path
+    assert s.rounds[0].origin == "fallback"  # the task's text was run, so the chat could go on
+    assert s.best_round is None and s.final_prompt is None
+    assert s.stop_reason.startswith("no usable prompt was found") and "round limit reached (1)" in s.stop_reason
+    assert not (folder / "final_prompt.txt").exists()
+    assert json.loads((folder / "summary.json").read_text())["stop_reason"] == s.stop_reason
+    assert "no usable prompt was found" in read_transcript(folder)[-1]["content"]
+
+
+def test_a_usable_proposal_after_junk_becomes_the_final_prompt(isolated: Path) -> None:
+    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 2"))
+    models = ScriptedModels({
+        "pe": ["junk", "more junk", proposal(V2)],
+        "exe": ["a"] * 4,
+        "c1": [review(9, 9), review(5, 5)],  # the stand-in scores better; it still cannot win
+        "c2": [review(9, 9), review(5, 5)],
+        "mod": ["x"],
+    })
+    out = run(path, models)
+    s = out.summary
+    assert not s.rounds[0].selection["accepted"] and "never proposed" in s.rounds[0].selection["reason"]
+    assert s.best_round == 2 and s.final_prompt == V2 and s.stop_reason == "round limit reached (2)"
+    assert (out.run_dir.path / "final_prompt.txt").read_text().strip() == V2
+
+
+def test_junk_drafts_on_a_labeled_scenario_are_never_the_final_prompt(isolated: Path) -> None:
+    from test_compare import sentiment_models, sentiment_scenario
+
+    models = sentiment_models()
+    models.clients["pe"].answer = lambda texts, args: "no JSON here"
+    out = run(sentiment_scenario(isolated, rounds=2), models)
+    s = out.summary
+    assert [r.origin for r in s.rounds] == ["fallback", "fallback"]
+    assert s.best_round is None and s.final_prompt is None and s.test is None
+    assert s.stop_reason.startswith("no usable prompt was found")
+    assert not (out.run_dir.path / "final_prompt.txt").exists()
