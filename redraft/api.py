@@ -14,7 +14,8 @@ from .llm import Caller
 from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .projection import Projection, projected_spend
 from .results import Summary
-from .runs import Checkpoint, RunConfig, RunDir
+from .reopen import reopen, scenario_changes
+from .runs import RunDir
 from .scenario import Scenario, load_scenario
 from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted, Terminated
 from .runtime import interrupts_cancel, make_caller, serving
@@ -131,12 +132,12 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
 
 
 def _resume(run: RunDir, opts: RunOptions, hooks: Hooks, models: ModelProvider | None) -> RunOutcome:
-    run_dir = run.path
-    config = RunConfig.read(run)
-    checkpoint = Checkpoint.read(run)
-    if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config.splits.test):
-        raise RedraftError(f"{run_dir}: this run already finished ({checkpoint.run.stop_reason}); nothing to resume")
-    scenario = config.restored_scenario()
+    saved = reopen(run)
+    config, scenario, checkpoint = saved.config, saved.scenario, saved.checkpoint
+    status = hooks.on_status or (lambda _msg: None)
+    changed = scenario_changes(saved)
+    if changed is not None:
+        status(changed)
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     # The caps the run was started with (its command line's included) hold until a new one is given.
@@ -146,8 +147,8 @@ def _resume(run: RunDir, opts: RunOptions, hooks: Hooks, models: ModelProvider |
     session = build_session(scenario, config.restored_cards(), models, rounds=opts.rounds or config.rounds, caller=caller,
                             review=_review(opts))
     session.resume_from(checkpoint)
-    if note is not None and hooks.on_status is not None:
-        hooks.on_status(note)
+    if note is not None:
+        status(note)
     if (caps, session.table.rounds) != (config.budget, config.rounds):  # a later resume keeps what was given now
         config.budget, config.rounds = caps, session.table.rounds
         config.write(run)

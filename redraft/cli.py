@@ -51,9 +51,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
     """Continue an interrupted run from its last completed turn.
 
     RUN_DIR is the run folder that `redraft run` printed. The transcript is appended to, never
-    rewritten. Works after Ctrl-C, a crash, a killed process, a lost model server, or a budget cap
-    (raise the cap with --max-calls, --max-tokens or --max-usd). Pass the same --config or --gguf
-    as the original run if it used them.
+    rewritten. Works after Ctrl-C, SIGTERM, a crash, a killed process, a lost model server, or a
+    budget cap. The run goes on with the settings it was started with, saved in its folder: the
+    scenario as it was then (an edited scenario file is named, not used), its round limit and its
+    budget caps, those given on its command line included. --rounds, --max-calls, --max-tokens and
+    --max-usd replace them for the rest of the run. Pass the same --config or --gguf as the
+    original run if it used them.
+
+    Only interrupted runs are continued. A finished run is not, not even with --rounds: its final
+    prompt and its test score (held-out, scored once) stay as they are; start a new run to go
+    further (the reply cache replays what was already asked).
+
+    One process owns a run folder at a time: resuming a run that another process is running (or
+    resuming) is refused with that process's id. A run folder whose config.json or state.json is
+    damaged is refused too, changing nothing, with what is still usable and how to start again.
     """
     from .api import resume_run
     from .console import Console
@@ -228,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     res = add("resume", cmd_resume)
     res.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to continue")
-    res.add_argument("--rounds", type=int, metavar="N", help="raise (or lower) the round limit")
+    res.add_argument("--rounds", type=int, metavar="N",
+                     help="the round limit for the rest of an interrupted run (a finished run is not continued)")
     _model_flags(res)
     _budget_and_review_flags(res)
 

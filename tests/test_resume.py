@@ -69,7 +69,7 @@ def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def wait_for(check, what: str, timeout: float = 60.0) -> None:  # noqa: ANN001 - a callable returning bool
+def wait_for(check, what: str, timeout: float = 120.0) -> None:  # noqa: ANN001 - a callable returning bool
     import time
 
     deadline = time.monotonic() + timeout
@@ -117,3 +117,97 @@ def test_one_process_owns_a_run_folder(isolated: Path) -> None:
         assert first.returncode == 0, err
     assert summary(run_dir)["stop_reason"] == "round limit reached (2)"
     assert seqs(run_dir) == list(range(1, len(seqs(run_dir)) + 1)), "a seq number was written twice"
+
+
+def stopped_run(isolated: Path, srv: FakeOpenAI, *, cap: int = 9) -> tuple[Path, str, str]:
+    """A run stopped by its budget cap in round 2: (its folder, the scenario file, the models file)."""
+    path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\nnoise_repeats: 0\n"))
+    cfg = models_file(isolated, srv.base_url)
+    proc = redraft("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", str(cap), cwd=isolated)
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run(isolated)
+    assert summary(run_dir)["stop_reason"].startswith("budget cap reached")
+    return run_dir, path, cfg
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(run_dir)): f.read_bytes() for f in run_dir.rglob("*") if f.is_file() and f.name != "run.lock"}
+
+
+DAMAGE = {"truncated": lambda b: b[: len(b) // 2], "empty": lambda b: b"", "{}": lambda b: b"{}",
+          "binary": lambda b: bytes(range(256)) * 4}
+
+
+def test_a_damaged_checkpoint_or_config_is_refused_with_what_is_left(isolated: Path) -> None:
+    from redraft import RedraftError, RunOptions, resume_run
+
+    with FakeOpenAI() as srv:
+        run_dir, path, cfg = stopped_run(isolated, srv)
+        lines = len((run_dir / "transcript.jsonl").read_text().splitlines())
+        for name in ("state.json", "config.json"):
+            good = (run_dir / name).read_bytes()
+            for kind, damage in DAMAGE.items():
+                (run_dir / name).write_bytes(damage(good))
+                before = snapshot(run_dir)
+                where = f"{name} {kind}"
+                try:
+                    resume_run(run_dir, RunOptions(config=cfg, no_cache=True))
+                except RedraftError as exc:
+                    message = str(exc)
+                else:
+                    raise AssertionError(f"{where}: resumed")
+                assert "\n" not in message and message.startswith(f"{run_dir / name}: "), (where, message)
+                assert "damaged" in message and "nothing was changed" in message, (where, message)
+                assert f"transcript.jsonl ({lines} messages up to round 2, intact)" in message, (where, message)
+                assert f"redraft run {path}" in message, (where, message)
+                assert snapshot(run_dir) == before, f"{where}: the resume changed the run folder"
+            (run_dir / name).write_bytes(good)
+        # As a user meets it: exit 2, one line naming the file, no traceback.
+        state = run_dir / "state.json"
+        good = state.read_bytes()
+        state.write_bytes(b"")
+        proc = redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert proc.stderr.startswith(f"error: {state}: the checkpoint is damaged (the file is empty)"), proc.stderr
+        state.write_bytes(good)
+        served = len(srv.requests)
+        assert redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "50",
+                       cwd=isolated).returncode == 0  # repaired, it resumes
+        assert len(srv.requests) > served
+
+
+def test_resume_after_the_scenario_file_was_edited_says_what_differs_and_uses_the_run_s_copy(isolated: Path) -> None:
+    with FakeOpenAI() as srv:
+        run_dir, path, cfg = stopped_run(isolated, srv, cap=3)
+        scenario = Path(path)
+        scenario.write_text(scenario.read_text().replace("under the 30-day policy", "under the 90-day policy")
+                            .replace("rounds: 2", "rounds: 5"))
+        served = len(srv.requests)
+        proc = redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "50",
+                       cwd=isolated)
+        assert proc.returncode == 0, proc.stderr
+    assert f"the scenario file {path} changed since this run started (task, rounds)" in proc.stderr, proc.stderr
+    assert "resuming with the run's own copy" in proc.stderr
+    later = json.dumps(srv.requests[served:])
+    assert "30-day policy" in later and "90-day policy" not in later
+    assert summary(run_dir)["stop_reason"] == "round limit reached (2)"
+
+
+def test_a_finished_run_is_not_continued_and_the_help_says_so(isolated: Path) -> None:
+    path = str(write_scenario(isolated, ONE_MODEL + "rounds: 1\n"))
+    with FakeOpenAI() as srv:
+        cfg = models_file(isolated, srv.base_url)
+        assert redraft("run", path, "--config", cfg, "--no-cache", "--quiet", cwd=isolated).returncode == 0
+        run_dir = only_run(isolated)
+        before = snapshot(run_dir)
+        served = len(srv.requests)
+        proc = redraft("resume", str(run_dir), "--rounds", "3", "--config", cfg, "--no-cache", cwd=isolated)
+        assert len(srv.requests) == served
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "already finished (round limit reached (1))" in proc.stderr
+    assert "not continued, not even with --rounds" in proc.stderr and "test score" in proc.stderr
+    assert f"redraft run {path} --rounds N" in proc.stderr
+    assert snapshot(run_dir) == before
+    helped = " ".join(redraft("resume", "--help", cwd=isolated).stdout.split())
+    assert "A finished run is not, not even with --rounds" in helped and "raise (or lower)" not in helped
+    assert "test score (held-out, scored once) stay as they are" in helped
