@@ -305,7 +305,26 @@ def _main(argv: list[str], debug: bool) -> int:
         for name in ("autogen_core", "autogen_agentchat", "autogen_ext", "httpx", "openai"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         warnings.filterwarnings("ignore", module="autogen_ext")  # model-name mapping notes for local models
-    return args.func(args)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PlainLog(tracebacks=debug))
+    logging.getLogger().addHandler(handler)
+    try:
+        return args.func(args)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+class _PlainLog(logging.Formatter):
+    """Whatever a library logs reaches the user scrubbed of secrets, and without a traceback unless --debug."""
+
+    def __init__(self, *, tracebacks: bool):
+        super().__init__("%(name)s: %(message)s")
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.tracebacks:
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        return scrub(super().format(record))
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -124,3 +127,30 @@ def run(path: Path, models: ScriptedModels, **options: Any):  # noqa: ANN201 - R
     options.setdefault("runs_dir", Path("runs").absolute())
     options.setdefault("no_cache", True)
     return run_scenario(str(path), RunOptions(**options), models=models)
+
+
+ONE_MODEL = SCENARIO.split("rounds: 3")[0]  # the scenario without rounds and roles: every role on a config's one model
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a `redraft` child process: the test's, without a model config."""
+    return {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "OPENAI_API_KEY")}
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `redraft ARGS` to its end, as a user would."""
+    return subprocess.run([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=cli_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """Start `redraft ARGS` in the background (to signal, kill or race it)."""
+    return subprocess.Popen([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=cli_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def one_model_config(folder: Path, base_url: str) -> str:
+    """models.json: one fake model at base_url, no retries, for every role."""
+    path = folder / "models.json"
+    path.write_text(json.dumps([{"model": "fake-model", "base_url": base_url, "max_retries": 0, "timeout": 30}]))
+    return str(path)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 from conftest import SCENARIO as BASE_SCENARIO
-from conftest import write_scenario
+from conftest import start_cli, write_scenario
 from fakeserver import (JUNK, FakeOpenAI, Fault, body_fault, content_fault, die_fault, drop_fault, is_execution,
                         is_proposal, is_review, junk_reviews, on_matching, passthrough, slow_fault, smart_responder,
                         status_fault)
@@ -445,15 +445,13 @@ def test_max_calls_counts_every_request_sent_retries_included(isolated: Path, sc
 def test_requests_in_flight_when_the_process_is_killed_are_counted(isolated: Path, scenario: str) -> None:
     with FakeOpenAI(latency=3.0) as srv:
         cfg = config(isolated / "models.json", srv.base_url, timeout=30)
-        env = {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "OPENAI_API_KEY")}
-        proc = subprocess.Popen([sys.executable, "-m", "redraft.cli", "run", scenario, "--config", cfg, "--no-cache",
-                                 "--quiet"], cwd=isolated, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = start_cli("run", scenario, "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
         try:
             deadline = time.monotonic() + 120  # a loaded machine can be slow to start Python
             while len(srv.hits) < 3 and time.monotonic() < deadline:  # the draft, then the two executor calls
                 time.sleep(0.05)
             time.sleep(0.5)  # both executor calls are waiting for their answers; nothing else can be sent
-            assert len(srv.hits) == 3, proc.stderr.read() if proc.poll() is not None else "still running"
+            assert len(srv.hits) == 3, proc.communicate()[1] if proc.poll() is not None else "still running"
         finally:
             proc.kill()
             proc.wait()

@@ -4,30 +4,10 @@ damaged checkpoints, an edited scenario, and a finished run."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import SCENARIO, write_scenario
+from conftest import ONE_MODEL, cli, one_model_config, start_cli, write_scenario
 from fakeserver import FakeOpenAI
-
-ONE_MODEL = SCENARIO.split("rounds: 3")[0]  # every role on the config's one model
-
-
-def redraft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=_env(), capture_output=True,
-                          text=True, timeout=120)
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "OPENAI_API_KEY")}
-
-
-def models_file(folder: Path, base_url: str) -> str:
-    path = folder / "models.json"
-    path.write_text(json.dumps([{"model": "fake-model", "base_url": base_url, "max_retries": 0, "timeout": 30}]))
-    return str(path)
 
 
 def only_run(root: Path) -> Path:
@@ -42,31 +22,26 @@ def summary(run_dir: Path) -> dict:
 def test_resume_keeps_the_caps_given_on_the_command_line(isolated: Path) -> None:
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
     with FakeOpenAI() as srv:
-        cfg = models_file(isolated, srv.base_url)
-        first = redraft("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "3", cwd=isolated)
+        cfg = one_model_config(isolated, srv.base_url)
+        first = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "3", cwd=isolated)
         assert first.returncode == 0, first.stderr
         run_dir = only_run(isolated)
         assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 3 reached" and len(srv.requests) == 3
         assert json.loads((run_dir / "config.json").read_text())["budget"]["max_calls"] == 3
 
-        again = redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
+        again = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
         assert again.returncode == 0, again.stderr
         assert "budget caps: --max-calls 3 (from the run's command line)" in again.stderr
         assert len(srv.requests) == 3, "a plain resume spent past the run's --max-calls"
         assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 3 reached"
 
-        raised = redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "40",
+        raised = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "40",
                          cwd=isolated)
         assert raised.returncode == 0, raised.stderr
         assert "budget caps: --max-calls 40 (given now; was 3)" in raised.stderr
     assert summary(run_dir)["stop_reason"] == "round limit reached (2)"
     assert summary(run_dir)["usage"]["requests"] == len(srv.requests) <= 40
     assert json.loads((run_dir / "config.json").read_text())["budget"]["max_calls"] == 40
-
-
-def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def wait_for(check, what: str, timeout: float = 120.0) -> None:  # noqa: ANN001 - a callable returning bool
@@ -85,15 +60,15 @@ def seqs(run_dir: Path) -> list[int]:
 def test_one_process_owns_a_run_folder(isolated: Path) -> None:
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
     with FakeOpenAI(latency=1.0) as srv:
-        cfg = models_file(isolated, srv.base_url)
+        cfg = one_model_config(isolated, srv.base_url)
         flags = ("--config", cfg, "--no-cache", "--quiet")
-        holder = start("run", path, *flags, cwd=isolated)
+        holder = start_cli("run", path, *flags, cwd=isolated)
         try:
             wait_for(lambda: (isolated / "runs").is_dir() and any((isolated / "runs").iterdir())
                      and (only_run(isolated) / "state.json").is_file() and len(srv.hits) >= 1, "the run to start")
             run_dir = only_run(isolated)
             # A resume while the original run is still going is refused, naming the run and the holder.
-            second = redraft("resume", str(run_dir), *flags, cwd=isolated)
+            second = cli("resume", str(run_dir), *flags, cwd=isolated)
             assert second.returncode == 2
             assert second.stderr.strip().count("\n") == 0, second.stderr
             assert str(run_dir) in second.stderr and f"pid {holder.pid}" in second.stderr, second.stderr
@@ -104,10 +79,10 @@ def test_one_process_owns_a_run_folder(isolated: Path) -> None:
         assert seqs(run_dir) == list(range(1, len(seqs(run_dir)) + 1))
 
         # The killed run's lock is stale: a resume takes it over. Two resumes at once: one is refused.
-        first = start("resume", str(run_dir), *flags, cwd=isolated)
+        first = start_cli("resume", str(run_dir), *flags, cwd=isolated)
         try:
             wait_for(lambda: (run_dir / "run.lock").read_text().strip() == str(first.pid), "the resume to own the run")
-            other = redraft("resume", str(run_dir), *flags, cwd=isolated)
+            other = cli("resume", str(run_dir), *flags, cwd=isolated)
             assert other.returncode == 2 and f"pid {first.pid}" in other.stderr, other.stderr
             srv.latency = 0.0
             out, err = first.communicate(timeout=120)
@@ -122,8 +97,8 @@ def test_one_process_owns_a_run_folder(isolated: Path) -> None:
 def stopped_run(isolated: Path, srv: FakeOpenAI, *, cap: int = 9) -> tuple[Path, str, str]:
     """A run stopped by its budget cap in round 2: (its folder, the scenario file, the models file)."""
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\nnoise_repeats: 0\n"))
-    cfg = models_file(isolated, srv.base_url)
-    proc = redraft("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", str(cap), cwd=isolated)
+    cfg = one_model_config(isolated, srv.base_url)
+    proc = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", str(cap), cwd=isolated)
     assert proc.returncode == 0, proc.stderr
     run_dir = only_run(isolated)
     assert summary(run_dir)["stop_reason"].startswith("budget cap reached")
@@ -166,12 +141,12 @@ def test_a_damaged_checkpoint_or_config_is_refused_with_what_is_left(isolated: P
         state = run_dir / "state.json"
         good = state.read_bytes()
         state.write_bytes(b"")
-        proc = redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
+        proc = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         assert proc.stderr.startswith(f"error: {state}: the checkpoint is damaged (the file is empty)"), proc.stderr
         state.write_bytes(good)
         served = len(srv.requests)
-        assert redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "50",
+        assert cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "50",
                        cwd=isolated).returncode == 0  # repaired, it resumes
         assert len(srv.requests) > served
 
@@ -183,7 +158,7 @@ def test_resume_after_the_scenario_file_was_edited_says_what_differs_and_uses_th
         scenario.write_text(scenario.read_text().replace("under the 30-day policy", "under the 90-day policy")
                             .replace("rounds: 2", "rounds: 5"))
         served = len(srv.requests)
-        proc = redraft("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "50",
+        proc = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "50",
                        cwd=isolated)
         assert proc.returncode == 0, proc.stderr
     assert f"the scenario file {path} changed since this run started (task, rounds)" in proc.stderr, proc.stderr
@@ -196,18 +171,18 @@ def test_resume_after_the_scenario_file_was_edited_says_what_differs_and_uses_th
 def test_a_finished_run_is_not_continued_and_the_help_says_so(isolated: Path) -> None:
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 1\n"))
     with FakeOpenAI() as srv:
-        cfg = models_file(isolated, srv.base_url)
-        assert redraft("run", path, "--config", cfg, "--no-cache", "--quiet", cwd=isolated).returncode == 0
+        cfg = one_model_config(isolated, srv.base_url)
+        assert cli("run", path, "--config", cfg, "--no-cache", "--quiet", cwd=isolated).returncode == 0
         run_dir = only_run(isolated)
         before = snapshot(run_dir)
         served = len(srv.requests)
-        proc = redraft("resume", str(run_dir), "--rounds", "3", "--config", cfg, "--no-cache", cwd=isolated)
+        proc = cli("resume", str(run_dir), "--rounds", "3", "--config", cfg, "--no-cache", cwd=isolated)
         assert len(srv.requests) == served
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "already finished (round limit reached (1))" in proc.stderr
     assert "not continued, not even with --rounds" in proc.stderr and "test score" in proc.stderr
     assert f"redraft run {path} --rounds N" in proc.stderr
     assert snapshot(run_dir) == before
-    helped = " ".join(redraft("resume", "--help", cwd=isolated).stdout.split())
+    helped = " ".join(cli("resume", "--help", cwd=isolated).stdout.split())
     assert "A finished run is not, not even with --rounds" in helped and "raise (or lower)" not in helped
     assert "test score (held-out, scored once) stay as they are" in helped

@@ -5,14 +5,11 @@ prints may hold one; config.json names the setting by its ${VAR} placeholder."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SCENARIO, write_scenario
+from conftest import ONE_MODEL, cli, write_scenario
 from fakeserver import FakeOpenAI, passthrough, status_fault
 
 from redraft.secrets import redact_url, url_secrets
@@ -20,13 +17,6 @@ from redraft.secrets import redact_url, url_secrets
 # Short, and made of letters no hash, number or timestamp in a run folder holds.
 PASSWORD, TOKEN, KEY, LITERAL_SIG = "pW3", "tK5", "Zq7", "sgQ"
 SECRETS = (PASSWORD, TOKEN, KEY, LITERAL_SIG)
-ONE_MODEL = SCENARIO.split("rounds: 3")[0]  # every role on the config's one model
-
-
-def redraft(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "OPENAI_API_KEY")}
-    return subprocess.run([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
 
 
 def echo_request(h: Any) -> bool:
@@ -49,11 +39,11 @@ def test_secrets_in_base_url_and_short_secrets_leak_nowhere(isolated: Path) -> N
         models.write_text(json.dumps([{"model": "fake-model", "base_url": base_url, "api_key": "${RD_KEY}",
                                        "max_retries": 1, "retry_base_seconds": 0.01, "timeout": 5}]))
         srv.faults += [*passthrough(4), echo_request, echo_request]  # a critic's two attempts: the run stops
-        failed = redraft("run", str(path), "--config", str(models), "--cache-dir", str(cache), cwd=isolated)
+        failed = cli("run", str(path), "--config", str(models), "--cache-dir", str(cache), cwd=isolated)
         assert failed.returncode != 0 and "answered HTTP 500" in failed.stderr, failed.stderr
         assert "upstream rejected" in failed.stderr and "Traceback" not in failed.stderr
         run_dir = next((isolated / "runs").iterdir())
-        resumed = redraft("resume", str(run_dir), "--config", str(models), "--cache-dir", str(cache), cwd=isolated)
+        resumed = cli("resume", str(run_dir), "--config", str(models), "--cache-dir", str(cache), cwd=isolated)
         assert resumed.returncode == 0, resumed.stderr
     # The secrets were really sent: in the URL, and as the Basic credentials its userinfo makes.
     assert all(TOKEN in p and LITERAL_SIG in p for p in srv.paths)
@@ -92,7 +82,7 @@ def test_a_model_that_echoes_a_short_key_cannot_write_it_anywhere(isolated: Path
     with FakeOpenAI(leaky) as srv:
         (isolated / "models.json").write_text(json.dumps([{"model": "fake-model", "base_url": srv.base_url,
                                                            "api_key": "${RD_KEY}", "max_retries": 0}]))
-        proc = redraft("run", str(path), "--config", "models.json", "--cache-dir", str(cache), cwd=isolated)
+        proc = cli("run", str(path), "--config", "models.json", "--cache-dir", str(cache), cwd=isolated)
     assert proc.returncode == 0, proc.stderr
     run_dir = next((isolated / "runs").iterdir())
     assert (run_dir / "final_prompt.txt").read_text() == 'Reply politely. Never say "***".\n'

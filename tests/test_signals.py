@@ -4,39 +4,22 @@ written, resumable), and Ctrl-C while it is still starting is one line, never a 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import SCENARIO, write_scenario
+from conftest import ONE_MODEL, one_model_config, start_cli, write_scenario
 from fakeserver import PROMPT, FakeOpenAI
 
 from redraft import RunOptions, resume_run
-
-ONE_MODEL = SCENARIO.split("rounds: 3")[0]  # every role on the config's one model
-
-
-def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "OPENAI_API_KEY")}
-    return subprocess.Popen([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def models_file(folder: Path, base_url: str) -> str:
-    path = folder / "models.json"
-    path.write_text(json.dumps([{"model": "fake-model", "base_url": base_url, "max_retries": 0, "timeout": 30}]))
-    return str(path)
 
 
 def test_sigterm_mid_run_writes_the_summary_and_the_final_prompt(isolated: Path) -> None:
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
     with FakeOpenAI(latency=2.0) as srv:
-        cfg = models_file(isolated, srv.base_url)
-        proc = start("run", path, "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
+        cfg = one_model_config(isolated, srv.base_url)
+        proc = start_cli("run", path, "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
         deadline = time.monotonic() + 120  # a loaded machine can be slow to start Python
         while len(srv.hits) < 3 and time.monotonic() < deadline:  # round 1's prompt is in; the executor is at work
             time.sleep(0.05)
@@ -61,7 +44,7 @@ def test_ctrl_c_while_starting_is_one_line(isolated: Path, after: float) -> None
     """Ctrl-C while Python loads redraft and its libraries, or reads the scenario: exit 130, one line."""
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
     with FakeOpenAI(latency=5.0) as srv:  # a run that got going would still be in its first call
-        proc = start("run", path, "--config", models_file(isolated, srv.base_url), "--quiet", cwd=isolated)
+        proc = start_cli("run", path, "--config", one_model_config(isolated, srv.base_url), "--quiet", cwd=isolated)
         time.sleep(after)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
