@@ -222,7 +222,8 @@ def test_resuming_a_finished_run_says_so(isolated: Path) -> None:
                        cwd=isolated, env=env, capture_output=True, timeout=60, check=True)
         proc = subprocess.run([sys.executable, "-m", "redraft.cli", "resume", str(only_run(isolated))],
                               cwd=isolated, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "already finished (round limit reached (1)); nothing to resume" in proc.stderr
+    assert proc.returncode == 2 and "already finished (round limit reached (1))" in proc.stderr
+    assert "a finished run is not continued" in proc.stderr
 
 
 @pytest.mark.parametrize("bad", ["/score eleven", "/score 11", "/frobnicate"])
