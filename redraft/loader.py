@@ -13,6 +13,9 @@ from .errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
+# Deeper than any configuration needs; far below where parsing (and later dumping) would hit Python's recursion limit.
+MAX_DEPTH = 64
+
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
     """A text file's contents; a missing, unreadable or non-UTF-8 file is a ConfigError naming it."""
@@ -46,7 +49,11 @@ def parse_yaml(path: Path) -> YamlDoc:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_tree(path, node)
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise ConfigError(str(path), f"the YAML is nested too deeply; expected at most {MAX_DEPTH} levels") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -57,6 +64,31 @@ def parse_yaml(path: Path) -> YamlDoc:
     finally:
         loader.dispose()
     return YamlDoc(path, data, node)
+
+
+def _check_tree(path: Path, root: yaml.Node) -> None:
+    """Refuse a mapping that sets a key twice (YAML would silently keep the last) and nesting deeper than MAX_DEPTH."""
+    todo: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())]
+    while todo:  # iteratively: the point is to refuse what would exhaust the stack
+        node, loc = todo.pop()
+        line = node.start_mark.line + 1
+        if len(loc) > MAX_DEPTH:
+            raise ConfigError(str(path), f"the YAML is nested too deeply; expected at most {MAX_DEPTH} levels",
+                              key=key_path(loc[:3]) + "...", line=line)
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend((child, (*loc, i)) for i, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is not None and key != "<<":  # merge keys may repeat what they merge
+                    key_line = key_node.start_mark.line + 1
+                    if key in seen:
+                        raise ConfigError(str(path), f"duplicate key, also set on line {seen[key]}; YAML would keep "
+                                          "only the last one, so give each key once", key=key_path((*loc, key)),
+                                          line=key_line)
+                    seen[key] = key_line
+                todo.append((value_node, (*loc, key)))
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
