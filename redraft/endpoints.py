@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 from .errors import ConfigError
-from .loader import key_path
+from .loader import key_path, read_text
 from .secrets import register
 
 EMBEDDED = "embedded"
@@ -107,6 +107,8 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    except RecursionError:
+        raise ConfigError(source, "the JSON is nested too deeply; expected a list of flat model entries") from None
     if not isinstance(data, list) or not data:
         raise ConfigError(source, "expected a non-empty JSON list of model entries like "
                           '[{"model": "gpt-4o-mini", "api_key": "${OPENAI_API_KEY}", "tags": ["default"]}]')
@@ -135,22 +137,22 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
 def find_config(explicit: str | None) -> tuple[list[ModelEntry], str] | None:
     """--config PATH, else $OAI_CONFIG_LIST (a path or the JSON itself), else ./OAI_CONFIG_LIST, else None."""
     if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(explicit, "model config file not found (--config)")
-        return parse_config_list(path.read_text(encoding="utf-8"), str(path)), str(path)
+        return _read_config(Path(explicit), "--config")
     env = os.environ.get("OAI_CONFIG_LIST")
     if env:
         if env.lstrip().startswith("["):
             return parse_config_list(env, "$OAI_CONFIG_LIST"), "$OAI_CONFIG_LIST"
-        path = Path(env)
-        if not path.is_file():
-            raise ConfigError(env, "file named by $OAI_CONFIG_LIST not found")
-        return parse_config_list(path.read_text(encoding="utf-8"), str(path)), str(path)
+        return _read_config(Path(env), "$OAI_CONFIG_LIST")
     local = Path("OAI_CONFIG_LIST")
-    if local.is_file():
-        return parse_config_list(local.read_text(encoding="utf-8"), str(local)), str(local)
+    if local.exists():
+        return _read_config(local, "./OAI_CONFIG_LIST")
     return None
+
+
+def _read_config(path: Path, given_by: str) -> tuple[list[ModelEntry], str]:
+    if not path.exists():
+        raise ConfigError(str(path), f"model config file not found ({given_by})")
+    return parse_config_list(read_text(path), str(path)), str(path)
 
 
 def _default_model_info(structured: bool) -> dict[str, Any]:

@@ -23,6 +23,8 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         return path.read_text(encoding=encoding)
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a folder; expected a file") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:

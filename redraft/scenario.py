@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from .candidates import Search
 from .errors import ConfigError
 from .budget import Budget
-from .data import DatasetSpec, Example, Splits, SplitSpec, inline_examples, load_examples, read_rows, split_examples
-from .loader import YamlDoc, parse_model, parse_yaml
+from .data import (INPUT_FILES, DatasetSpec, Example, Splits, SplitSpec, data_file, inline_examples, load_examples, read_rows,
+                   split_examples)
+from .loader import YamlDoc, parse_model, parse_yaml, read_text
 from .metrics import MetricSpec, build_metric
 
 PACKAGE_SCENARIOS = Path(__file__).parent / "scenarios"
@@ -255,18 +256,14 @@ def _check_units(scenario: Scenario) -> None:
 
 def _read_inputs(scenario: Scenario) -> list[str]:
     assert scenario.inputs_file is not None and scenario.path is not None
-    file = Path(scenario.inputs_file)
-    if not file.is_absolute():
-        file = scenario.path.parent / file
-    if not file.is_file():
-        raise scenario.error("inputs_file", f"file not found: {file} (paths are relative to the scenario file)")
-    if file.suffix == ".txt":
-        items = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    file = data_file(scenario.inputs_file, "inputs_file", scenario.path.parent, scenario._source, INPUT_FILES)
+    if file.suffix.lower() == ".txt":
+        items = [line.strip() for line in read_text(file).splitlines() if line.strip()]
         if not items:
-            raise ConfigError(str(file), "no inputs found in the file")
+            raise ConfigError(str(file), f"no inputs found in the file; expected {INPUT_FILES['.txt']}")
         return items
     items = []
-    for line, row in read_rows(file):
+    for line, row in read_rows(file, string_field="input"):
         value = row.get("input")
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(str(file), f'expected an "input" string; the row has: {", ".join(row) or "nothing"}', line=line)
