@@ -35,10 +35,10 @@ class ModelEntry(BaseModel):
     tags: list[str] = Field(default_factory=list)
     price: tuple[float, float] | None = None  # USD per 1k prompt tokens, per 1k completion tokens
     model_info: dict[str, Any] | None = None
-    timeout: float = Field(default=120.0, gt=0)  # seconds per call
-    max_retries: int = Field(default=4, ge=0)  # retries on rate limits, server errors, timeouts
-    retry_base_seconds: float = Field(default=1.0, ge=0)  # backoff: base * 2^attempt, with jitter
-    max_concurrency: int = Field(default=4, ge=1)  # parallel calls to this endpoint
+    timeout: float = Field(default=120.0, gt=0, le=3600)  # seconds per call
+    max_retries: int = Field(default=4, ge=0, le=20)  # retries on rate limits, server errors, timeouts
+    retry_base_seconds: float = Field(default=1.0, ge=0, le=60)  # backoff: base * 2^attempt, with jitter
+    max_concurrency: int = Field(default=4, ge=1, le=64)  # parallel calls to this endpoint
 
     @field_validator("price", mode="before")
     @classmethod

@@ -136,6 +136,8 @@ def _explain(err: dict[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "value_error" and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])  # our own validators' words, without pydantic's "Value error, "
     msg = err["msg"]
     return msg[0].lower() + msg[1:] if msg else kind
 
