@@ -8,17 +8,31 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from autogen_core.models import ChatCompletionClient, ModelFamily
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, ValidationError, field_validator
 
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 from .errors import ConfigError
-from .loader import key_path, read_text
+from .loader import allowed_keys, read_text, validation_to_config_error
 from .secrets import register
 
 EMBEDDED = "embedded"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ModelInfo(BaseModel):
+    """What an endpoint's model can do, in AutoGen's words; a key left out gets redraft's generic default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vision: StrictBool | None = None
+    function_calling: StrictBool | None = None
+    json_output: StrictBool | None = None
+    structured_output: StrictBool | None = None  # the endpoint supports response_format json_schema
+    multiple_system_messages: StrictBool | None = None
+    family: str | None = Field(default=None, min_length=1)
 
 
 class ModelEntry(BaseModel):
@@ -34,11 +48,27 @@ class ModelEntry(BaseModel):
     azure_deployment: str | None = None
     tags: list[str] = Field(default_factory=list)
     price: tuple[float, float] | None = None  # USD per 1k prompt tokens, per 1k completion tokens
-    model_info: dict[str, Any] | None = None
+    model_info: ModelInfo | None = None
     timeout: float = Field(default=120.0, gt=0, le=3600)  # seconds per call
     max_retries: int = Field(default=4, ge=0, le=20)  # retries on rate limits, server errors, timeouts
     retry_base_seconds: float = Field(default=1.0, ge=0, le=60)  # backoff: base * 2^attempt, with jitter
     max_concurrency: int = Field(default=4, ge=1, le=64)  # parallel calls to this endpoint
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _clean_key(cls, v: Any) -> Any:
+        return _clean_key(v, "api_key") if isinstance(v, str) else v
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _a_url(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v.strip()!r} is not a URL; expected http:// or https:// and a host, "
+                             "e.g. http://localhost:11434/v1")
+        return v.strip()
 
     @field_validator("price", mode="before")
     @classmethod
@@ -91,6 +121,35 @@ class ModelProvider(Protocol):
     async def close(self) -> None: ...
 
 
+def _clean_key(key: str, where: str) -> str:
+    """A key without the spaces and line breaks copying it often adds; one with a space or control character
+    inside is refused (HTTP headers cannot carry it), without ever showing the key."""
+    key = key.strip()
+    if not key:
+        raise ValueError(f"{where} is empty; expected the API key")
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ValueError(f"{where} has a space, line break or control character inside; expected the API key alone")
+    return key
+
+
+def api_key(e: ModelEntry, source: str) -> str | None:
+    """The key a client sends for this entry: its api_key, else the environment's; None for a local server
+    that needs none. An OpenAI or Azure endpoint without one is a ConfigError naming `source`."""
+    if e.api_key is not None:
+        return e.api_key.get_secret_value()
+    for var in ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY") if e.api_type == "azure" else ("OPENAI_API_KEY",):
+        if os.environ.get(var):
+            try:
+                return _clean_key(os.environ[var], f"the environment variable {var}")
+            except ValueError as exc:
+                raise ConfigError(source, f"{exc} (used because the entry has no api_key)", key="api_key") from None
+    if e.base_url is None or e.api_type == "azure":
+        env = "AZURE_OPENAI_API_KEY" if e.api_type == "azure" else "OPENAI_API_KEY"
+        raise ConfigError(source, f"model '{e.model}' needs an API key: set api_key in its entry (e.g. \"${{{env}}}\") "
+                          f"or {env} in the environment or .env", key="api_key")
+    return None  # local servers (Ollama, vLLM, llama.cpp) usually ignore the key
+
+
 def _expand(value: str, source: str, key: str) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -123,13 +182,16 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
         try:
             entry = ModelEntry.model_validate(item)
         except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            msg = "unknown key; expected one of: " + ", ".join(ModelEntry.model_fields) if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(source, msg, key=f"[{i}]." + key_path(err["loc"])) from None
+            err = validation_to_config_error(exc, source, None, allowed_keys(ModelEntry))
+            raise ConfigError(source, err.detail, key=f"[{i}].{err.key}") from None
         if entry.api_key is not None:
             register(entry.api_key.get_secret_value())
         if entry.api_type == "azure" and not (entry.base_url and entry.api_version):
             raise ConfigError(source, "an azure entry needs base_url (the Azure endpoint) and api_version", key=f"[{i}]")
+        try:
+            api_key(entry, source)
+        except ConfigError as exc:
+            raise ConfigError(source, exc.detail, key=f"[{i}].{exc.key}") from None
         entries.append(entry)
     return entries
 
@@ -206,14 +268,14 @@ class ConfiguredModels:
     def client(self, tag: str) -> ChatCompletionClient:
         i = self._index(tag)
         if i not in self._clients:
-            self._clients[i] = _make_client(self.entries[i])
+            self._clients[i] = _make_client(self.entries[i], self.source)
         return self._clients[i]
 
     def endpoint(self, tag: str) -> Endpoint:
         e = self.entry(tag)
-        info = e.model_info or {}
+        said = e.model_info.structured_output if e.model_info is not None else None
         # OpenAI's own recent models support JSON-schema output; others say so in model_info.
-        structured = bool(info.get("structured_output", e.base_url is None and e.api_type == "openai"))
+        structured = said if said is not None else e.base_url is None and e.api_type == "openai"
         return Endpoint(
             id=f"{e.api_type}|{e.base_url or 'openai'}|{e.azure_deployment or ''}|{e.model}",
             description=e.describe(), price=e.price, structured_output=structured,
@@ -227,24 +289,14 @@ class ConfiguredModels:
         self._clients.clear()
 
 
-def _make_client(e: ModelEntry) -> ChatCompletionClient:
+def _make_client(e: ModelEntry, source: str) -> ChatCompletionClient:
     from autogen_ext.models.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
     # Retries are redraft's own (backoff with jitter, Retry-After, clean stop): the client makes none.
     kwargs: dict[str, Any] = {"model": e.model, "timeout": e.timeout, "max_retries": 0}
-    key = e.api_key.get_secret_value() if e.api_key is not None else None
-    if key is None and e.api_type == "azure":
-        key = os.environ.get("AZURE_OPENAI_API_KEY")
-    if key is None:
-        key = os.environ.get("OPENAI_API_KEY")
-    if key is None:
-        if e.base_url is None:
-            raise ConfigError("OAI_CONFIG_LIST", f"model '{e.model}' needs an API key: set api_key in its entry "
-                              "(e.g. \"${OPENAI_API_KEY}\") or OPENAI_API_KEY in the environment or .env", key="api_key")
-        key = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) usually ignore the key
-    kwargs["api_key"] = key
+    kwargs["api_key"] = api_key(e, source) or "not-needed"
     if e.model_info is not None:
-        kwargs["model_info"] = {**_default_model_info(False), **e.model_info}
+        kwargs["model_info"] = {**_default_model_info(False), **e.model_info.model_dump(exclude_none=True)}
     if e.api_type == "azure":
         kwargs.update(azure_endpoint=e.base_url, api_version=e.api_version, azure_deployment=e.azure_deployment or e.model)
         return AzureOpenAIChatCompletionClient(**kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -182,7 +182,7 @@ def allowed_keys(model: type[BaseModel], prefix: str = "") -> dict[str, list[str
     """Map each nested key path to the keys its model accepts (for 'unknown key' hints)."""
     out: dict[str, list[str]] = {prefix: list(model.model_fields)}
     for name, field in model.model_fields.items():
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out.update(allowed_keys(ann, f"{prefix}.{name}" if prefix else name))
+        for ann in (field.annotation, *get_args(field.annotation)):  # a model, or a model | None
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                out.update(allowed_keys(ann, f"{prefix}.{name}" if prefix else name))
     return out
