@@ -15,8 +15,9 @@ from .projection import Projection, projected_spend
 from .results import Summary
 from .runs import Checkpoint, RunConfig, RunDir
 from .scenario import Scenario, load_scenario
-from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
-from .runtime import ctrl_c_cancels, make_caller, serving
+from .context import Seat
+from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
+from .runtime import cache_folder, check_folder, ctrl_c_cancels, make_caller, serving
 from .team import ReviewSettings, OnMessage, OnProgress, Session, build_session, run_session, seat_roles
 
 
@@ -42,7 +43,9 @@ def validate_scenario(scenario_ref: str, *, agents: list[str] | None = None, con
     scenario, cards = prepare(scenario_ref, agents=agents)
     found = find_config(config)
     if found is not None:
-        seat_roles(scenario, cards, ConfiguredModels(*found))
+        models = ConfiguredModels(*found)
+        seats = seat_roles(scenario, cards, models)
+        check_cost_tracked(scenario, [s for v in seats.values() for s in (v if isinstance(v, list) else [v])], models)
     else:
         seat_roles(scenario, cards, _AnyTag())
     return scenario
@@ -97,13 +100,18 @@ def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Ho
     """Run the refinement chat for a scenario; the run folder is written as it goes."""
     opts, hooks = options or RunOptions(), hooks or Hooks()
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
+    runs_dir = check_folder(opts.runs_dir, "--runs-dir")
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     # Everything is validated before the run folder exists, so a bad input leaves nothing behind.
     session = build_session(scenario, cards, models, rounds=opts.rounds, caller=make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir,
                                                        no_cache=opts.no_cache),
                             review=_review(opts))
-    run = RunDir.create(Path(opts.runs_dir), scenario.name)
+    check_cost_tracked(scenario, session.table.seats, models, opts.budget)
+    try:
+        run = RunDir.create(runs_dir, scenario.name)
+    except OSError as exc:
+        raise ConfigError("--runs-dir", f"cannot make a run folder in {runs_dir}: {exc.strerror}") from None
     return _drive(session, models, run, hooks, own)
 
 
@@ -111,9 +119,12 @@ def dry_run(scenario_ref: str, options: RunOptions | None = None) -> Projection:
     """Project a run's calls and tokens without calling any model (and without starting one)."""
     opts = options or RunOptions()
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
+    check_folder(opts.runs_dir, "--runs-dir")
+    cache_folder(opts.cache_dir, opts.no_cache)
     found = find_config(opts.config)
     models: ModelProvider = ConfiguredModels(*found) if found else EmbeddedModels(Path(opts.gguf) if opts.gguf else None)
-    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=Caller(models))
+    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=Caller(models), review=_review(opts))
+    check_cost_tracked(scenario, session.table.seats, models, opts.budget)
     return projected_spend(session.table, models)
 
 
@@ -133,10 +144,28 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     caller = make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir, no_cache=opts.no_cache,
                          ledger=checkpoint.ledger)
-    session = build_session(scenario, config.restored_cards(), models, rounds=opts.rounds or config.rounds, caller=caller,
+    session = build_session(scenario, config.restored_cards(), models, rounds=config.rounds if opts.rounds is None else opts.rounds, caller=caller,
                             review=_review(opts))
+    check_cost_tracked(scenario, session.table.seats, models, opts.budget)
     session.resume_from(checkpoint)
     return _drive(session, models, run, hooks, own)
+
+
+def check_cost_tracked(scenario: Scenario, seats: list[Seat], models: ModelProvider, flags: Budget | None = None) -> None:
+    """A dollar cap needs a price for every model the run calls; without one the cap could never be reached."""
+    budget = scenario.budget.merged(flags)
+    if budget.max_usd is None or isinstance(models, EmbeddedModels):  # the embedded model costs nothing
+        return
+    tag = next((s.tag for s in seats if models.endpoint(s.tag).price is None), None)
+    if tag is None:
+        return
+    model = models.endpoint(tag).description.get("model")
+    message = (f"cost cannot be tracked: model '{model}' (tag '{tag}') has no price in {getattr(models, 'source', 'the model config')}; "
+               "add \"price\": [USD per 1k prompt tokens, USD per 1k completion tokens] to its entry, or cap with "
+               "--max-calls or --max-tokens instead")
+    if flags is not None and flags.max_usd is not None:
+        raise ConfigError("--max-usd", message)
+    raise scenario.error("budget.max_usd", message)
 
 
 def _review(opts: RunOptions) -> ReviewSettings | None:

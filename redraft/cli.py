@@ -64,13 +64,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace) -> "RunOptions":
     from .api import RunOptions
     from .budget import Budget
+    from .loader import check_value
+    from .team import ReviewSettings
 
+    # Each cap's flag is its field's name (--max-calls sets max_calls), checked against the same bounds as the scenario's.
+    caps = {name: check_value(Budget, name, getattr(args, name), "--" + name.replace("_", "-")) for name in Budget.model_fields}
     return RunOptions(
         rounds=getattr(args, "rounds", None), config=args.config, gguf=args.gguf,
         runs_dir=getattr(args, "runs_dir", "runs"), agents=getattr(args, "agents", None),
-        cache_dir=args.cache_dir, no_cache=args.no_cache,
-        budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens, max_usd=args.max_usd),
-        review=args.review, review_timeout=args.review_timeout, review_weight=args.review_weight,
+        cache_dir=args.cache_dir, no_cache=args.no_cache, budget=Budget(**caps), review=args.review,
+        review_timeout=check_value(ReviewSettings, "timeout", args.review_timeout, "--review-timeout"),
+        review_weight=check_value(ReviewSettings, "weight", args.review_weight, "--review-weight"),
     )
 
 

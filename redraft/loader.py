@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import ConfigError
 
@@ -176,6 +176,18 @@ def parse_model(doc: YamlDoc, model: type[M], *, context: dict[str, Any] | None 
         return model.model_validate(doc.data, context=context)
     except ValidationError as exc:
         raise validation_to_config_error(exc, str(doc.path), doc.node, allowed_keys(model)) from None
+
+
+def check_value(model: type[BaseModel], field: str, value: Any, name: str) -> Any:
+    """A value given outside a file (a command-line flag, `name`) checked against the bounds of `model.field`."""
+    info = model.model_fields[field]
+    try:
+        return TypeAdapter(Annotated[(info.annotation, *info.metadata)]).validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        wanted = err["msg"].removeprefix("Input should be ")
+        expected = f"a value {wanted}" if wanted != err["msg"] else _explain(err)
+        raise ConfigError(name, f"expected {expected}, got {value}") from None
 
 
 def allowed_keys(model: type[BaseModel], prefix: str = "") -> dict[str, list[str]]:
