@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
 
-from .cards import AgentCard, PACKAGE_AGENTS, load_cards
+from .cards import AgentCard, PACKAGE_AGENTS, check_card, load_cards
 from .budget import Budget
 from .llm import Caller
 from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
@@ -144,11 +144,22 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     caller = make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir, no_cache=opts.no_cache,
                          ledger=checkpoint.ledger)
-    session = build_session(scenario, config.restored_cards(), models, rounds=config.rounds if opts.rounds is None else opts.rounds, caller=caller,
+    session = build_session(scenario, _checked_cards(config, run), models, rounds=config.rounds if opts.rounds is None else opts.rounds, caller=caller,
                             review=_review(opts))
     check_cost_tracked(scenario, session.table.seats, models, opts.budget)
     session.resume_from(checkpoint)
     return _drive(session, models, run, hooks, own)
+
+
+def _checked_cards(config: RunConfig, run: RunDir) -> dict[str, AgentCard]:
+    """The run's cards as config.json recorded them, checked against their roles as a loaded card is."""
+    cards = config.restored_cards()
+    for name, card in cards.items():
+        try:
+            check_card(card)
+        except ConfigError as exc:
+            raise ConfigError(str(run.config_path), exc.detail, key=f"cards.{name}.{exc.key}") from None
+    return cards
 
 
 def check_cost_tracked(scenario: Scenario, seats: list[Seat], models: ModelProvider, flags: Budget | None = None) -> None:

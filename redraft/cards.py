@@ -135,10 +135,10 @@ def _unknown_variable(text: str, available: Iterable[str], file: str | None, key
     """The error for a template that is malformed or names a variable not in `available`, or None."""
     tpl = string.Template(text)
     if not tpl.is_valid():
-        try:
-            tpl.substitute({name: "" for name in tpl.get_identifiers()})
-        except ValueError as exc:
-            return ConfigError(file, f"bad template ({exc}); write a literal dollar sign as $$", key=key)
+        bad = next(m for m in tpl.pattern.finditer(text) if m.group("invalid") is not None)
+        line = text.count("\n", 0, bad.start()) + 1
+        return ConfigError(file, f"a $ not followed by a variable name ({text[bad.start():].split()[0][:12]!r}, line {line} "
+                           "of the text); write $name or ${name} for a variable and $$ for a dollar sign", key=key)
     known = set(available)
     missing = [name for name in tpl.get_identifiers() if name not in known]
     if missing:
