@@ -194,6 +194,11 @@ def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, o
         raise RunInterrupted(f"interrupted. The run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
     except (EndpointError, EmbeddedModelError) as exc:
         raise type(exc)(f"{exc}\nThe run is saved in {run.path}; resume it with:\n    redraft resume {run.path}") from None
+    last = session.table.state.rounds[-1] if session.table.state.rounds else None
+    if last is not None and last.metric_failure:  # the run stopped on it (selection.MetricFailing): the scenario is wrong
+        raise session.table.scenario.error(
+            "metric.function", f"failed on every example of round {last.round} ({last.metric_failure}); expected a "
+            f"function fn(output, target) returning a score from 0 to 1. The run is saved in {run.path}")
     return RunOutcome(summary=summary, run_dir=run)
 
 

@@ -118,6 +118,7 @@ class ExampleResult(BaseModel):
     score: float
     extracted: str | None = None
     feedback: str | None = None
+    error: str | None = None  # the metric failed on this output (scored 0)
 
 
 class Splits(BaseModel):
