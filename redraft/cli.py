@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import io
 import logging
 import os
 import sys
 import traceback
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .console import Console, ProgressLine
@@ -253,7 +255,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `redraft` console script."""
     from dotenv import find_dotenv, load_dotenv
 
-    load_dotenv(find_dotenv(usecwd=True), override=False)
+    from .loader import read_text
+
+    env_file = find_dotenv(usecwd=True)
+    try:  # read here so that a .env that is not text is one clear line, like any other file
+        env_text = read_text(Path(env_file)) if env_file else ""
+    except RedraftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    load_dotenv(stream=io.StringIO(env_text), override=False)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
