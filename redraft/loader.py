@@ -26,7 +26,7 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
     except IsADirectoryError:
         raise ConfigError(str(path), "is a folder; expected a file") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); expected UTF-8 text: save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
 
