@@ -56,7 +56,7 @@ class ModelEntry(BaseModel):
 
     @field_validator("api_key", mode="before")
     @classmethod
-    def _clean_key(cls, v: Any) -> Any:
+    def _key_alone(cls, v: Any) -> Any:
         return _clean_key(v, "api_key") if isinstance(v, str) else v
 
     @field_validator("base_url", mode="before")
