@@ -195,6 +195,13 @@ CASES = [
     Case("--cache-dir is a file", lambda d: files(d, taken="x") or
          ["run", scenario(d), "--cache-dir", str(d / "taken"), "--config", models(d)],
          ("--cache-dir:", "taken is a file; expected a folder")),
+    Case("compare --out is a file", lambda d: files(d, taken="x") or
+         ["compare", "ticket_routing", "--out", str(d / "taken"), "--config", models(d)],
+         ("--out:", "taken is a file; expected a folder")),
+    Case("compare --rounds 0", lambda d: ["compare", "ticket_routing", "--rounds", "0", "--config", models(d)],
+         ("--rounds: expected a value greater than or equal to 1, got 0",)),
+    Case("compare --repeats 0", lambda d: ["compare", "ticket_routing", "--repeats", "0", "--config", models(d)],
+         ("--repeats must be at least 1, got 0",)),
 ]
 
 
