@@ -162,8 +162,15 @@ def _expand(value: str, source: str, key: str) -> str:
 
 def parse_config_list(text: str, source: str) -> list[ModelEntry]:
     """Parse OAI_CONFIG_LIST JSON text into entries; errors name the source and entry."""
+    def one_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        twice = next((k for k in keys if keys.count(k) > 1), None)
+        if twice is not None:  # json keeps the last silently, as YAML would
+            raise ConfigError(source, f"the key '{twice}' is given twice in one entry; give each key once")
+        return dict(pairs)
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=one_each)
     except json.JSONDecodeError as exc:
         raise ConfigError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
     except RecursionError:

@@ -151,6 +151,9 @@ CASES = [
     Case("unknown model_info key", lambda d: ["validate", scenario(d), "--config",
                                               models(d, [{**MODELS[0], "model_info": {"vison": True}}])],
          ("models.json: [0].model_info.vison: unknown key; expected one of: vision",)),
+    Case("duplicate entry key", lambda d: ["validate", scenario(d), "--config",
+                                           models(d, '[{"model": "a", "base_url": "http://h/v1", "model": "b"}]')],
+         ("models.json: the key 'model' is given twice in one entry; give each key once",)),
     Case("unknown entry key", lambda d: ["run", scenario(d), "--config", models(d, [{"model": "x", "apikey": "oops"}])],
          ("models.json: [0].apikey: unknown key",)),
     # --- agent cards: validate, --dry-run and run ----------------------------------------------------
