@@ -176,6 +176,10 @@ class Evaluator(_KeepsErrors):
         right = sum(1 for r in record.train.values() if r.score >= 1)
         lines = [f"Metric {t.metric.name if t.metric else ''} on v{record.round}: train {score_text(record.train_score)} "
                  f"({right}/{len(record.train)} right), dev {score_text(record.dev_score)} (n={len(record.dev)})."]
+        errors = record.metric_errors
+        if errors:
+            lines.append(f"Metric errors on {len(errors)} of {len(record.train) + len(record.dev)} examples (each scored 0; "
+                         f"fix metric.function): {errors[0]}")
         failing = failures_text(t, record)
         if failing != "(none)":
             lines.append("Failing train examples (fix these without breaking what works):\n" + failing)

@@ -8,17 +8,18 @@ from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
 
-from .cards import AgentCard, PACKAGE_AGENTS, load_cards
+from .cards import AgentCard, PACKAGE_AGENTS, check_card, load_cards
 from .budget import Budget, resumed_caps
 from .llm import Caller
 from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .projection import Projection, projected_spend
 from .results import Summary
 from .reopen import reopen, scenario_changes
-from .runs import RunDir
+from .runs import RunConfig, RunDir
 from .scenario import Scenario, load_scenario
-from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted, Terminated
-from .runtime import interrupts_cancel, make_caller, serving
+from .context import Seat
+from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError, RunInterrupted, Terminated
+from .runtime import cache_folder, check_folder, interrupts_cancel, make_caller, serving
 from .team import ReviewSettings, OnMessage, OnProgress, Session, build_session, run_session, seat_roles
 
 
@@ -44,7 +45,9 @@ def validate_scenario(scenario_ref: str, *, agents: list[str] | None = None, con
     scenario, cards = prepare(scenario_ref, agents=agents)
     found = find_config(config)
     if found is not None:
-        seat_roles(scenario, cards, ConfiguredModels(*found))
+        models = ConfiguredModels(*found)
+        seats = seat_roles(scenario, cards, models)
+        check_cost_tracked(scenario, [s for v in seats.values() for s in (v if isinstance(v, list) else [v])], models)
     else:
         seat_roles(scenario, cards, _AnyTag())
     return scenario
@@ -99,13 +102,18 @@ def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Ho
     """Run the refinement chat for a scenario; the run folder is written as it goes."""
     opts, hooks = options or RunOptions(), hooks or Hooks()
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
+    runs_dir = check_folder(opts.runs_dir, "--runs-dir")
     own = models is None
     models = models or open_models(opts.config, opts.gguf, parallel=scenario.concurrency)
     # Everything is validated before the run folder exists, so a bad input leaves nothing behind.
     session = build_session(scenario, cards, models, rounds=opts.rounds, caller=make_caller(models, scenario.budget.merged(opts.budget), cache_dir=opts.cache_dir,
                                                        no_cache=opts.no_cache),
                             review=_review(opts))
-    run = RunDir.create(Path(opts.runs_dir), scenario.name)
+    check_cost_tracked(scenario, session.table.seats, models, opts.budget)
+    try:
+        run = RunDir.create(runs_dir, scenario.name)
+    except OSError as exc:
+        raise ConfigError("--runs-dir", f"cannot make a run folder in {runs_dir}: {exc.strerror}") from None
     with run.owned():
         return _drive(session, models, run, hooks, own)
 
@@ -114,9 +122,12 @@ def dry_run(scenario_ref: str, options: RunOptions | None = None) -> Projection:
     """Project a run's calls and tokens without calling any model (and without starting one)."""
     opts = options or RunOptions()
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
+    check_folder(opts.runs_dir, "--runs-dir")
+    cache_folder(opts.cache_dir, opts.no_cache)
     found = find_config(opts.config)
     models: ModelProvider = ConfiguredModels(*found) if found else EmbeddedModels(Path(opts.gguf) if opts.gguf else None)
-    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=Caller(models))
+    session = build_session(scenario, cards, models, rounds=opts.rounds, caller=Caller(models), review=_review(opts))
+    check_cost_tracked(scenario, session.table.seats, models, opts.budget)
     return projected_spend(session.table, models)
 
 
@@ -144,8 +155,10 @@ def _resume(run: RunDir, opts: RunOptions, hooks: Hooks, models: ModelProvider |
     caps, note = resumed_caps(scenario.budget, config.budget or scenario.budget, opts.budget)
     caller = make_caller(models, caps, cache_dir=opts.cache_dir, no_cache=opts.no_cache,
                          ledger=run.spent(checkpoint.ledger))
-    session = build_session(scenario, config.restored_cards(), models, rounds=opts.rounds or config.rounds, caller=caller,
+    session = build_session(scenario, _checked_cards(config, run), models,
+                            rounds=config.rounds if opts.rounds is None else opts.rounds, caller=caller,
                             review=_review(opts))
+    check_cost_tracked(scenario, session.table.seats, models, opts.budget)
     session.resume_from(checkpoint)
     if note is not None:
         status(note)
@@ -153,6 +166,34 @@ def _resume(run: RunDir, opts: RunOptions, hooks: Hooks, models: ModelProvider |
         config.budget, config.rounds = caps, session.table.rounds
         config.write(run)
     return _drive(session, models, run, hooks, own)
+
+
+def _checked_cards(config: RunConfig, run: RunDir) -> dict[str, AgentCard]:
+    """The run's cards as config.json recorded them, checked against their roles as a loaded card is."""
+    cards = config.restored_cards()
+    for name, card in cards.items():
+        try:
+            check_card(card)
+        except ConfigError as exc:
+            raise ConfigError(str(run.config_path), exc.detail, key=f"cards.{name}.{exc.key}") from None
+    return cards
+
+
+def check_cost_tracked(scenario: Scenario, seats: list[Seat], models: ModelProvider, flags: Budget | None = None) -> None:
+    """A dollar cap needs a price for every model the run calls; without one the cap could never be reached."""
+    budget = scenario.budget.merged(flags)
+    if budget.max_usd is None or isinstance(models, EmbeddedModels):  # the embedded model costs nothing
+        return
+    tag = next((s.tag for s in seats if models.endpoint(s.tag).price is None), None)
+    if tag is None:
+        return
+    model = models.endpoint(tag).description.get("model")
+    message = (f"cost cannot be tracked: model '{model}' (tag '{tag}') has no price in {getattr(models, 'source', 'the model config')}; "
+               "add \"price\": [USD per 1k prompt tokens, USD per 1k completion tokens] to its entry, or cap with "
+               "--max-calls or --max-tokens instead")
+    if flags is not None and flags.max_usd is not None:
+        raise ConfigError("--max-usd", message)
+    raise scenario.error("budget.max_usd", message)
 
 
 def _review(opts: RunOptions) -> ReviewSettings | None:
@@ -174,6 +215,11 @@ def _drive(session: Session, models: ModelProvider, run: RunDir, hooks: Hooks, o
         raise RunInterrupted(f"interrupted ({by}). {_how_to_go_on(run)}", by=by) from None
     except (EndpointError, EmbeddedModelError) as exc:
         raise type(exc)(f"{exc}\n{_how_to_go_on(run)}") from None
+    last = session.table.state.rounds[-1] if session.table.state.rounds else None
+    if last is not None and last.metric_failure:  # the run stopped on it (selection.MetricFailing): the scenario is wrong
+        raise session.table.scenario.error(
+            "metric.function", f"failed on every example of round {last.round} ({last.metric_failure}); expected a "
+            f"function fn(output, target) returning a score from 0 to 1. The run is saved in {run.path}")
     return RunOutcome(summary=summary, run_dir=run)
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import string
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -16,6 +16,10 @@ from .loader import YamlDoc, load_model, parse_model, parse_yaml
 
 PACKAGE_AGENTS = Path(__file__).parent / "agents"
 ROLE_DEFAULTS = PACKAGE_AGENTS / "defaults"
+
+# A reply's max_tokens: beyond any model's output limit is a typo, not a setting to send.
+MAX_REPLY_TOKENS = 131_072
+ReplyTokens = Annotated[int, Field(ge=1, le=MAX_REPLY_TOKENS)]
 
 Role = Literal["prompt_engineer", "task_executor", "critic", "moderator"]
 
@@ -64,7 +68,7 @@ class AgentCard(BaseModel):
     system_message: str
     model: str = "default"
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: ReplyTokens | None = None
     templates: dict[str, str] = Field(default_factory=dict)
     # Critics only: what this critic looks at, and how it scores.
     focus: str | None = None
@@ -110,7 +114,7 @@ class RoleDefaults(BaseModel):
     system_message: str | None = None
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: ReplyTokens | None = None
     # Merged with a card's own templates name by name, so a card can replace one and keep the rest.
     templates: dict[str, str] = Field(default_factory=dict)
 
@@ -131,10 +135,10 @@ def _unknown_variable(text: str, available: Iterable[str], file: str | None, key
     """The error for a template that is malformed or names a variable not in `available`, or None."""
     tpl = string.Template(text)
     if not tpl.is_valid():
-        try:
-            tpl.substitute({name: "" for name in tpl.get_identifiers()})
-        except ValueError as exc:
-            return ConfigError(file, f"bad template ({exc}); write a literal dollar sign as $$", key=key)
+        bad = next(m for m in tpl.pattern.finditer(text) if m.group("invalid") is not None)
+        line = text.count("\n", 0, bad.start()) + 1
+        return ConfigError(file, f"a $ not followed by a variable name ({text[bad.start():].split()[0][:12]!r}, line {line} "
+                           "of the text); write $name or ${name} for a variable and $$ for a dollar sign", key=key)
     known = set(available)
     missing = [name for name in tpl.get_identifiers() if name not in known]
     if missing:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import io
 import logging
 import os
 import signal
 import sys
 import traceback
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 # Only small modules here: the heavy ones load inside main(), where Ctrl-C is already handled.
@@ -78,13 +80,17 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace) -> "RunOptions":
     from .api import RunOptions
     from .budget import Budget
+    from .loader import check_value
+    from .team import ReviewSettings
 
+    # Each cap's flag is its field's name (--max-calls sets max_calls), checked against the same bounds as the scenario's.
+    caps = {name: check_value(Budget, name, getattr(args, name), "--" + name.replace("_", "-")) for name in Budget.model_fields}
     return RunOptions(
         rounds=getattr(args, "rounds", None), config=args.config, gguf=args.gguf,
         runs_dir=getattr(args, "runs_dir", "runs"), agents=getattr(args, "agents", None),
-        cache_dir=args.cache_dir, no_cache=args.no_cache,
-        budget=Budget(max_calls=args.max_calls, max_tokens=args.max_tokens, max_usd=args.max_usd),
-        review=args.review, review_timeout=args.review_timeout, review_weight=args.review_weight,
+        cache_dir=args.cache_dir, no_cache=args.no_cache, budget=Budget(**caps), review=args.review,
+        review_timeout=check_value(ReviewSettings, "timeout", args.review_timeout, "--review-timeout"),
+        review_weight=check_value(ReviewSettings, "weight", args.review_weight, "--review-weight"),
     )
 
 
@@ -293,7 +299,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: list[str], debug: bool) -> int:
     from dotenv import find_dotenv, load_dotenv
 
-    load_dotenv(find_dotenv(usecwd=True), override=False)
+    from .loader import read_text
+
+    env_file = find_dotenv(usecwd=True)
+    try:  # read here so that a .env that is not text is one clear line, like any other file
+        env_text = read_text(Path(env_file)) if env_file else ""
+    except RedraftError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    load_dotenv(stream=io.StringIO(env_text), override=False)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from .context import RunContext
 from .evaluate import score_examples
 from .api import prepare
-from .runtime import interrupts_cancel, make_caller, serving
+from .runtime import check_folder, interrupts_cancel, make_caller, serving
 from .budget import Budget
 from .cards import AgentCard
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
@@ -133,7 +133,7 @@ def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *
         raise RedraftError(f"--repeats must be at least 1, got {opts.repeats}")
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
     _check_splits(scenario, arms)
-    out = Path(opts.out_dir) if opts.out_dir is not None else new_folder(Path("compare"), scenario.name)
+    out = check_folder(opts.out_dir, "--out") if opts.out_dir is not None else new_folder(Path("compare"), scenario.name)
     if (out / "compare.json").exists() or (out / "runs").exists():
         raise RedraftError(f"{out} already holds a comparison; choose another folder with --out")
     own = models is None

@@ -111,6 +111,9 @@ class Console:
             mark = "← best " if r.round == s.best_round else ""
             self.print(f"{r.round:5d}  {score_text(r.dev_score, 5)}  {score_text(r.train_score, 5)}  {score_text(r.mean.get('overall'), 5)}  "
                        f"{score_text(alpha, 5)}  {r.origin:<15}  {mark}{sel}")
+        for r in s.rounds:
+            if r.metric_errors:
+                self.print(f"metric     round {r.round}: failed on {r.metric_errors} examples (scored 0): {r.metric_error}")
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}")
         self.print(f"stopped    {s.stop_reason}")

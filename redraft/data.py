@@ -118,6 +118,7 @@ class ExampleResult(BaseModel):
     score: float
     extracted: str | None = None
     feedback: str | None = None
+    error: str | None = None  # the metric failed on this output (scored 0)
 
 
 class Splits(BaseModel):
@@ -130,20 +131,22 @@ class Splits(BaseModel):
     test: list[Example]
 
 
-def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """The rows of a .jsonl or .csv file, each with its 1-based line number."""
+def read_rows(path: Path, *, string_field: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+    """The rows of a .jsonl or .csv file, each with its 1-based line number.
+
+    With `string_field`, a JSONL line that is a JSON string is read as a row with that one field.
+    """
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise ConfigError(str(path), f"unsupported file type '{path.suffix}'; expected .jsonl or .csv")
     # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
     text = read_text(path, encoding="utf-8-sig")
     if not text.strip():
-        expected = "one JSON object per line" if suffix == ".jsonl" else "a header line and one row per example"
-        raise ConfigError(str(path), f"the file is empty; expected {expected}")
-    return _jsonl_rows(path, text) if suffix == ".jsonl" else _csv_rows(path, text)
+        raise ConfigError(str(path), f"the file is empty; expected {DATA_FILES[suffix]}")
+    return _jsonl_rows(path, text, string_field) if suffix == ".jsonl" else _csv_rows(path, text)
 
 
-def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
+def _jsonl_rows(path: Path, text: str, string_field: str | None = None) -> list[tuple[int, dict[str, Any]]]:
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -152,8 +155,13 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[int, dict[str, Any]]]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(str(path), f"line is not valid JSON: {exc.msg} (column {exc.colno})", line=n) from None
+        except RecursionError:
+            raise ConfigError(str(path), "the line's JSON is nested too deeply; expected one flat object", line=n) from None
+        if string_field is not None and isinstance(obj, str):
+            obj = {string_field: obj}
         if not isinstance(obj, dict):
-            raise ConfigError(str(path), f"expected a JSON object per line, got {_kind(obj)}", line=n)
+            also = " or a JSON string" if string_field is not None else ""
+            raise ConfigError(str(path), f"expected a JSON object{also} per line, got {_kind(obj)}", line=n)
         rows.append((n, obj))
     return rows
 
@@ -197,7 +205,7 @@ def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: ScenarioR
     """
     split = spec.split
     if spec.file is not None:
-        path = _resolve(spec.file, "file", base_dir, scenario_file)
+        path = data_file(spec.file, "dataset.file", base_dir, scenario_file, DATA_FILES)
         pool = _read_pool(spec, path, path.stem)
         _check_unique_ids([(path, pool)])
         examples = [example for _, example in pool]
@@ -205,14 +213,14 @@ def load_examples(spec: DatasetSpec, base_dir: Path, *, scenario_file: ScenarioR
                               lambda message: _scenario_error(scenario_file, str(path), "dataset.split", message))
 
     assert spec.train_file is not None and spec.dev_file is not None  # guaranteed by DatasetSpec
-    train_path = _resolve(spec.train_file, "train_file", base_dir, scenario_file)
-    dev_path = _resolve(spec.dev_file, "dev_file", base_dir, scenario_file)
+    train_path = data_file(spec.train_file, "dataset.train_file", base_dir, scenario_file, DATA_FILES)
+    dev_path = data_file(spec.dev_file, "dataset.dev_file", base_dir, scenario_file, DATA_FILES)
     train_pool = _read_pool(spec, train_path, "train")
     dev_pool = _read_pool(spec, dev_path, "dev")
     pools = [(train_path, train_pool), (dev_path, dev_pool)]
     test_pool: list[tuple[int, Example]] | None = None
     if spec.test_file is not None:
-        test_path = _resolve(spec.test_file, "test_file", base_dir, scenario_file)
+        test_path = data_file(spec.test_file, "dataset.test_file", base_dir, scenario_file, DATA_FILES)
         test_pool = _read_pool(spec, test_path, "test")
         pools.append((test_path, test_pool))
     _check_unique_ids(pools)
@@ -368,17 +376,33 @@ def _check_unique_ids(pools: list[tuple[Path, list[tuple[int, Example]]]]) -> No
             seen[example.id] = (path, line)
 
 
-def _resolve(name: str, key: str, base_dir: Path, scenario_file: ScenarioRef) -> Path:
+# What each kind of file holds, for messages: the files a dataset can be read from...
+DATA_FILES = {".jsonl": "one JSON object per line", ".csv": "a header line and one row per example"}
+# ...and the files a scenario's unlabeled inputs can be read from.
+INPUT_FILES = {".txt": "one input per line", ".jsonl": 'an {"input": ...} object or a JSON string per line',
+               ".csv": "an 'input' column"}
+
+
+def data_file(name: str, key: str, base_dir: Path, scenario_file: ScenarioRef, kinds: dict[str, str]) -> Path:
+    """The file a scenario key names (relative to `base_dir`): it must exist, be a regular file and have one of
+    the suffixes in `kinds`; each problem is an error pointing at the key, saying what was expected."""
     path = Path(name)
     if not path.is_absolute():
         path = base_dir / path
-    if not path.is_file():
-        problem = "is a folder, not a file" if path.is_dir() else "file not found"
-        raise _scenario_error(
-            scenario_file, str(path), f"dataset.{key}",
-            f"{problem}: {path} (paths are relative to the scenario's folder; expected a .jsonl or .csv file)",
-        )
-    return path
+    kinds_text = [f"{suffix} ({what})" for suffix, what in kinds.items()]
+    expected = ", ".join(kinds_text[:-1]) + f" or {kinds_text[-1]}" if len(kinds_text) > 1 else kinds_text[0]
+    problem = None
+    if path.is_dir():
+        problem = f"is a folder, not a file: {path}"
+    elif not path.exists():
+        problem = f"file not found: {path} (paths are relative to the scenario's folder)"
+    elif not path.is_file():
+        problem = f"is not a regular file (a device or a pipe): {path}"
+    elif path.suffix.lower() not in kinds:
+        problem = f"unsupported file type '{path.suffix}'" if path.suffix else f"the file name {path.name} has no suffix"
+    if problem is None:
+        return path
+    raise _scenario_error(scenario_file, str(path), key, f"{problem}; expected a file: {expected}")
 
 
 def _scenario_error(scenario_file: ScenarioRef, fallback_file: str, key: str, message: str) -> ConfigError:

@@ -8,17 +8,31 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 from autogen_core.models import ChatCompletionClient, ModelFamily
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StrictBool, ValidationError, field_validator
 
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 from .errors import ConfigError
-from .loader import key_path
+from .loader import allowed_keys, read_text, validation_to_config_error
 from .secrets import redact_url, register, url_secrets
 
 EMBEDDED = "embedded"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ModelInfo(BaseModel):
+    """What an endpoint's model can do, in AutoGen's words; a key left out gets redraft's generic default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vision: StrictBool | None = None
+    function_calling: StrictBool | None = None
+    json_output: StrictBool | None = None
+    structured_output: StrictBool | None = None  # the endpoint supports response_format json_schema
+    multiple_system_messages: StrictBool | None = None
+    family: str | None = Field(default=None, min_length=1)
 
 
 class ModelEntry(BaseModel):
@@ -34,12 +48,28 @@ class ModelEntry(BaseModel):
     azure_deployment: str | None = None
     tags: list[str] = Field(default_factory=list)
     price: tuple[float, float] | None = None  # USD per 1k prompt tokens, per 1k completion tokens
-    model_info: dict[str, Any] | None = None
-    timeout: float = Field(default=120.0, gt=0)  # seconds per call
-    max_retries: int = Field(default=4, ge=0)  # retries on rate limits, server errors, timeouts
-    retry_base_seconds: float = Field(default=1.0, ge=0)  # backoff: base * 2^attempt, with jitter
-    max_concurrency: int = Field(default=4, ge=1)  # parallel calls to this endpoint
+    model_info: ModelInfo | None = None
+    timeout: float = Field(default=120.0, gt=0, le=3600)  # seconds per call
+    max_retries: int = Field(default=4, ge=0, le=20)  # retries on rate limits, server errors, timeouts
+    retry_base_seconds: float = Field(default=1.0, ge=0, le=60)  # backoff: base * 2^attempt, with jitter
+    max_concurrency: int = Field(default=4, ge=1, le=64)  # parallel calls to this endpoint
     _base_url_setting: str | None = PrivateAttr(default=None)  # base_url as written, ${VAR} placeholders unexpanded
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _key_alone(cls, v: Any) -> Any:
+        return _clean_key(v, "api_key") if isinstance(v, str) else v
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _a_url(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            return v
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v.strip()!r} is not a URL; expected http:// or https:// and a host, "
+                             "e.g. http://localhost:11434/v1")
+        return v.strip()
 
     @field_validator("price", mode="before")
     @classmethod
@@ -92,6 +122,35 @@ class ModelProvider(Protocol):
     async def close(self) -> None: ...
 
 
+def _clean_key(key: str, where: str) -> str:
+    """A key without the spaces and line breaks copying it often adds; one with a space or control character
+    inside is refused (HTTP headers cannot carry it), without ever showing the key."""
+    key = key.strip()
+    if not key:
+        raise ValueError(f"{where} is empty; expected the API key")
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise ValueError(f"{where} has a space, line break or control character inside; expected the API key alone")
+    return key
+
+
+def api_key(e: ModelEntry, source: str) -> str | None:
+    """The key a client sends for this entry: its api_key, else the environment's; None for a local server
+    that needs none. An OpenAI or Azure endpoint without one is a ConfigError naming `source`."""
+    if e.api_key is not None:
+        return e.api_key.get_secret_value()
+    for var in ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY") if e.api_type == "azure" else ("OPENAI_API_KEY",):
+        if os.environ.get(var):
+            try:
+                return _clean_key(os.environ[var], f"the environment variable {var}")
+            except ValueError as exc:
+                raise ConfigError(source, f"{exc} (used because the entry has no api_key)", key="api_key") from None
+    if e.base_url is None or e.api_type == "azure":
+        env = "AZURE_OPENAI_API_KEY" if e.api_type == "azure" else "OPENAI_API_KEY"
+        raise ConfigError(source, f"model '{e.model}' needs an API key: set api_key in its entry (e.g. \"${{{env}}}\") "
+                          f"or {env} in the environment or .env", key="api_key")
+    return None  # local servers (Ollama, vLLM, llama.cpp) usually ignore the key
+
+
 def _expand(value: str, source: str, key: str) -> str:
     def sub(m: re.Match[str]) -> str:
         name = m.group(1)
@@ -105,10 +164,19 @@ def _expand(value: str, source: str, key: str) -> str:
 
 def parse_config_list(text: str, source: str) -> list[ModelEntry]:
     """Parse OAI_CONFIG_LIST JSON text into entries; errors name the source and entry."""
+    def one_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in pairs]
+        twice = next((k for k in keys if keys.count(k) > 1), None)
+        if twice is not None:  # json keeps the last silently, as YAML would
+            raise ConfigError(source, f"the key '{twice}' is given twice in one entry; give each key once")
+        return dict(pairs)
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=one_each)
     except json.JSONDecodeError as exc:
         raise ConfigError(source, f"invalid JSON: {exc.msg}", line=exc.lineno) from None
+    except RecursionError:
+        raise ConfigError(source, "the JSON is nested too deeply; expected a list of flat model entries") from None
     if not isinstance(data, list) or not data:
         raise ConfigError(source, "expected a non-empty JSON list of model entries like "
                           '[{"model": "gpt-4o-mini", "api_key": "${OPENAI_API_KEY}", "tags": ["default"]}]')
@@ -124,9 +192,8 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
         try:
             entry = ModelEntry.model_validate(item)
         except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            msg = "unknown key; expected one of: " + ", ".join(ModelEntry.model_fields) if err["type"] == "extra_forbidden" else err["msg"]
-            raise ConfigError(source, msg, key=f"[{i}]." + key_path(err["loc"])) from None
+            err = validation_to_config_error(exc, source, None, allowed_keys(ModelEntry))
+            raise ConfigError(source, err.detail, key=f"[{i}].{err.key}") from None
         if entry.api_key is not None:
             register(entry.api_key.get_secret_value())
         if entry.base_url is not None:
@@ -135,6 +202,10 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
             entry._base_url_setting = written_url if isinstance(written_url, str) else None
         if entry.api_type == "azure" and not (entry.base_url and entry.api_version):
             raise ConfigError(source, "an azure entry needs base_url (the Azure endpoint) and api_version", key=f"[{i}]")
+        try:
+            api_key(entry, source)
+        except ConfigError as exc:
+            raise ConfigError(source, exc.detail, key=f"[{i}].{exc.key}") from None
         entries.append(entry)
     return entries
 
@@ -142,22 +213,22 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
 def find_config(explicit: str | None) -> tuple[list[ModelEntry], str] | None:
     """--config PATH, else $OAI_CONFIG_LIST (a path or the JSON itself), else ./OAI_CONFIG_LIST, else None."""
     if explicit:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(explicit, "model config file not found (--config)")
-        return parse_config_list(path.read_text(encoding="utf-8"), str(path)), str(path)
+        return _read_config(Path(explicit), "--config")
     env = os.environ.get("OAI_CONFIG_LIST")
     if env:
         if env.lstrip().startswith("["):
             return parse_config_list(env, "$OAI_CONFIG_LIST"), "$OAI_CONFIG_LIST"
-        path = Path(env)
-        if not path.is_file():
-            raise ConfigError(env, "file named by $OAI_CONFIG_LIST not found")
-        return parse_config_list(path.read_text(encoding="utf-8"), str(path)), str(path)
+        return _read_config(Path(env), "$OAI_CONFIG_LIST")
     local = Path("OAI_CONFIG_LIST")
-    if local.is_file():
-        return parse_config_list(local.read_text(encoding="utf-8"), str(local)), str(local)
+    if local.exists():
+        return _read_config(local, "./OAI_CONFIG_LIST")
     return None
+
+
+def _read_config(path: Path, given_by: str) -> tuple[list[ModelEntry], str]:
+    if not path.exists():
+        raise ConfigError(str(path), f"model config file not found ({given_by})")
+    return parse_config_list(read_text(path), str(path)), str(path)
 
 
 def _default_model_info(structured: bool) -> dict[str, Any]:
@@ -211,14 +282,14 @@ class ConfiguredModels:
     def client(self, tag: str) -> ChatCompletionClient:
         i = self._index(tag)
         if i not in self._clients:
-            self._clients[i] = _make_client(self.entries[i])
+            self._clients[i] = _make_client(self.entries[i], self.source)
         return self._clients[i]
 
     def endpoint(self, tag: str) -> Endpoint:
         e = self.entry(tag)
-        info = e.model_info or {}
+        said = e.model_info.structured_output if e.model_info is not None else None
         # OpenAI's own recent models support JSON-schema output; others say so in model_info.
-        structured = bool(info.get("structured_output", e.base_url is None and e.api_type == "openai"))
+        structured = said if said is not None else e.base_url is None and e.api_type == "openai"
         return Endpoint(
             id=f"{e.api_type}|{e.base_url or 'openai'}|{e.azure_deployment or ''}|{e.model}",
             description=e.describe(), price=e.price, structured_output=structured,
@@ -232,25 +303,16 @@ class ConfiguredModels:
         self._clients.clear()
 
 
-def _make_client(e: ModelEntry) -> ChatCompletionClient:
+def _make_client(e: ModelEntry, source: str) -> ChatCompletionClient:
     from autogen_ext.models.openai import AzureOpenAIChatCompletionClient, OpenAIChatCompletionClient
 
     # Retries are redraft's own (backoff with jitter, Retry-After, clean stop): the client makes none.
     kwargs: dict[str, Any] = {"model": e.model, "timeout": e.timeout, "max_retries": 0}
-    key = e.api_key.get_secret_value() if e.api_key is not None else None
-    if key is None and e.api_type == "azure":
-        key = os.environ.get("AZURE_OPENAI_API_KEY")
-    if key is None:
-        key = os.environ.get("OPENAI_API_KEY")
+    key = api_key(e, source)
     register(key)
-    if key is None:
-        if e.base_url is None:
-            raise ConfigError("OAI_CONFIG_LIST", f"model '{e.model}' needs an API key: set api_key in its entry "
-                              "(e.g. \"${OPENAI_API_KEY}\") or OPENAI_API_KEY in the environment or .env", key="api_key")
-        key = "not-needed"  # local servers (Ollama, vLLM, llama.cpp) usually ignore the key
-    kwargs["api_key"] = key
+    kwargs["api_key"] = key or "not-needed"
     if e.model_info is not None:
-        kwargs["model_info"] = {**_default_model_info(False), **e.model_info}
+        kwargs["model_info"] = {**_default_model_info(False), **e.model_info.model_dump(exclude_none=True)}
     if e.api_type == "azure":
         kwargs.update(azure_endpoint=e.base_url, api_version=e.api_version, azure_deployment=e.azure_deployment or e.model)
         return AzureOpenAIChatCompletionClient(**kwargs)

@@ -56,7 +56,7 @@ def metric_results(table: RunContext, examples: list[Example], outputs: dict[str
     out = {}
     for e in examples:
         r = table.metric(outputs.get(e.id, ""), e.target)
-        out[e.id] = ExampleResult(score=r.score, extracted=r.extracted, feedback=r.feedback)
+        out[e.id] = ExampleResult(score=r.score, extracted=r.extracted, feedback=r.feedback, error=r.error)
     return out
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
+
+# Deeper than any configuration needs; far below where parsing (and later dumping) would hit Python's recursion limit.
+MAX_DEPTH = 64
 
 
 def read_text(path: Path, encoding: str = "utf-8") -> str:
@@ -20,8 +23,10 @@ def read_text(path: Path, encoding: str = "utf-8") -> str:
         return path.read_text(encoding=encoding)
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a folder; expected a file") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); expected UTF-8 text: save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
 
@@ -46,7 +51,11 @@ def parse_yaml(path: Path) -> YamlDoc:
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_tree(path, node)
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        raise ConfigError(str(path), f"the YAML is nested too deeply; expected at most {MAX_DEPTH} levels") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -57,6 +66,31 @@ def parse_yaml(path: Path) -> YamlDoc:
     finally:
         loader.dispose()
     return YamlDoc(path, data, node)
+
+
+def _check_tree(path: Path, root: yaml.Node) -> None:
+    """Refuse a mapping that sets a key twice (YAML would silently keep the last) and nesting deeper than MAX_DEPTH."""
+    todo: list[tuple[yaml.Node, tuple[Any, ...]]] = [(root, ())]
+    while todo:  # iteratively: the point is to refuse what would exhaust the stack
+        node, loc = todo.pop()
+        line = node.start_mark.line + 1
+        if len(loc) > MAX_DEPTH:
+            raise ConfigError(str(path), f"the YAML is nested too deeply; expected at most {MAX_DEPTH} levels",
+                              key=key_path(loc[:3]) + "...", line=line)
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend((child, (*loc, i)) for i, child in enumerate(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is not None and key != "<<":  # merge keys may repeat what they merge
+                    key_line = key_node.start_mark.line + 1
+                    if key in seen:
+                        raise ConfigError(str(path), f"duplicate key, also set on line {seen[key]}; YAML would keep "
+                                          "only the last one, so give each key once", key=key_path((*loc, key)),
+                                          line=key_line)
+                    seen[key] = key_line
+                todo.append((value_node, (*loc, key)))
 
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -102,6 +136,8 @@ def _explain(err: dict[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "value_error" and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])  # our own validators' words, without pydantic's "Value error, "
     msg = err["msg"]
     return msg[0].lower() + msg[1:] if msg else kind
 
@@ -142,11 +178,23 @@ def parse_model(doc: YamlDoc, model: type[M], *, context: dict[str, Any] | None 
         raise validation_to_config_error(exc, str(doc.path), doc.node, allowed_keys(model)) from None
 
 
+def check_value(model: type[BaseModel], field: str, value: Any, name: str) -> Any:
+    """A value given outside a file (a command-line flag, `name`) checked against the bounds of `model.field`."""
+    info = model.model_fields[field]
+    try:
+        return TypeAdapter(Annotated[(info.annotation, *info.metadata)]).validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        wanted = err["msg"].removeprefix("Input should be ")
+        expected = f"a value {wanted}" if wanted != err["msg"] else _explain(err)
+        raise ConfigError(name, f"expected {expected}, got {value}") from None
+
+
 def allowed_keys(model: type[BaseModel], prefix: str = "") -> dict[str, list[str]]:
     """Map each nested key path to the keys its model accepts (for 'unknown key' hints)."""
     out: dict[str, list[str]] = {prefix: list(model.model_fields)}
     for name, field in model.model_fields.items():
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out.update(allowed_keys(ann, f"{prefix}.{name}" if prefix else name))
+        for ann in (field.annotation, *get_args(field.annotation)):  # a model, or a model | None
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                out.update(allowed_keys(ann, f"{prefix}.{name}" if prefix else name))
     return out

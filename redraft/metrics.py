@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import math
 import re
 import sys
@@ -73,6 +74,7 @@ class MetricResult(BaseModel):
     score: float = Field(ge=0.0, le=1.0)
     extracted: str | None = None
     feedback: str | None = None
+    error: str | None = None  # a python metric that raised or returned no score from 0 to 1 (the score is then 0)
 
 
 @runtime_checkable
@@ -289,11 +291,13 @@ class PythonMetric:
     name: str = "python"
 
     def __call__(self, output: str, target: str) -> MetricResult:
-        # The user's code must never end a run: anything it does wrong scores 0 and says why.
+        # The user's code must never crash a run: anything it does wrong scores 0 and says why, and the run
+        # shows it (and stops when it fails on every example: see RoundRecord.metric_failure).
         try:
             return _as_result(self.fn(output, target))
         except Exception as exc:
-            return MetricResult(score=0.0, feedback=f"metric error: {type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            return MetricResult(score=0.0, feedback=f"metric error: {error}", error=error)
 
 
 def _as_result(value: Any) -> MetricResult:
@@ -333,11 +337,15 @@ def _load_function(ref: str, base_dir: Path | None, file: str | None) -> Callabl
             raise problem(f"cannot load {path} as Python; expected a .py file")
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
+        # No __pycache__ beside the user's scenario: redraft writes nothing outside its own folders.
+        bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
         try:
             spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[mod_name]
             raise problem(f"importing {path} failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            sys.dont_write_bytecode = bytecode
     else:
         try:
             module = importlib.import_module(module_ref)
@@ -352,6 +360,12 @@ def _load_function(ref: str, base_dir: Path | None, file: str | None) -> Callabl
     if not callable(fn):
         what = "no function" if fn is None else "a non-callable"
         raise problem(f"'{module_ref}' has {what} '{name}'; expected a function fn(output, target)")
+    try:
+        inspect.signature(fn).bind("output", "target")
+    except TypeError:
+        raise problem(f"'{ref}' takes {inspect.signature(fn)}; expected a function fn(output, target)") from None
+    except ValueError:
+        pass  # no signature to read (some builtins): calling it will tell
     return fn
 
 

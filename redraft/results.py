@@ -69,6 +69,8 @@ class RoundSummary(BaseModel):
     focus: str | None = None
     candidates: list[CandidateResult] = Field(default_factory=list)  # labeled: every candidate the round tried
     judge_validity: float | None = None  # labeled: the critics' per-output scores against the metric (rank correlation)
+    metric_errors: int = 0  # labeled: examples the metric failed on (a python metric that raised), each scored 0
+    metric_error: str | None = None  # the first of those errors
 
     @field_validator("panel", mode="before")
     @classmethod

@@ -240,7 +240,8 @@ def round_summary(r: RoundRecord) -> RoundSummary:
         round=r.round, prompt=r.prompt, changes=r.changes, origin=r.origin, critics=critics,
         mean=r.panel.mean if r.panel else {}, spread=r.panel.spread if r.panel else {}, score=r.score, focus=r.focus,
         train_score=r.train_score, dev_score=r.dev_score, panel=panel, selection=r.decision,
-        candidates=r.candidates, judge_validity=r.judge_validity,
+        candidates=r.candidates, judge_validity=r.judge_validity, metric_errors=len(r.metric_errors),
+        metric_error=r.metric_errors[0] if r.metric_errors else None,
     )
 
 

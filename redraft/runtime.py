@@ -12,14 +12,36 @@ from typing import Any, Callable, Iterator
 from .budget import Budget
 from .cache import CallCache, default_cache_dir
 from .endpoints import ModelProvider
+from .errors import ConfigError
 from .llm import Caller, Ledger
+
+
+def check_folder(path: str | Path, flag: str) -> Path:
+    """A folder a command will write into: it may not exist yet, but neither it nor a parent may be a file."""
+    folder = Path(path)
+    for existing in (folder, *folder.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                what = "is a file" if existing == folder else f"is inside {existing}, which is a file"
+                raise ConfigError(flag, f"{folder} {what}; expected a folder (or a path where one can be made)")
+            break
+    return folder
+
+
+def cache_folder(cache_dir: str | Path | None, no_cache: bool = False) -> Path | None:
+    """Where replies are cached (None with `no_cache`), checked before any call so a bad path fails first."""
+    if no_cache:
+        return None
+    if cache_dir:
+        return check_folder(cache_dir, "--cache-dir")
+    return check_folder(default_cache_dir(), "the reply cache ($REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
 
 
 def make_caller(models: ModelProvider, budget: Budget, *, cache_dir: str | Path | None = None, no_cache: bool = False,
                 ledger: Ledger | None = None) -> Caller:
     """A caller over `models` with the reply cache (unless `no_cache`) and the budget caps."""
-    cache = None if no_cache else CallCache(Path(cache_dir) if cache_dir else default_cache_dir())
-    return Caller(models, ledger, cache=cache, budget=budget)
+    folder = cache_folder(cache_dir, no_cache)
+    return Caller(models, ledger, cache=CallCache(folder) if folder else None, budget=budget)
 
 
 @contextmanager

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .candidates import Search
 from .errors import ConfigError
 from .budget import Budget
-from .data import DatasetSpec, Example, Splits, SplitSpec, inline_examples, load_examples, read_rows, split_examples
-from .loader import YamlDoc, parse_model, parse_yaml
+from .cards import ReplyTokens
+from .data import (INPUT_FILES, DatasetSpec, Example, Splits, SplitSpec, data_file, inline_examples, load_examples, read_rows,
+                   split_examples)
+from .loader import YamlDoc, parse_model, parse_yaml, read_text
 from .metrics import MetricSpec, build_metric
 
 PACKAGE_SCENARIOS = Path(__file__).parent / "scenarios"
+NAME_LIMIT = 80  # characters of a scenario's name
+# The sampling seed sent to the model: room left below 2^31 for the offsets added per example, round and retry.
+MAX_SEED = 1_000_000_000
 
 
 class ScoreScale(BaseModel):
@@ -77,7 +83,7 @@ class Selection(BaseModel):
     level: float = Field(default=0.95, gt=0.5, lt=1)
     min_effect: float = Field(default=0.0, ge=0)  # a difference on the scenario's ScoreScale, checked at load
     noise_margin: bool = True  # rubric-only: also clear the judges' own noise (re-score spread)
-    n_boot: int = Field(default=1000, ge=100)
+    n_boot: int = Field(default=1000, ge=100, le=100_000)
 
 
 class RoleSettings(BaseModel):
@@ -87,7 +93,7 @@ class RoleSettings(BaseModel):
 
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: ReplyTokens | None = None
 
 
 class Scenario(BaseModel):
@@ -95,7 +101,7 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
     description: str
     task: str
     seed_prompt: str | None = None
@@ -108,14 +114,14 @@ class Scenario(BaseModel):
     minibatch: int = Field(default=8, ge=1)  # train examples the Executor runs each round
     selection: Selection = Field(default_factory=Selection)
     search: Search = Field(default_factory=Search)  # labeled: candidates per round, screening, worked examples
-    noise_repeats: int = Field(default=2, ge=0)  # extra re-scorings by the first critic, to measure judge noise
+    noise_repeats: int = Field(default=2, ge=0, le=10)  # extra re-scorings by the first critic, to measure judge noise
     criteria: list[Criterion] = Field(min_length=1)
     critics: list[str] = Field(default_factory=lambda: ["clarity", "fidelity", "format"], min_length=1)
     rounds: int = Field(default=3, ge=1, le=100)
     stop: StopRules = Field(default_factory=StopRules)
     roles: dict[str, RoleSettings] = Field(default_factory=dict)
-    seed: int = 0
-    max_tokens: int = Field(default=256, ge=1)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)  # offsets per example, round and retry are added to it
+    max_tokens: ReplyTokens = 256
     concurrency: int = Field(default=4, ge=1, le=64)
     budget: Budget = Field(default_factory=Budget)
 
@@ -123,6 +129,18 @@ class Scenario(BaseModel):
     _source: YamlDoc | None = PrivateAttr(default=None)
     _splits: Splits | None = PrivateAttr(default=None)
     _labeled: bool = PrivateAttr(default=False)
+
+    @field_validator("name")
+    @classmethod
+    def _names_a_folder(cls, name: str) -> str:
+        # The name becomes part of the run folder's name, which file systems limit to 255 bytes.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise ValueError(f"{name!r} cannot name a run folder; expected letters, digits, '_', '.' and '-', "
+                             "starting with a letter or a digit")
+        if len(name) > NAME_LIMIT:
+            raise ValueError(f"the name is {len(name)} characters long; expected at most {NAME_LIMIT} "
+                             "(it becomes part of the run folder's name)")
+        return name
 
     @model_validator(mode="after")
     def _one_source_of_inputs(self) -> "Scenario":
@@ -227,6 +245,7 @@ def load_scenario(ref: str | Path) -> Scenario:
         texts = list(scenario.inputs) if scenario.inputs is not None else _read_inputs(scenario)
         examples = [Example(id=f"input-{i}", input=t, target="") for i, t in enumerate(texts, 1)]
         scenario._attach(path, _split(scenario, examples), labeled=False)
+    _check_splits(scenario)
     _check_units(scenario)
     if scenario.metric is not None:
         build_metric(scenario.metric, base_dir=path.parent, file=str(path))  # import errors surface now
@@ -238,6 +257,14 @@ def _split(scenario: Scenario, examples: list[Example]) -> Splits:
     if scenario.split is None:
         return Splits(train=examples, dev=examples, test=[])
     return split_examples(examples, scenario.split, "the scenario", lambda message: scenario.error("split", message))
+
+
+def _check_splits(scenario: Scenario) -> None:
+    """The loop learns from train examples and chooses the best prompt on dev ones: a split must leave it both."""
+    key = "dataset.split" if scenario.dataset is not None else "split"
+    for part, what in (("train", "learn from"), ("dev", "choose the best prompt on")):
+        if not getattr(scenario.splits, part):
+            raise scenario.error(f"{key}.{part}", f"0 {part} examples leave the loop nothing to {what}; expected at least 1")
 
 
 def _check_units(scenario: Scenario) -> None:
@@ -255,18 +282,14 @@ def _check_units(scenario: Scenario) -> None:
 
 def _read_inputs(scenario: Scenario) -> list[str]:
     assert scenario.inputs_file is not None and scenario.path is not None
-    file = Path(scenario.inputs_file)
-    if not file.is_absolute():
-        file = scenario.path.parent / file
-    if not file.is_file():
-        raise scenario.error("inputs_file", f"file not found: {file} (paths are relative to the scenario file)")
-    if file.suffix == ".txt":
-        items = [line.strip() for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    file = data_file(scenario.inputs_file, "inputs_file", scenario.path.parent, scenario._source, INPUT_FILES)
+    if file.suffix.lower() == ".txt":
+        items = [line.strip() for line in read_text(file).splitlines() if line.strip()]
         if not items:
-            raise ConfigError(str(file), "no inputs found in the file")
+            raise ConfigError(str(file), f"no inputs found in the file; expected {INPUT_FILES['.txt']}")
         return items
     items = []
-    for line, row in read_rows(file):
+    for line, row in read_rows(file, string_field="input"):
         value = row.get("input")
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(str(file), f'expected an "input" string; the row has: {", ".join(row) or "nothing"}', line=line)

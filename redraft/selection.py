@@ -131,6 +131,15 @@ class RoundLimit(StopRule):
         return f"round limit reached ({self.rounds})" if record.round >= self.rounds else None
 
 
+class MetricFailing(StopRule):
+    """Stops when the metric failed on every example of a round: going on would score nothing."""
+
+    def reason(self, state: RunState, record: RoundRecord) -> str | None:
+        error = record.metric_failure
+        return f"the metric failed on every example of round {record.round}: {error}" if error else None
+
+
 def stop_rule(scenario: Scenario, rounds: int) -> StopRule:
     """The scenario's stop rules, in the order their reasons win."""
-    return TargetReached(scenario.stop.target_score) | NoProgress(scenario.stop.patience) | RoundLimit(rounds)
+    return (MetricFailing() | TargetReached(scenario.stop.target_score) | NoProgress(scenario.stop.patience)
+            | RoundLimit(rounds))

@@ -99,6 +99,17 @@ class RoundRecord(BaseModel):
         """The score selection compares (dev)."""
         return self.dev_score
 
+    @property
+    def metric_errors(self) -> list[str]:
+        """The metric's error on each train and dev example it failed on this round."""
+        return [r.error for r in [*self.train.values(), *self.dev.values()] if r.error]
+
+    @property
+    def metric_failure(self) -> str | None:
+        """The metric's first error when it failed on every example of the round: then nothing was measured."""
+        errors = self.metric_errors
+        return errors[0] if errors and len(errors) == len(self.train) + len(self.dev) else None
+
 
 class HeldOutScore(BaseModel):
     """The final prompt on the held-out test examples, scored once at the end."""

@@ -13,6 +13,7 @@ from autogen_agentchat.base import ChatAgent, TaskResult
 from autogen_agentchat.conditions import StopMessageTermination
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, SelectSpeakerEvent, TextMessage
 from autogen_agentchat.teams import RoundRobinGroupChat
+from pydantic import BaseModel, Field
 
 from .progress import OnProgress
 from .agents import CriticPanel, Evaluator, Moderator, PromptEngineer, TaskExecutor
@@ -22,6 +23,7 @@ from .endpoints import ModelProvider
 from .errors import BudgetExceeded, ConfigError, RedraftError
 from .evaluate import score_examples
 from .llm import Caller
+from .loader import check_value
 from .metrics import build_metric
 from .results import Summary
 from .runs import Checkpoint, RunConfig, RunDir, now_iso, write_summary
@@ -87,19 +89,18 @@ class Session:
         self.checkpoint = checkpoint
 
 
-@dataclass
-class ReviewSettings:
+class ReviewSettings(BaseModel):
     """A human reviewer at the table (`--review`)."""
 
-    timeout: float | None = None  # seconds to wait for an answer before going on
-    weight: float = 1.0  # the reviewer's /score counts as this many critics
+    timeout: float | None = Field(default=None, gt=0)  # seconds to wait for an answer before going on
+    weight: float = Field(default=1.0, ge=0, le=100)  # the reviewer's /score counts as this many critics
 
 
 def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: ModelProvider, *, rounds: int | None = None,
                   caller: Caller | None = None, review: ReviewSettings | None = None) -> Session:
     """Seat the roles and assemble the AgentChat team."""
     seats = seat_roles(scenario, cards, models)
-    n_rounds = rounds or scenario.rounds
+    n_rounds = scenario.rounds if rounds is None else check_value(Scenario, "rounds", rounds, "--rounds")
     table = RunContext(
         scenario=scenario,
         engineer=seats["prompt_engineer"],  # type: ignore[arg-type]

@@ -90,6 +90,7 @@ def test_inputs_from_a_jsonl_file(isolated: Path) -> None:
 
 def test_config_list_expands_env_and_keeps_keys_out_of_descriptions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("K", "sk-secret")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")  # b has no api_key of its own
     entries = parse_config_list('[{"model": "a", "api_key": "${K}"}, {"model": "b", "tags": ["fast"], "price": [0.1, 0.2]}]', "cfg")
     models = ConfiguredModels(entries, "cfg")
     assert entries[0].api_key.get_secret_value() == "sk-secret"
