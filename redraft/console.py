@@ -8,7 +8,7 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .results import Summary, score_text
+from .results import Summary, agreement_text, score_text
 
 if TYPE_CHECKING:
     from .api import Hooks
@@ -103,13 +103,14 @@ class Console:
         """The end of a run: scores per round, best, stop reason, usage, files, final prompt."""
         self.print("\n" + self._c("1", "━━ Summary " + "━" * 40))
         self.print(f"scenario   {s.scenario}   (scores: {s.score_scale})")
-        self.print("round    dev  train  panel  agree  origin           selection")
-        for r in s.rounds:
-            alpha = r.panel.agreement.get("value") if r.panel else None
+        agree = [agreement_text(r.panel.agreement if r.panel else None) for r in s.rounds]
+        width = max([5, *map(len, agree)])
+        self.print(f"round    dev  train  panel  {'agree':>{width}}  origin           selection")
+        for r, alpha in zip(s.rounds, agree):
             sel = r.selection.reason if r.selection else ""
             mark = "← best " if r.round == s.best_round else ""
             self.print(f"{r.round:5d}  {score_text(r.dev_score, 5)}  {score_text(r.train_score, 5)}  {score_text(r.mean.get('overall'), 5)}  "
-                       f"{score_text(alpha, 5)}  {r.origin:<15}  {mark}{sel}")
+                       f"{alpha:>{width}}  {r.origin:<15}  {mark}{sel}")
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}")
         self.print(f"stopped    {s.stop_reason}")

@@ -20,6 +20,15 @@ def score_text(x: float | None, width: int = 0) -> str:
     return "n/a".rjust(width) if x is None else f"{x:{width}.2f}"
 
 
+def agreement_text(agreement: dict[str, Any] | None) -> str:
+    """The critics' agreement (Krippendorff's alpha) as shown: two decimals, or n/a with the reason when known."""
+    value = (agreement or {}).get("value")
+    if value is not None:
+        return f"{value:.2f}"
+    note = (agreement or {}).get("note")
+    return f"n/a ({note})" if note else "n/a"
+
+
 class ReviewSummary(ReadByKey):
     """A critic's parsed review of one round, in summary.json."""
 
