@@ -8,7 +8,6 @@ in a shuffled order and blind to the arm. Repeat k reseeds the scenario with see
 from __future__ import annotations
 
 import asyncio
-import collections
 import random
 import statistics
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .context import RunContext
-from .evaluate import score_examples
+from .evaluate import majority_baseline, score_examples
 from .api import prepare
 from .runtime import ctrl_c_cancels, make_caller, serving
 from .budget import Budget
@@ -384,18 +383,14 @@ def _result(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> CompareResu
         examples=[Example(id=e.id, input=e.input, target=e.target or None) for e in s.splits.test],
         created=now_iso(),
         models=c.models_used,
-        majority=majority_baseline(c),
+        majority=_majority(c),
     )
 
 
-def majority_baseline(c: _Comparison) -> Baseline | None:
+def _majority(c: _Comparison) -> Baseline | None:
     """Train's most frequent target, given as the answer to every test example and scored by the metric."""
     s, metric = c.scenario, c.base.metric
-    if not s.labeled or metric is None or not s.splits.train or not s.splits.test:
-        return None
-    answer, _ = collections.Counter(e.target for e in s.splits.train).most_common(1)[0]
-    score = statistics.fmean(metric(answer, e.target).score for e in s.splits.test)
-    return Baseline(answer=answer, score=round(score, 4))
+    return majority_baseline(s.splits.train, s.splits.test, metric) if s.labeled and metric is not None else None
 
 
 def _arm_result(arm: Arm, repeats: list[ArmRepeat], seed: int) -> ArmResult:

@@ -111,12 +111,19 @@ class Console:
             mark = "← best " if r.round == s.best_round else ""
             self.print(f"{r.round:5d}  {score_text(r.dev_score, 5)}  {score_text(r.train_score, 5)}  {score_text(r.mean.get('overall'), 5)}  "
                        f"{alpha:>{width}}  {r.origin:<15}  {mark}{sel}")
+        base = s.majority
+        if base:  # what always giving train's most frequent answer scores, on the same examples
+            answer = next(iter(base.values())).answer
+            dev, train = (base[k].score if k in base else None for k in ("dev", "train"))
+            self.print(f"{'base':>5}  {score_text(dev, 5)}  {score_text(train, 5)}  {'':5}  {'':>{width}}  {'':15}  "
+                       f"majority class: always answering '{answer}'")
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
-        self.print(f"best       {best}")
+        self.print(f"best       {best}" + (f"; majority class {base['dev'].score:.2f} on dev" if "dev" in base else ""))
         self.print(f"stopped    {s.stop_reason}")
         if s.test:
             t = s.test
-            self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)")
+            self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)"
+                       + (f"; majority class {base['test'].score:.3f}" if "test" in base else ""))
         u = s.usage
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
         self.print(f"usage      {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")

@@ -12,6 +12,7 @@ from .state import CandidateResult, Decision, Origin, ReadByKey, ReviewerVerdict
 
 Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt
 ARMS: tuple[Arm, ...] = get_args(Arm)
+Split = Literal["train", "dev", "test"]
 ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
 
 
@@ -127,6 +128,13 @@ class ReviewerSummary(BaseModel):
     agreement: ReviewerAgreement
 
 
+class Baseline(BaseModel):
+    """What always giving one answer scores on a set of examples: a model with no skill does this well."""
+
+    answer: str  # train's most frequent target
+    score: float
+
+
 class Summary(BaseModel):
     """summary.json: what a user checks after a run."""
 
@@ -141,6 +149,7 @@ class Summary(BaseModel):
     best_score: float | None
     score_scale: str = "1-10 (critic panel)"
     test: HeldOutSummary | None = None  # the final prompt on held-out test
+    majority: dict[Split, Baseline] = Field(default_factory=dict)  # labeled: always answering train's most frequent target
     reviewer: ReviewerSummary | None = None  # the human reviewer's verdicts and their agreement with the panel
     final_prompt: str | None
     stop_reason: str
@@ -212,13 +221,6 @@ class Example(BaseModel):
     id: str
     input: str
     target: str | None = None
-
-
-class Baseline(BaseModel):
-    """What always giving one answer scores on the test examples: a model with no skill does this well."""
-
-    answer: str  # train's most frequent target
-    score: float
 
 
 class CompareResult(BaseModel):

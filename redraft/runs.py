@@ -16,6 +16,7 @@ from .cards import AgentCard
 from .context import RunContext
 from .data import Splits
 from .endpoints import ModelProvider
+from .evaluate import majority_baselines
 from .human import reviewer_summary
 from .llm import Ledger
 from .results import HeldOutSummary, PanelSummary, ReviewSummary, RoundSummary, Summary, UnparsedReview
@@ -231,6 +232,7 @@ def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started
         best_score=best.score if best else None,
         score_scale="0-1 (metric)" if table.scenario.labeled else "1-10 (critic panel)",
         test=held_out_summary(state.test) if state.test else None,
+        majority=majority_baselines(table.scenario.splits, table.metric) if table.scenario.labeled else {},
         reviewer=reviewer_summary(state),
         final_prompt=final,
         stop_reason=state.stop_reason or "unfinished",
