@@ -225,7 +225,9 @@ class _Comparison:
         """An arm's repeat with what producing its prompt cost (test scoring is the same for every arm, so not counted)."""
         usage = caller.ledger.total
         self.progress.finish(unit)
-        return ArmRepeat(score=0.0, per_example=[], calls=usage.calls, tokens=usage.prompt_tokens + usage.completion_tokens,
+        return ArmRepeat(score=0.0, per_example=[], calls=usage.calls, network_calls=usage.network_calls,
+                         cache_hits=usage.cache_hits, network_seconds=round(usage.seconds, 3),
+                         tokens=usage.prompt_tokens + usage.completion_tokens,
                          cost_usd=self.cost(caller), seconds=round(time.monotonic() - started, 3), **fields)
 
     def cost(self, caller: Caller) -> float | None:
@@ -398,7 +400,9 @@ def _arm_result(arm: Arm, repeats: list[ArmRepeat], seed: int) -> ArmResult:
     costs = [r.cost_usd for r in repeats]
     return ArmResult(
         name=arm, score=statistics.fmean(r.score for r in repeats), ci_low=ci.low, ci_high=ci.high, repeats=repeats,
-        calls=sum(r.calls for r in repeats), tokens=sum(r.tokens for r in repeats),
+        calls=sum(r.calls for r in repeats), network_calls=sum(r.network_calls for r in repeats),
+        cache_hits=sum(r.cache_hits for r in repeats), network_seconds=round(sum(r.network_seconds for r in repeats), 3),
+        tokens=sum(r.tokens for r in repeats),
         cost_usd=None if any(c is None for c in costs) else round(sum(costs), 6),  # type: ignore[arg-type]
         seconds=round(sum(r.seconds for r in repeats), 3),
     )

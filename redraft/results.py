@@ -175,10 +175,13 @@ class ArmRepeat(BaseModel):
     score: float  # mean over test examples
     per_example: list[float]  # test score per example, in the order of CompareResult.examples
     outputs: list[str] = Field(default_factory=list)  # the model's output per test example
-    calls: int = 0
+    calls: int = 0  # every completion used, from the network or the reply cache
+    network_calls: int = 0
+    cache_hits: int = 0  # replayed from the reply cache: they take no time, so `seconds` says little about speed
+    network_seconds: float = 0.0  # time inside network calls, summed (calls side by side overlap)
     tokens: int = 0
     cost_usd: float | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time
     rounds: list[RoundPoint] = Field(default_factory=list)  # sequential arm only
     candidates: int = 1  # best_of_n: how many prompts were drawn
     dev_score: float | None = None  # the chosen prompt's dev score (sequential, best_of_n)
@@ -195,6 +198,9 @@ class ArmResult(BaseModel):
     ci_high: float
     repeats: list[ArmRepeat]
     calls: int  # summed over repeats
+    network_calls: int = 0
+    cache_hits: int = 0
+    network_seconds: float = 0.0
     tokens: int
     cost_usd: float | None = None
     seconds: float

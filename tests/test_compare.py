@@ -201,6 +201,7 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
         assert arm["ci_low"] <= arm["score"] <= arm["ci_high"]
         assert len(arm["repeats"]) == 2 and arm["calls"] > 0 and arm["tokens"] > 0
         assert arm["cost_usd"] is not None and arm["cost_usd"] > 0
+        assert arm["network_calls"] + arm["cache_hits"] == arm["calls"] and arm["cache_hits"] == 0  # --no-cache
     assert [(d["a"], d["b"]) for d in data["differences"]] == [("sequential", "single_shot"), ("sequential", "best_of_n")]
     assert data["metric"] == "label" and data["score_scale"] == "0-1"
     assert CompareResult.model_validate(data) == result
