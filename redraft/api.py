@@ -122,8 +122,7 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     """Continue an interrupted run from its last completed turn, appending to its transcript."""
     opts, hooks = options or RunOptions(), hooks or Hooks()
     run = RunDir(Path(run_dir))
-    if not run.config_path.is_file() or not run.state_path.is_file():
-        raise RedraftError(f"{run_dir}: not a redraft run folder (config.json and state.json are needed to resume)")
+    run.require("resume")
     config = RunConfig.read(run)
     checkpoint = Checkpoint.read(run)
     if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config.splits.test):

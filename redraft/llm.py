@@ -53,15 +53,17 @@ class Usage(BaseModel):
 
 
 class Ledger(BaseModel):
-    """Usage per role and per round."""
+    """Usage per role, per round, and per role in each round."""
 
     by_role: dict[str, Usage] = {}
     by_round: dict[int, Usage] = {}
+    by_round_role: dict[int, dict[str, Usage]] = {}  # round -> role -> usage (round 0: the final test scoring)
 
     def record(self, role: str, round_no: int, usage: Usage) -> None:
         """Add one call's usage."""
         self.by_role.setdefault(role, Usage()).add(usage)
         self.by_round.setdefault(round_no, Usage()).add(usage)
+        self.by_round_role.setdefault(round_no, {}).setdefault(role, Usage()).add(usage)
 
     @property
     def total(self) -> Usage:

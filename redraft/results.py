@@ -155,6 +155,7 @@ class Summary(BaseModel):
     stop_reason: str
     usage: Usage
     usage_by_role: dict[str, Usage]
+    usage_by_round: dict[int, dict[str, Usage]] = Field(default_factory=dict)  # round -> role; round 0: the test scoring
     seconds: float
 
 

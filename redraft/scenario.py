@@ -12,7 +12,7 @@ from .errors import ConfigError
 from .budget import Budget
 from .data import DatasetSpec, Example, Splits, SplitSpec, inline_examples, load_examples, read_rows, split_examples
 from .loader import YamlDoc, parse_model, parse_yaml
-from .metrics import MetricSpec, build_metric
+from .metrics import Metric, MetricSpec, build_metric
 
 PACKAGE_SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -170,6 +170,13 @@ class Scenario(BaseModel):
         for e in [*self.splits.train, *self.splits.dev]:
             seen.setdefault(e.id, e.input)
         return list(seen.values())
+
+    def make_metric(self) -> Metric | None:
+        """The metric that scores an output against its target (None for a rubric-only scenario)."""
+        if self.metric is None:
+            return None
+        return build_metric(self.metric, base_dir=self._path.parent if self._path else None,
+                            file=str(self._path) if self._path else None)
 
     def _attach(self, path: Path | None, splits: Splits, labeled: bool) -> None:
         """Set what loading found beside the YAML: its path and its examples."""

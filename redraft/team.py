@@ -22,7 +22,6 @@ from .endpoints import ModelProvider
 from .errors import BudgetExceeded, ConfigError, RedraftError
 from .evaluate import score_examples
 from .llm import Caller
-from .metrics import build_metric
 from .results import Summary
 from .runs import Checkpoint, RunConfig, RunDir, keep_spend, now_iso, write_summary
 from .scenario import Scenario
@@ -111,8 +110,7 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
         rounds=n_rounds,
         select=BestOnDev.of(scenario),
         stop=stop_rule(scenario, n_rounds),
-        metric=build_metric(scenario.metric, base_dir=scenario.path.parent if scenario.path else None,
-                            file=str(scenario.path) if scenario.path else None) if scenario.metric else None,
+        metric=scenario.make_metric(),
     )
     participants: list[ChatAgent] = [PromptEngineer(table.engineer, table), TaskExecutor(table.executor, table)]
     if scenario.labeled:
