@@ -1,4 +1,4 @@
-"""The library functions behind the CLI: validate a scenario, run one."""
+"""The library functions behind the CLI: validate a scenario, run one, resume one, report on one."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from .llm import Caller
 from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .projection import Projection, projected_spend
 from .results import Summary
-from .runs import Checkpoint, RunConfig, RunDir
+from .run_report import write_run_report
+from .runs import Checkpoint, RunConfig, RunDir, read_run
 from .scenario import Scenario, load_scenario
 from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
 from .runtime import ctrl_c_cancels, make_caller, serving
@@ -136,6 +137,12 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
                             review=_review(opts))
     session.resume_from(checkpoint)
     return _drive(session, models, run, hooks, own)
+
+
+def report_run(run_dir: str | Path) -> Path:
+    """Write report.html for a finished or interrupted run from its folder alone (no model is called); its path."""
+    record = read_run(run_dir, purpose="report on it")
+    return write_run_report(RunDir(Path(run_dir)), record.summary, record.checkpoint.run, record.scenario)
 
 
 def _review(opts: RunOptions) -> ReviewSettings | None:

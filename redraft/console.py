@@ -128,7 +128,7 @@ class Console:
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
         self.print(f"usage      {u.calls} calls, {u.prompt_tokens} prompt + {u.completion_tokens} completion tokens{cost}")
         self.print(f"time       {s.seconds:.1f} s")
-        self.print(f"files      {run_dir}/  (transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
+        self.print(f"files      {run_dir}/  (report.html, transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
         if s.final_prompt:
             self.print("\n" + self._c("1", "Final prompt") + f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))

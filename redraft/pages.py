@@ -33,7 +33,7 @@ h3{font-size:15px;margin:12px 0 4px}.prompts{display:grid;gap:12px}
 td.fail{background:#fff5f5}td.fail .s{color:#c92a2a}.s{font-weight:700}.out{color:#495057;font-size:13px}
 section.round{border-top:2px solid #dee2e6;margin-top:22px}
 table.confusion{width:auto}table.confusion td.hit{background:#ebfbee}table.confusion td.miss{background:#fff5f5}
-tr.chosen td{font-weight:600}tr.baseline td{color:#6c757d;font-style:italic}
+tr.chosen td{font-weight:600}td ul{margin:0;padding-left:18px}tr.baseline td{color:#6c757d;font-style:italic}
 """
 
 
@@ -85,14 +85,18 @@ def short(text: str, limit: int = CELL_CHARS) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]], colors: list[str] | None = None, css: str = "",
-          row_css: list[str] | None = None) -> str:
-    """A table of text (escaped): the first column left-aligned (with a colour swatch when given), the rest as numbers."""
-    head = "".join(f"<th{NUM if i else ''}>{html.escape(h)}</th>" for i, h in enumerate(headers))
+          row_css: list[str] | None = None, text: tuple[int, ...] = ()) -> str:
+    """A table of text (escaped): the first column (with a colour swatch when given) and the `text` columns
+    left-aligned, the rest aligned as numbers."""
+    def align(i: int) -> str:
+        return NUM if i and i not in text else ""
+
+    head = "".join(f"<th{align(i)}>{html.escape(h)}</th>" for i, h in enumerate(headers))
     body = []
     for r, row in enumerate(rows):
         swatch = f'<span class="swatch" style="background:{colors[r]}"></span>' if colors else ""
         cells = [f"<td>{swatch}{html.escape(row[0])}</td>"]
-        cells += [f"<td{NUM}>{html.escape(c)}</td>" for c in row[1:]]
+        cells += [f"<td{align(i)}>{html.escape(c)}</td>" for i, c in enumerate(row[1:], 1)]
         klass = f' class="{row_css[r]}"' if row_css and row_css[r] else ""
         body.append(f"<tr{klass}>" + "".join(cells) + "</tr>")
     klass = f' class="{css}"' if css else ""

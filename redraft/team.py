@@ -23,6 +23,7 @@ from .errors import BudgetExceeded, ConfigError, RedraftError
 from .evaluate import score_examples
 from .llm import Caller
 from .results import Summary
+from .run_report import write_run_report
 from .runs import Checkpoint, RunConfig, RunDir, keep_spend, now_iso, write_summary
 from .scenario import Scenario
 from .selection import BestOnDev, stop_rule
@@ -228,7 +229,7 @@ class _Runner:
 async def run_session(session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None = None,
                       on_progress: OnProgress | None = None, *, score_test: bool = True) -> Summary:
     """Run (or resume, after `Session.resume_from`) the chat to its end, checkpointing after every turn;
-    always write the summary."""
+    always write the summary and the report, however the run stops."""
     table, state, checkpoint = session.table, session.table.state, session.checkpoint
     runner = _Runner(session, run, on_message, on_progress, score_test)
     if checkpoint is None:
@@ -264,5 +265,6 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
     finally:
         keep_spend(run, table.caller.ledger)
         summary = write_summary(run, table, models, runner.started, runner.elapsed())
+        write_run_report(run, summary, state, table.scenario)
         run.close()
     return summary
