@@ -8,6 +8,7 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .progress import duration
 from .results import Summary, agreement_text, score_text
 
 if TYPE_CHECKING:
@@ -76,8 +77,8 @@ class Console:
         print(f"redraft: {text}", file=sys.stderr, flush=True)
 
     def progress(self, text: str) -> None:
-        """Who is working now, with the time since the run started; on a terminal, one line rewritten in place."""
-        self._progress.show(f"{text} ({time.monotonic() - self._t0:.0f} s)")
+        """Where the run is, after the time since it started; on a terminal, one line rewritten in place."""
+        self._progress.show(f"[{duration(time.monotonic() - self._t0)}] {text}")
 
     def _clear_progress(self) -> None:
         self._progress.clear()

@@ -137,6 +137,8 @@ class Caller:
         self._pools: dict[str, asyncio.Semaphore] = {}
         self._reserved_calls = 0
         self._reserved_tokens = 0
+        self.in_flight = 0  # calls started and not finished yet (waiting for a slot included)
+        self.listener: Callable[[], None] | None = None  # told when a call starts or ends (the progress line)
 
     def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
         if ep.id not in self._pools:
@@ -163,6 +165,20 @@ class Caller:
 
         Raises EndpointError when retries are exhausted and BudgetExceeded at a cap.
         """
+        self.in_flight += 1
+        self._changed()
+        try:
+            return await self._complete(sampling, messages, round_no, seed, response_format)
+        finally:
+            self.in_flight -= 1
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.listener is not None:
+            self.listener()
+
+    async def _complete(self, sampling: Sampling, messages: list[LLMMessage], round_no: int, seed: int | None,
+                        response_format: dict[str, Any] | None) -> CreateResult:
         args: dict[str, Any] = {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens}
         if seed is not None:
             args["seed"] = seed

@@ -40,6 +40,23 @@ def test_labeled_scores_stand_beside_the_majority_class(isolated: Path) -> None:
     assert f"; majority class {majority['test']['score']:.3f}" in shown
 
 
+def test_every_long_step_shows_its_calls_and_the_time_left(isolated: Path) -> None:
+    from redraft import RunOptions, run_scenario
+    from redraft.api import Hooks
+
+    seen: list[str] = []
+    options = RunOptions(runs_dir=isolated / "runs", no_cache=True, rounds=2)
+    run_scenario(str(sentiment_scenario(isolated)), options, Hooks(on_progress=seen.append), models=sentiment_models())
+    # Round 2's engineer edits the best prompt (3 requests), the executor screens and scores the candidates.
+    assert "round 2: prompt_engineer — 0s" in seen
+    assert any(re.fullmatch(r"round 2: task_executor — \d+/\d+ calls in \d+s, about \d+s left", p) for p in seen)
+    # The held-out test scoring at the end is counted too, call by call, up to all 10 test examples.
+    test = [p for p in seen if p.startswith("scoring the final prompt (round ")]
+    assert test[0].endswith("on 10 test examples — 0s")
+    assert any(re.fullmatch(r".* — \d/10 calls in \d+s, about \d+s left", p) for p in test)
+    assert re.fullmatch(r".* — 10/10 calls in \d+s", test[-1])
+
+
 def chart_of(page: str) -> str:
     found = re.search(r'<svg id="score-chart".*?</svg>', page, re.S)
     assert found, "the page has no svg#score-chart"
