@@ -142,7 +142,7 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
 def report_run(run_dir: str | Path) -> Path:
     """Write report.html for a finished or interrupted run from its folder alone (no model is called); its path."""
     record = read_run(run_dir, purpose="report on it")
-    return write_run_report(RunDir(Path(run_dir)), record.summary, record.checkpoint.run, record.scenario)
+    return write_run_report(record.run, record.summary, record.checkpoint.run, record.scenario)
 
 
 def _review(opts: RunOptions) -> ReviewSettings | None:

@@ -70,7 +70,7 @@ class _View:
         return pages.score(value, scale or self.scale)
 
     def base(self, split: str) -> str:
-        """ '; majority class 0.310' when there is a baseline on that split."""
+        """The majority class's score on a split, as '; majority class 0.310' (empty without one)."""
         b = self.summary.majority.get(split)  # type: ignore[call-overload]
         return f"; majority class {self.score(b.score)}" if b else ""
 
@@ -111,9 +111,8 @@ class _View:
             Line(series("dev_score"), COLORS["dev"], f"dev ({dev} examples)", attrs={"id": "dev-line"}),
         ]
         levels = []
-        if "dev" in self.summary.majority:
-            levels.append(Level(self.summary.majority["dev"].score, COLORS["majority"],
-                                f"majority class on dev: {self.score(self.summary.majority['dev'].score)}",
+        if (base := self.summary.majority.get("dev")) is not None:
+            levels.append(Level(base.score, COLORS["majority"], f"majority class on dev: {self.score(base.score)}",
                                 {"class_": "baseline"}))
         if self.summary.test:
             t = self.summary.test

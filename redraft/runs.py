@@ -264,6 +264,7 @@ def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started
 class RunRecord:
     """A run folder read back: its configuration, its last checkpoint and its summary."""
 
+    run: RunDir
     config: RunConfig
     checkpoint: Checkpoint
     summary: Summary
@@ -287,4 +288,4 @@ def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
     if scenario.labeled and not summary.majority:
         summary.majority = majority_baselines(scenario.splits, scenario.make_metric())
     summary.usage_by_round = summary.usage_by_round or checkpoint.ledger.by_round_role
-    return RunRecord(config=config, checkpoint=checkpoint, summary=summary, scenario=scenario)
+    return RunRecord(run=run, config=config, checkpoint=checkpoint, summary=summary, scenario=scenario)
