@@ -18,7 +18,7 @@ from .critique import CriticResult, Proposal, aggregate, proposal_schema
 from .diagnosis import error_pattern, rank_correlation
 from .evaluate import failures_text, metric_results, panel_results, rescoring_noise, run_prompt
 from .llm import JsonReply
-from .results import score_text
+from .results import agreement_text, score_text
 from .state import RoundRecord, RunState
 
 
@@ -222,13 +222,13 @@ class CriticPanel(_KeepsErrors):
             yield m
         p = record.panel
         parts = [f"{c} {p.mean[c]:.1f}±{p.spread[c]:.1f}" for c in criteria if c in p.mean]
-        alpha = p.agreement.get("value")
+        alpha = agreement_text(p.agreement)
         summary = (
             f"Panel for v{record.round}: overall {score_text(p.score)}"
             + (f" ±{p.spread['overall']:.1f}" if "overall" in p.spread else "")
             + f" ({p.n_parsed}/{p.n_critics} reviews parsed)"
             + (f"; {', '.join(parts)}" if parts else "")
-            + (f"; agreement α={alpha:.2f}" if alpha is not None else "")
+            + (f"; agreement α={alpha}" if alpha != "n/a" else "")
             + (f"; judge noise sd={p.noise['mean_sd']:.2f}" if p.noise.get("mean_sd") is not None else "")
             + (f"; judge validity (rank correlation with the metric) {record.judge_validity:+.2f}"
                if record.judge_validity is not None else "")

@@ -1,4 +1,4 @@
-"""The library functions behind the CLI: validate a scenario, run one."""
+"""The library functions behind the CLI: validate a scenario, run one, resume one, report on one."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_con
 from .projection import Projection, projected_spend
 from .results import Summary
 from .reopen import reopen, scenario_changes
-from .runs import RunConfig, RunDir
+from .run_report import write_run_report
+from .runs import RunConfig, RunDir, read_run
 from .scenario import Scenario, load_scenario
 from .context import Seat
 from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError, RunInterrupted, Terminated
@@ -194,6 +195,12 @@ def check_cost_tracked(scenario: Scenario, seats: list[Seat], models: ModelProvi
     if flags is not None and flags.max_usd is not None:
         raise ConfigError("--max-usd", message)
     raise scenario.error("budget.max_usd", message)
+
+
+def report_run(run_dir: str | Path) -> Path:
+    """Write report.html for a finished or interrupted run from its folder alone (no model is called); its path."""
+    record = read_run(run_dir, purpose="report on it")
+    return write_run_report(record.run, record.summary, record.checkpoint.run, record.scenario)
 
 
 def _review(opts: RunOptions) -> ReviewSettings | None:

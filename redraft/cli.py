@@ -30,7 +30,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     The chat streams live: each round the Prompt Engineer proposes a prompt, the Task Executor
     runs it on the scenario's inputs, the critics score the outputs, and the Moderator keeps the
     best prompt and decides whether to go on. At the end you get a summary, the final prompt and
-    a run folder (runs/<time>-<scenario>/) with the transcript, every prompt and summary.json.
+    a run folder (runs/<time>-<scenario>/) with the transcript, every prompt, summary.json and
+    report.html (see `redraft report`).
 
     Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST; with none of them, redraft
     starts an embedded local model (SmolLM2-135M through llama.cpp) on 127.0.0.1.
@@ -74,6 +75,23 @@ def cmd_resume(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     outcome = resume_run(args.run_dir, _options(args), console.hooks())
     console.summary(outcome.summary, str(outcome.run_dir.path))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write report.html for a run: what each round changed and why, and what its numbers mean.
+
+    RUN_DIR is a run folder, finished or interrupted (Ctrl-C, budget cap, crash, kill -9). Every run
+    writes its report when it ends or stops; this writes it again from the folder alone, without
+    calling a model. The page is one self-contained file that opens offline: the score per round
+    (train, dev, critic panel) as a chart, each round's prompt as a diff from the best so far with
+    the engineer's note, the errors (a confusion table on label metrics), the critics' issues, the
+    reviewer's verdicts, the candidates and the selection decision, usage per role and round, and
+    the held-out test score with its interval, every labeled score beside the majority class.
+    """
+    from .api import report_run
+
+    print(f"report: {report_run(args.run_dir)}")
     return 0
 
 
@@ -249,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the round limit for the rest of an interrupted run (a finished run is not continued)")
     _model_flags(res)
     _budget_and_review_flags(res)
+
+    rep = add("report", cmd_report)
+    rep.add_argument("run_dir", metavar="RUN_DIR", help="the run folder to report on")
 
     val = add("validate", cmd_validate)
     val.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")

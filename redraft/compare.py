@@ -8,7 +8,6 @@ in a shuffled order and blind to the arm. Repeat k reseeds the scenario with see
 from __future__ import annotations
 
 import asyncio
-import collections
 import random
 import statistics
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .context import RunContext
-from .evaluate import score_examples
+from .evaluate import majority_baseline, score_examples
 from .api import prepare
 from .runtime import check_folder, interrupts_cancel, make_caller, serving
 from .budget import Budget
@@ -226,7 +225,9 @@ class _Comparison:
         """An arm's repeat with what producing its prompt cost (test scoring is the same for every arm, so not counted)."""
         usage = caller.ledger.total
         self.progress.finish(unit)
-        return ArmRepeat(score=0.0, per_example=[], calls=usage.calls, tokens=usage.prompt_tokens + usage.completion_tokens,
+        return ArmRepeat(score=0.0, per_example=[], calls=usage.calls, network_calls=usage.network_calls,
+                         cache_hits=usage.cache_hits, network_seconds=round(usage.seconds, 3),
+                         tokens=usage.prompt_tokens + usage.completion_tokens,
                          cost_usd=self.cost(caller), seconds=round(time.monotonic() - started, 3), **fields)
 
     def cost(self, caller: Caller) -> float | None:
@@ -384,18 +385,14 @@ def _result(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> CompareResu
         examples=[Example(id=e.id, input=e.input, target=e.target or None) for e in s.splits.test],
         created=now_iso(),
         models=c.models_used,
-        majority=majority_baseline(c),
+        majority=_majority(c),
     )
 
 
-def majority_baseline(c: _Comparison) -> Baseline | None:
+def _majority(c: _Comparison) -> Baseline | None:
     """Train's most frequent target, given as the answer to every test example and scored by the metric."""
     s, metric = c.scenario, c.base.metric
-    if not s.labeled or metric is None or not s.splits.train or not s.splits.test:
-        return None
-    answer, _ = collections.Counter(e.target for e in s.splits.train).most_common(1)[0]
-    score = statistics.fmean(metric(answer, e.target).score for e in s.splits.test)
-    return Baseline(answer=answer, score=round(score, 4))
+    return majority_baseline(s.splits.train, s.splits.test, metric) if s.labeled and metric is not None else None
 
 
 def _arm_result(arm: Arm, repeats: list[ArmRepeat], seed: int) -> ArmResult:
@@ -403,7 +400,9 @@ def _arm_result(arm: Arm, repeats: list[ArmRepeat], seed: int) -> ArmResult:
     costs = [r.cost_usd for r in repeats]
     return ArmResult(
         name=arm, score=statistics.fmean(r.score for r in repeats), ci_low=ci.low, ci_high=ci.high, repeats=repeats,
-        calls=sum(r.calls for r in repeats), tokens=sum(r.tokens for r in repeats),
+        calls=sum(r.calls for r in repeats), network_calls=sum(r.network_calls for r in repeats),
+        cache_hits=sum(r.cache_hits for r in repeats), network_seconds=round(sum(r.network_seconds for r in repeats), 3),
+        tokens=sum(r.tokens for r in repeats),
         cost_usd=None if any(c is None for c in costs) else round(sum(costs), 6),  # type: ignore[arg-type]
         seconds=round(sum(r.seconds for r in repeats), 3),
     )

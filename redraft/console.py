@@ -8,7 +8,8 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .results import Summary, score_text
+from .progress import duration
+from .results import Summary, agreement_text, score_text
 from .secrets import scrub
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ class Console:
         print(f"redraft: {scrub(text)}", file=sys.stderr, flush=True)
 
     def progress(self, text: str) -> None:
-        """Who is working now, with the time since the run started; on a terminal, one line rewritten in place."""
-        self._progress.show(f"{text} ({time.monotonic() - self._t0:.0f} s)")
+        """Where the run is, after the time since it started; on a terminal, one line rewritten in place."""
+        self._progress.show(f"[{duration(time.monotonic() - self._t0)}] {text}")
 
     def _clear_progress(self) -> None:
         self._progress.clear()
@@ -104,28 +105,36 @@ class Console:
         """The end of a run: scores per round, best, stop reason, usage, files, final prompt."""
         self.print("\n" + self._c("1", "━━ Summary " + "━" * 40))
         self.print(f"scenario   {s.scenario}   (scores: {s.score_scale})")
-        self.print("round    dev  train  panel  agree  origin           selection")
-        for r in s.rounds:
-            alpha = r.panel.agreement.get("value") if r.panel else None
+        agree = [agreement_text(r.panel.agreement if r.panel else None) for r in s.rounds]
+        width = max([5, *map(len, agree)])
+        self.print(f"round    dev  train  panel  {'agree':>{width}}  origin           selection")
+        for r, alpha in zip(s.rounds, agree):
             sel = r.selection.reason if r.selection else ""
             mark = "← best " if r.round == s.best_round else ""
             self.print(f"{r.round:5d}  {score_text(r.dev_score, 5)}  {score_text(r.train_score, 5)}  {score_text(r.mean.get('overall'), 5)}  "
-                       f"{score_text(alpha, 5)}  {r.origin:<15}  {mark}{sel}")
+                       f"{alpha:>{width}}  {r.origin:<15}  {mark}{sel}")
         for r in s.rounds:
             if r.metric_errors:
                 self.print(f"metric     round {r.round}: failed on {r.metric_errors} examples (scored 0): {r.metric_error}")
+        base = s.majority
+        if base:  # what always giving train's most frequent answer scores, on the same examples
+            answer = next(iter(base.values())).answer
+            dev, train = (base[k].score if k in base else None for k in ("dev", "train"))
+            self.print(f"{'base':>5}  {score_text(dev, 5)}  {score_text(train, 5)}  {'':5}  {'':>{width}}  {'':15}  "
+                       f"majority class: always answering '{answer}'")
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
-        self.print(f"best       {best}")
+        self.print(f"best       {best}" + (f"; majority class {base['dev'].score:.2f} on dev" if "dev" in base else ""))
         self.print(f"stopped    {s.stop_reason}")
         if s.test:
             t = s.test
-            self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)")
+            self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)"
+                       + (f"; majority class {base['test'].score:.3f}" if "test" in base else ""))
         u = s.usage
         cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
         self.print(f"usage      {u.calls} calls ({u.requests} requests sent), {u.prompt_tokens} prompt + "
                    f"{u.completion_tokens} completion tokens{cost}")
         self.print(f"time       {s.seconds:.1f} s")
-        self.print(f"files      {run_dir}/  (transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
+        self.print(f"files      {run_dir}/  (report.html, transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
         if s.final_prompt:
             self.print("\n" + self._c("1", "Final prompt") + f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))

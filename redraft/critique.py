@@ -7,9 +7,10 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 
-from .stats import describe, krippendorff_alpha
+from .stats import describe, krippendorff_alpha, no_variation
 
 ISSUE_MAX = 120
+NO_VARIATION = "no variation"
 PROMPT_MAX = 1200
 
 
@@ -160,6 +161,8 @@ def aggregate(results: list[CriticResult], criteria: list[str]) -> PanelStats:
     alpha = krippendorff_alpha(table, level="interval") if n_units and len(parsed) >= 2 else None
     agreement = {"method": "krippendorff_alpha_interval", "value": None if alpha is None else round(alpha, 3),
                  "raters": len(parsed), "units": n_units}
+    if alpha is None and len(parsed) >= 2 and no_variation(table):
+        agreement["note"] = NO_VARIATION  # every critic gave every output the same score: alpha is 0/0, not 1
     return PanelStats(mean=mean, median=median, spread=spread, score=mean.get("overall"), n_parsed=len(parsed),
                       n_critics=len(results), agreement=agreement)
 

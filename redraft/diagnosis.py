@@ -62,6 +62,16 @@ def error_pattern(kind: str, examples: Sequence[Example], results: dict[str, Exa
     return "\n".join(lines)
 
 
+def confusion(examples: Sequence[Example], results: dict[str, ExampleResult]) -> collections.Counter[tuple[str, str]]:
+    """(expected, answered) counts over the examples that have results; a right answer counts as its target."""
+    cells: collections.Counter[tuple[str, str]] = collections.Counter()
+    for e in examples:
+        r = results.get(e.id)
+        if r is not None:
+            cells[e.target, e.target if r.score >= 1 else (r.extracted or NO_ANSWER)] += 1
+    return cells
+
+
 def top_error(kind: str, examples: Sequence[Example], results: dict[str, ExampleResult]) -> str | None:
     """The most frequent error with its count, e.g. 'expected human -> answered description (5 of 12)'."""
     scored = [e for e in examples if e.id in results]

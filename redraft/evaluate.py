@@ -5,15 +5,19 @@ failing examples."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import statistics
 import zlib
-from typing import Awaitable, Iterable, TypeVar
+from typing import Awaitable, Iterable, Sequence, TypeVar
 
 from autogen_core.models import SystemMessage, UserMessage
 
 from .context import RunContext, Seat
 from .critique import CriticResult, Review, check_review, per_output_panel, review_schema, review_values
-from .data import Example, ExampleResult
+from .data import Example, ExampleResult, Splits
 from .llm import JsonReply
+from .metrics import Metric
+from .results import Baseline, Split
 from .state import RoundRecord
 from .stats import judge_noise
 
@@ -58,6 +62,23 @@ def metric_results(table: RunContext, examples: list[Example], outputs: dict[str
         r = table.metric(outputs.get(e.id, ""), e.target)
         out[e.id] = ExampleResult(score=r.score, extracted=r.extracted, feedback=r.feedback, error=r.error)
     return out
+
+
+def majority_baseline(train: Sequence[Example], examples: Sequence[Example], metric: Metric) -> Baseline | None:
+    """Train's most frequent target given as the answer to every example and scored by the metric: what a
+    model with no skill scores (None without train or examples)."""
+    if not train or not examples:
+        return None
+    answer, _ = collections.Counter(e.target for e in train).most_common(1)[0]
+    return Baseline(answer=answer, score=round(statistics.fmean(metric(answer, e.target).score for e in examples), 4))
+
+
+def majority_baselines(splits: Splits, metric: Metric | None) -> dict[Split, Baseline]:
+    """The majority-class baseline on each split with examples; empty without a metric (rubric-only scenarios)."""
+    if metric is None:
+        return {}
+    found = {name: majority_baseline(splits.train, getattr(splits, name), metric) for name in ("train", "dev", "test")}
+    return {name: b for name, b in found.items() if b is not None}  # type: ignore[misc]
 
 
 async def review_outputs(table: RunContext, seat: Seat, examples: list[Example], outputs: dict[str, str], round_no: int,

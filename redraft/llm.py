@@ -53,15 +53,17 @@ class Usage(BaseModel):
 
 
 class Ledger(BaseModel):
-    """Usage per role and per round."""
+    """Usage per role, per round, and per role in each round."""
 
     by_role: dict[str, Usage] = {}
     by_round: dict[int, Usage] = {}
+    by_round_role: dict[int, dict[str, Usage]] = {}  # round -> role -> usage (round 0: the final test scoring)
 
     def record(self, role: str, round_no: int, usage: Usage) -> None:
         """Add one call's usage."""
         self.by_role.setdefault(role, Usage()).add(usage)
         self.by_round.setdefault(round_no, Usage()).add(usage)
+        self.by_round_role.setdefault(round_no, {}).setdefault(role, Usage()).add(usage)
 
     @property
     def total(self) -> Usage:
@@ -136,6 +138,8 @@ class Caller:
         self._reserved_tokens = 0
         # Told of every change to the ledger, at once: the run folder keeps it, so a killed process loses none.
         self.on_spend: Callable[[Ledger], None] | None = None
+        self.in_flight = 0  # calls started and not finished yet (waiting for a slot included)
+        self.listener: Callable[[], None] | None = None  # told when a call starts or ends (the progress line)
 
     def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
         if ep.id not in self._pools:
@@ -175,6 +179,20 @@ class Caller:
 
         Raises EndpointError when retries are exhausted and BudgetExceeded at a cap.
         """
+        self.in_flight += 1
+        self._changed()
+        try:
+            return await self._complete(sampling, messages, round_no, seed, response_format)
+        finally:
+            self.in_flight -= 1
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.listener is not None:
+            self.listener()
+
+    async def _complete(self, sampling: Sampling, messages: list[LLMMessage], round_no: int, seed: int | None,
+                        response_format: dict[str, Any] | None) -> CreateResult:
         args: dict[str, Any] = {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens}
         if seed is not None:
             args["seed"] = seed

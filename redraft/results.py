@@ -12,12 +12,22 @@ from .state import CandidateResult, Decision, Origin, ReadByKey, ReviewerVerdict
 
 Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt
 ARMS: tuple[Arm, ...] = get_args(Arm)
+Split = Literal["train", "dev", "test"]
 ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
 
 
 def score_text(x: float | None, width: int = 0) -> str:
     """A score with two decimals, or "n/a" when there is none, right-aligned to `width`."""
     return "n/a".rjust(width) if x is None else f"{x:{width}.2f}"
+
+
+def agreement_text(agreement: dict[str, Any] | None) -> str:
+    """The critics' agreement (Krippendorff's alpha) as shown: two decimals, or n/a with the reason when known."""
+    value = (agreement or {}).get("value")
+    if value is not None:
+        return f"{value:.2f}"
+    note = (agreement or {}).get("note")
+    return f"n/a ({note})" if note else "n/a"
 
 
 class ReviewSummary(ReadByKey):
@@ -120,6 +130,13 @@ class ReviewerSummary(BaseModel):
     agreement: ReviewerAgreement
 
 
+class Baseline(BaseModel):
+    """What always giving one answer scores on a set of examples: a model with no skill does this well."""
+
+    answer: str  # train's most frequent target
+    score: float
+
+
 class Summary(BaseModel):
     """summary.json: what a user checks after a run."""
 
@@ -134,11 +151,13 @@ class Summary(BaseModel):
     best_score: float | None
     score_scale: str = "1-10 (critic panel)"
     test: HeldOutSummary | None = None  # the final prompt on held-out test
+    majority: dict[Split, Baseline] = Field(default_factory=dict)  # labeled: always answering train's most frequent target
     reviewer: ReviewerSummary | None = None  # the human reviewer's verdicts and their agreement with the panel
     final_prompt: str | None
     stop_reason: str
     usage: Usage
     usage_by_role: dict[str, Usage]
+    usage_by_round: dict[int, dict[str, Usage]] = Field(default_factory=dict)  # round -> role; round 0: the test scoring
     seconds: float
 
 
@@ -159,10 +178,13 @@ class ArmRepeat(BaseModel):
     score: float  # mean over test examples
     per_example: list[float]  # test score per example, in the order of CompareResult.examples
     outputs: list[str] = Field(default_factory=list)  # the model's output per test example
-    calls: int = 0
+    calls: int = 0  # every completion used, from the network or the reply cache
+    network_calls: int = 0
+    cache_hits: int = 0  # replayed from the reply cache: they take no time, so `seconds` says little about speed
+    network_seconds: float = 0.0  # time inside network calls, summed (calls side by side overlap)
     tokens: int = 0
     cost_usd: float | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time
     rounds: list[RoundPoint] = Field(default_factory=list)  # sequential arm only
     candidates: int = 1  # best_of_n: how many prompts were drawn
     dev_score: float | None = None  # the chosen prompt's dev score (sequential, best_of_n)
@@ -179,6 +201,9 @@ class ArmResult(BaseModel):
     ci_high: float
     repeats: list[ArmRepeat]
     calls: int  # summed over repeats
+    network_calls: int = 0
+    cache_hits: int = 0
+    network_seconds: float = 0.0
     tokens: int
     cost_usd: float | None = None
     seconds: float
@@ -205,13 +230,6 @@ class Example(BaseModel):
     id: str
     input: str
     target: str | None = None
-
-
-class Baseline(BaseModel):
-    """What always giving one answer scores on the test examples: a model with no skill does this well."""
-
-    answer: str  # train's most frequent target
-    score: float
 
 
 class CompareResult(BaseModel):

@@ -7,6 +7,7 @@ import json
 import os
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, TextIO
@@ -20,8 +21,10 @@ from .context import RunContext
 from .data import Splits
 from .endpoints import ModelProvider
 from .errors import RedraftError
+from .evaluate import majority_baselines
 from .human import reviewer_summary
 from .llm import Ledger
+from .metrics import Metric
 from .results import HeldOutSummary, PanelSummary, ReviewSummary, RoundSummary, Summary, UnparsedReview
 from .scenario import Scenario
 from .secrets import scrub, scrub_data
@@ -151,6 +154,11 @@ class RunDir:
             return checkpoint
         return max(checkpoint, latest, key=lambda ledger: (ledger.total.requests, ledger.total.calls))
 
+    def require(self, purpose: str) -> None:
+        """Refuse a folder that is not a run's (config.json and state.json are what every use of one needs)."""
+        if not self.config_path.is_file() or not self.state_path.is_file():
+            raise RedraftError(f"{self.path}: not a redraft run folder (config.json and state.json are needed to {purpose})")
+
     def close(self) -> None:
         """Close the transcript."""
         if self._transcript is not None:
@@ -251,33 +259,71 @@ def held_out_summary(test: HeldOutScore) -> HeldOutSummary:
                           per_example={k: v.score for k, v in test.per_example.items()})
 
 
-def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started: str, seconds: float) -> Summary:
-    """Write summary.json and final_prompt.txt from whatever the run reached."""
-    state = table.state
+def summarize(run_dir: Path, scenario: Scenario, state: RunState, ledger: Ledger, *, models: dict[str, dict[str, Any]],
+              metric: Metric | None, started: str, seconds: float) -> Summary:
+    """The summary of whatever the run reached."""
     best = state.best()
     final_round = state.final()
     final = final_round.prompt if final_round else None
-    ledger = table.caller.ledger
-    summary = Summary(
-        scenario=table.scenario.name,
-        scenario_file=str(table.scenario.path) if table.scenario.path else None,
-        run_dir=str(run.path),
+    return Summary(
+        scenario=scenario.name,
+        scenario_file=str(scenario.path) if scenario.path else None,
+        run_dir=str(run_dir),
         started=started,
         finished=now_iso(),
-        models=table.models_used(models),
+        models=models,
         rounds=[round_summary(r) for r in state.rounds],
         best_round=best.round if best else None,
         best_score=best.score if best else None,
-        score_scale="0-1 (metric)" if table.scenario.labeled else "1-10 (critic panel)",
+        score_scale="0-1 (metric)" if scenario.labeled else "1-10 (critic panel)",
         test=held_out_summary(state.test) if state.test else None,
+        majority=majority_baselines(scenario.splits, metric) if scenario.labeled else {},
         reviewer=reviewer_summary(state),
         final_prompt=final,
         stop_reason=state.stop_reason or "unfinished",
         usage=ledger.total,
         usage_by_role=ledger.by_role,
+        usage_by_round=ledger.by_round_role,
         seconds=round(seconds, 3),
     )
+
+
+def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started: str, seconds: float) -> Summary:
+    """Write summary.json and final_prompt.txt from whatever the run reached."""
+    summary = summarize(run.path, table.scenario, table.state, table.caller.ledger, models=table.models_used(models),
+                        metric=table.metric, started=started, seconds=seconds)
     run.write_json(run.summary_path, summary.model_dump(mode="json"))
-    if final is not None:
-        write_atomic(run.final_prompt_path, scrub(final.rstrip()) + "\n")
+    if summary.final_prompt is not None:
+        write_atomic(run.final_prompt_path, scrub(summary.final_prompt.rstrip()) + "\n")
     return summary
+
+
+@dataclass
+class RunRecord:
+    """A run folder read back: its configuration, its last checkpoint and its summary."""
+
+    run: RunDir
+    config: RunConfig
+    checkpoint: Checkpoint
+    summary: Summary
+    scenario: Scenario
+
+
+def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
+    """A finished or interrupted run's record. summary.json is used when it is newer than the checkpoint; a run
+    killed after its last summary (or before any) gets one made from the checkpoint."""
+    run = RunDir(Path(path))
+    run.require(purpose)
+    config, checkpoint = RunConfig.read(run), Checkpoint.read(run)
+    scenario = config.restored_scenario()
+    fresh = run.summary_path.is_file() and run.summary_path.stat().st_mtime_ns >= run.state_path.stat().st_mtime_ns
+    if fresh:
+        summary = Summary.model_validate_json(run.summary_path.read_text(encoding="utf-8"))
+    else:
+        summary = summarize(run.path, scenario, checkpoint.run, checkpoint.ledger, models=config.models,
+                            metric=scenario.make_metric(), started=checkpoint.started, seconds=checkpoint.seconds)
+    # What summaries written before these fields existed lack.
+    if scenario.labeled and not summary.majority:
+        summary.majority = majority_baselines(scenario.splits, scenario.make_metric())
+    summary.usage_by_round = summary.usage_by_round or checkpoint.ledger.by_round_role
+    return RunRecord(run=run, config=config, checkpoint=checkpoint, summary=summary, scenario=scenario)

@@ -15,7 +15,7 @@ from .cards import ReplyTokens
 from .data import (INPUT_FILES, DatasetSpec, Example, Splits, SplitSpec, data_file, inline_examples, load_examples, read_rows,
                    split_examples)
 from .loader import YamlDoc, parse_model, parse_yaml, read_text
-from .metrics import MetricSpec, build_metric
+from .metrics import Metric, MetricSpec, build_metric
 
 PACKAGE_SCENARIOS = Path(__file__).parent / "scenarios"
 NAME_LIMIT = 80  # characters of a scenario's name
@@ -188,6 +188,13 @@ class Scenario(BaseModel):
         for e in [*self.splits.train, *self.splits.dev]:
             seen.setdefault(e.id, e.input)
         return list(seen.values())
+
+    def make_metric(self) -> Metric | None:
+        """The metric that scores an output against its target (None for a rubric-only scenario)."""
+        if self.metric is None:
+            return None
+        return build_metric(self.metric, base_dir=self._path.parent if self._path else None,
+                            file=str(self._path) if self._path else None)
 
     def _attach(self, path: Path | None, splits: Splits, labeled: bool) -> None:
         """Set what loading found beside the YAML: its path and its examples."""

@@ -19,6 +19,7 @@ __all__ = [
     "judge_noise",
     "krippendorff_alpha",
     "mean_ci",
+    "no_variation",
     "paired_bootstrap",
     "paired_difference",
     "sign_flip_p",
@@ -175,7 +176,9 @@ def krippendorff_alpha(
     *,
     level: Literal["interval", "ordinal", "nominal"] = "interval",
 ) -> float | None:
-    """Krippendorff's alpha for ratings[rater][unit] with None for missing; None when not computable."""
+    """Krippendorff's alpha for ratings[rater][unit] with None for missing; None when not computable: too few
+    pairable ratings, or no variation at all (every rating the same value, where alpha is 0/0, not perfect
+    agreement; `no_variation` tells the two apart)."""
     if level not in ("interval", "ordinal", "nominal"):
         raise ValueError(f"level must be 'interval', 'ordinal' or 'nominal', got {level!r}")
     n_units = _check_rectangular(ratings, "krippendorff_alpha")
@@ -205,9 +208,15 @@ def krippendorff_alpha(
     delta = _delta_table(values, margins, level)
     observed = math.fsum(count * delta[c, k] for (c, k), count in coincidences.items())
     expected = math.fsum(margins[c] * margins[k] * delta[c, k] for c in values for k in values) / (total - 1)
-    if expected == 0:
-        return 1.0 if observed == 0 else None
+    if expected == 0:  # one value everywhere: nothing to agree or disagree on
+        return None
     return 1 - observed / expected
+
+
+def no_variation(ratings: Sequence[Sequence[float | None]]) -> bool:
+    """Whether every rating given is the same value (so agreement cannot be measured), with at least two given."""
+    given = [float(x) for row in ratings for x in row if x is not None]
+    return len(given) >= 2 and len(set(given)) == 1
 
 
 def _delta_table(

@@ -15,7 +15,7 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, SelectSp
 from autogen_agentchat.teams import RoundRobinGroupChat
 from pydantic import BaseModel, Field
 
-from .progress import OnProgress
+from .progress import OnProgress, StepMeter
 from .agents import CriticPanel, Evaluator, Moderator, PromptEngineer, TaskExecutor
 from .cards import AgentCard, find_role
 from .context import RunContext, Seat
@@ -24,8 +24,8 @@ from .errors import BudgetExceeded, ConfigError, RedraftError
 from .evaluate import score_examples
 from .llm import Caller
 from .loader import check_value
-from .metrics import build_metric
 from .results import Summary
+from .run_report import write_run_report
 from .runs import Checkpoint, RunConfig, RunDir, now_iso, write_summary
 from .scenario import Scenario
 from .selection import BestOnDev, stop_rule
@@ -33,6 +33,7 @@ from .state import HeldOutScore, RunState
 from .stats import mean_ci
 
 ROLES = ("prompt_engineer", "task_executor", "moderator")
+REVIEWER = "reviewer"  # the human reviewer's seat
 
 
 def seat_roles(scenario: Scenario, cards: dict[str, AgentCard], models: ModelProvider) -> dict[str, Seat | list[Seat]]:
@@ -77,7 +78,12 @@ class Session:
 
     table: RunContext
     team: RoundRobinGroupChat
+    seats: list[str]  # who speaks, in turn order
     checkpoint: Checkpoint | None = None
+
+    def after(self, source: str) -> str:
+        """Who speaks after `source` (the first seat after the task, or after a seat's own inner messages)."""
+        return self.seats[(self.seats.index(source) + 1) % len(self.seats)] if source in self.seats else self.seats[0]
 
     def models_used(self, models: ModelProvider) -> dict[str, dict[str, Any]]:
         """Per role, the model it uses (no secrets)."""
@@ -112,8 +118,7 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
         rounds=n_rounds,
         select=BestOnDev.of(scenario),
         stop=stop_rule(scenario, n_rounds),
-        metric=build_metric(scenario.metric, base_dir=scenario.path.parent if scenario.path else None,
-                            file=str(scenario.path) if scenario.path else None) if scenario.metric else None,
+        metric=scenario.make_metric(),
     )
     participants: list[ChatAgent] = [PromptEngineer(table.engineer, table), TaskExecutor(table.executor, table)]
     if scenario.labeled:
@@ -122,12 +127,13 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
     if review is not None:
         from .human import ReviewConsole, Reviewer
 
-        participants.append(Reviewer(table, ReviewConsole(table, timeout=review.timeout), weight=review.weight))
+        participants.append(Reviewer(table, ReviewConsole(table, timeout=review.timeout), weight=review.weight,
+                                     name=REVIEWER))
     participants.append(Moderator(table.moderator, table))
     # One turn per run_stream call: between turns the team is idle, so its saved state is consistent.
     team = RoundRobinGroupChat(participants, termination_condition=StopMessageTermination(), max_turns=1,
                                emit_team_events=True)
-    return Session(table=table, team=team)
+    return Session(table=table, team=team, seats=[p.name for p in participants])
 
 
 OnMessage = Callable[[dict], None]
@@ -161,11 +167,13 @@ class _Runner:
     def __init__(self, session: Session, run: RunDir, on_message: OnMessage | None, on_progress: OnProgress | None,
                  score_test: bool = True):
         self.session, self.run = session, run
-        self.on_message, self.on_progress = on_message, on_progress
+        self.on_message = on_message
         before = session.checkpoint
         self.started, self.seconds_before = (before.started, before.seconds) if before else (now_iso(), 0.0)
         self.t0 = time.monotonic()
         self.score_test = score_test  # False when the caller scores test itself (redraft compare)
+        self.meter = StepMeter(on_progress, session.table.caller) if on_progress is not None else None
+        self.last_source = before.outbox[-1]["source"] if before and before.outbox else "user"  # who spoke last
 
     async def commit(self, entries: list[dict[str, Any]]) -> None:
         state = self.session.table.state
@@ -190,15 +198,19 @@ class _Runner:
 
     async def step_until_done(self, first_task: TextMessage | None) -> None:
         state, team = self.session.table.state, self.session.team
+        table = self.session.table
         while state.stop_reason is None:
             pending: list[dict[str, Any]] = []
-            async for item in team.run_stream(task=first_task, cancellation_token=self.session.table.cancel):
-                if isinstance(item, TaskResult):
-                    continue  # the last item; let the stream finish so the team is idle again
-                if isinstance(item, SelectSpeakerEvent):
-                    if self.on_progress is not None and "reviewer" not in item.content:
-                        self.on_progress(f"round {max(state.round, 1)}: {', '.join(item.content)} is working...")
-                    continue
+            # The turn order is fixed, so who speaks is known before the turn starts (its first calls may come
+            # before AgentChat's SelectSpeakerEvent does); the reviewer's own prompt is its progress.
+            speaker = self.session.after(self.last_source)
+            if self.meter is not None and speaker != REVIEWER:
+                n = state.round + 1 if speaker == table.engineer.name else max(state.round, 1)
+                self.meter.start(f"round {n}: {speaker}")
+                self.meter.show()
+            async for item in team.run_stream(task=first_task, cancellation_token=table.cancel):
+                if isinstance(item, (TaskResult, SelectSpeakerEvent)):
+                    continue  # the result is the last item; let the stream finish so the team is idle again
                 if first_task is not None and item.id == first_task.id:
                     continue
                 pending.append(make_entry(item, state.round))
@@ -206,6 +218,7 @@ class _Runner:
             if not pending:
                 raise RuntimeError("a turn ended without a message; the team cannot go on")
             await self.commit(pending)
+            self.last_source = pending[-1]["source"]
         if self.score_test and needs_test(state, self.session.table.scenario):
             await self.final_test()
 
@@ -214,8 +227,9 @@ class _Runner:
         table, state = self.session.table, self.session.table.state
         best = state.best()
         assert best is not None
-        if self.on_progress is not None:
-            self.on_progress(f"scoring the final prompt (round {best.round}) on {len(table.scenario.splits.test)} test examples")
+        if self.meter is not None:
+            self.meter.start(f"scoring the final prompt (round {best.round}) on {len(table.scenario.splits.test)} test examples")
+            self.meter.show()
         outputs, results = await score_examples(table, best.prompt, table.scenario.splits.test, round_no=0)
         values = [r.score for r in results.values()]
         ci = mean_ci(values, seed=table.scenario.seed) if values else None
@@ -231,7 +245,7 @@ class _Runner:
 async def run_session(session: Session, models: ModelProvider, run: RunDir, on_message: OnMessage | None = None,
                       on_progress: OnProgress | None = None, *, score_test: bool = True) -> Summary:
     """Run (or resume, after `Session.resume_from`) the chat to its end, checkpointing after every turn;
-    always write the summary."""
+    always write the summary and the report, however the run stops."""
     table, state, checkpoint = session.table, session.table.state, session.checkpoint
     runner = _Runner(session, run, on_message, on_progress, score_test)
     table.caller.on_spend = run.write_spend
@@ -268,5 +282,6 @@ async def run_session(session: Session, models: ModelProvider, run: RunDir, on_m
     finally:
         table.caller.on_spend = None
         summary = write_summary(run, table, models, runner.started, runner.elapsed())
+        write_run_report(run, summary, state, table.scenario)
         run.close()
     return summary

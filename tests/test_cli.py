@@ -137,7 +137,7 @@ def test_validate_ok_and_scenarios_list(isolated: Path) -> None:
         assert name in listing.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "validate", "scenarios"])
+@pytest.mark.parametrize("command", ["run", "validate", "scenarios", "report"])
 def test_help_is_written_for_a_first_time_user(isolated: Path, command: str) -> None:
     proc = redraft(command, "--help", cwd=isolated)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) > 4

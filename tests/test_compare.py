@@ -201,6 +201,7 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
         assert arm["ci_low"] <= arm["score"] <= arm["ci_high"]
         assert len(arm["repeats"]) == 2 and arm["calls"] > 0 and arm["tokens"] > 0
         assert arm["cost_usd"] is not None and arm["cost_usd"] > 0
+        assert arm["network_calls"] + arm["cache_hits"] == arm["calls"] and arm["cache_hits"] == 0  # --no-cache
     assert [(d["a"], d["b"]) for d in data["differences"]] == [("sequential", "single_shot"), ("sequential", "best_of_n")]
     assert data["metric"] == "label" and data["score_scale"] == "0-1"
     assert CompareResult.model_validate(data) == result
@@ -247,6 +248,12 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
     assert any(re.fullmatch(r"arm sequential, repeat 2/2, round 2 — elapsed \d+s, about \d+s left", p) for p in progress)
     assert any(p.startswith("arm best_of_n, repeat 1/2, candidate 1/") for p in progress)
     assert any(p.startswith("scoring on test, 6/6") for p in progress)
+    # Each call updates the line with the step's calls done of those started: a best-of-N candidate is its draft
+    # and its 10 dev runs.
+    counted = r"— (\d+)/(\d+) calls, elapsed \d+s, about \d+s left"
+    assert any(re.fullmatch(rf"arm best_of_n, repeat 2/2, candidate \d+/\d+ {counted}", p) for p in progress)
+    assert any(re.fullmatch(rf"arm best_of_n, repeat 1/2, candidate 2/\d+ — 11/11 calls, .*", p) for p in progress)
+    assert any(re.fullmatch(rf"scoring on test, 6/6 — 10/10 calls, .*", p) for p in progress)
 
 
 def _test_ids(path: Path) -> list[int]:

@@ -7,7 +7,7 @@ import random
 from redraft.candidates import (Candidate, Evaluation, OperatorCycle, demo_count, pick_demos, prompt_key,
                                 render_prompt, screening_batch)
 from redraft.data import Example
-from redraft.diagnosis import error_pattern, failures_block, pick_failures, rank_correlation
+from redraft.diagnosis import NO_ANSWER, confusion, error_pattern, failures_block, pick_failures, rank_correlation
 from redraft.data import ExampleResult
 
 
@@ -25,6 +25,15 @@ def test_label_pattern_counts_expected_to_got_over_every_scored_example() -> Non
     assert "- expected human -> answered description: 5" in text
     assert "human 1/6" in text and "number 3/3" in text
     assert "description 5" in text  # what the model answers, counted
+
+
+def test_confusion_counts_expected_against_answered() -> None:
+    examples = [ex(1, "human"), ex(2, "human"), ex(3, "human"), ex(4, "number"), ex(5, "number")]
+    results = {"e1": ExampleResult(score=1.0, extracted="Human"),  # right: counted as its target, whatever the case
+               "e2": ExampleResult(score=0.0, extracted="number"), "e3": ExampleResult(score=0.0, extracted=None),
+               "e4": ExampleResult(score=1.0, extracted="number")}  # e5 has no result and is left out
+    assert confusion(examples, results) == {("human", "human"): 1, ("human", "number"): 1, ("human", NO_ANSWER): 1,
+                                            ("number", "number"): 1}
 
 
 def test_numeric_pattern_says_which_way_and_how_far() -> None:

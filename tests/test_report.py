@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from render_check import count_colors, read_png, render
 
-from redraft.results import ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
+from redraft.results import ArmRepeat, ArmResult, Baseline, CompareResult, Difference, Example, RoundPoint
 from redraft.report import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
 
 EVIL = "Reply politely & briefly. <script>alert(1)</script>"
@@ -24,6 +24,9 @@ def _repeat(seed: int, prompt: str, per_example: list[float], rounds: list[Round
         per_example=per_example,
         outputs=outputs,
         calls=6,
+        network_calls=4,
+        cache_hits=2,
+        network_seconds=9.5,
         tokens=1500 + seed,
         cost_usd=0.0031,
         seconds=4.2,
@@ -40,6 +43,9 @@ def _arm(name: str, repeats: list[ArmRepeat]) -> ArmResult:
         ci_high=score + 0.08,
         repeats=repeats,
         calls=sum(r.calls for r in repeats),
+        network_calls=sum(r.network_calls for r in repeats),
+        cache_hits=sum(r.cache_hits for r in repeats),
+        network_seconds=sum(r.network_seconds for r in repeats),
         tokens=sum(r.tokens for r in repeats),
         cost_usd=sum(r.cost_usd or 0 for r in repeats),
         seconds=sum(r.seconds for r in repeats),
@@ -136,7 +142,7 @@ def test_html_is_self_contained_and_escaped() -> None:
     assert VERDICT in page
 
 
-def test_html_chart_has_sequential_line_and_two_dashed_levels() -> None:
+def test_html_chart_has_the_sequential_dev_line_and_every_arms_test_level() -> None:
     page = render_html(make_result())
     svg = re.search(r'<svg id="score-chart".*?</svg>', page, re.S)
     assert svg, "the page has no svg#score-chart"
@@ -145,8 +151,34 @@ def test_html_chart_has_sequential_line_and_two_dashed_levels() -> None:
     assert mean and len(mean.group(1).split()) == 3  # rounds 1-3, round 2 from one repeat only
     assert chart.count('class="repeat"') == 2
     levels = re.findall(r'<line class="level" data-arm="(\w+)"[^>]*stroke-dasharray', chart)
-    assert sorted(levels) == ["best_of_n", "single_shot"]
+    assert sorted(levels) == ["best_of_n", "sequential", "single_shot"]
     assert ARM_COLORS["sequential"] in chart and ">round<" in chart and "score (0-1)" in chart
+    # The legend says which examples each line is scored on: the chat's rounds on dev, every final prompt on test.
+    assert ">sequential: dev score, mean over repeats<" in chart and ">sequential: dev score, each repeat<" in chart
+    assert ">single_shot: test score 0.375 (n=4)<" in chart and ">sequential: test score 0.750 (n=4)<" in chart
+
+
+def test_the_majority_class_stands_beside_the_arms() -> None:
+    result = make_result(majority=Baseline(answer="label 1", score=0.25))
+    chart = re.search(r'<svg id="score-chart".*?</svg>', render_html(result), re.S).group(0)
+    assert re.search(r'<line class="baseline"[^>]*stroke-dasharray', chart)
+    assert ">majority class: test score 0.250<" in chart
+    assert "majority class (&#x27;label 1&#x27;)" in render_html(result)
+    assert re.search(r"^majority class \('label 1'\)\s+0\.250\s", terminal_table(result), re.M)
+    assert re.search(r"^\| majority class \('label 1'\) \| 0\.250 \|", render_markdown(result), re.M)
+    assert "- majority class: 0.250" in render_markdown(result)
+
+
+def test_calls_and_time_are_split_into_network_and_cache() -> None:
+    text = terminal_table(make_result())
+    head = text.splitlines()[0]
+    assert re.search(r"network calls\s+network time\s+cached calls\s+tokens\s+cost\s+wall time$", head)
+    assert re.search(r"^sequential\s.*\s8\s+19\.0 s\s+4\s+3,003\s+\$0\.0062\s+8\.4 s$", text, re.M)
+    assert "Cached calls were replayed from the reply cache and took no time" in text
+    result = make_result()
+    for arm in result.arms.values():
+        arm.cache_hits = 0
+    assert "Cached calls were replayed" not in terminal_table(result)
 
 
 def test_html_has_diff_prompts_and_examples() -> None:

@@ -186,6 +186,7 @@ def test_ctrl_c_during_a_model_call_then_resume(isolated: Path) -> None:
         slow["on"] = False
         run = only_run(isolated)
         assert [ln["kind"] for ln in transcript(run)] == ["task", "proposal"]
+        assert "Stopped: interrupted (Ctrl-C)." in (run / "report.html").read_text()  # written on the stop, too
         proc = subprocess.run([sys.executable, "-m", "redraft.cli", "resume", str(run), "--no-cache", "--quiet"],
                               cwd=isolated, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -208,6 +209,11 @@ def test_killed_run_resumes(isolated: Path) -> None:
         run = only_run(isolated)
         n_before = len(transcript(run))
         assert 5 <= n_before < 14
+        # A killed run wrote no summary; its report is made from the checkpoint alone.
+        report = subprocess.run([sys.executable, "-m", "redraft.cli", "report", str(run)], cwd=isolated, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert report.returncode == 0, report.stderr
+        assert "Stopped: unfinished." in (run / "report.html").read_text() and not (run / "summary.json").exists()
         done = subprocess.run([sys.executable, "-m", "redraft.cli", "resume", str(run), "--no-cache", "--quiet"],
                               cwd=isolated, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -177,3 +177,21 @@ def test_junk_drafts_on_a_labeled_scenario_are_never_the_final_prompt(isolated: 
     assert s.best_round is None and s.final_prompt is None and s.test is None
     assert s.stop_reason.startswith("no usable prompt was found")
     assert not (out.run_dir.path / "final_prompt.txt").exists()
+
+
+def test_critics_who_all_give_one_score_show_no_agreement_figure(isolated: Path) -> None:
+    import io
+
+    from redraft.console import Console
+
+    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1"))
+    # Every critic scores every output 6: alpha is 0/0 there, which must not read as perfect agreement (1.00).
+    models = ScriptedModels({"pe": [proposal(V1)], "exe": ["a", "b"], "c1": [review(6, 6)], "c2": [review(5, 7)], "mod": []})
+    out = run(path, models)
+    agreement = out.summary.rounds[0].panel.agreement
+    assert agreement["value"] is None and agreement["note"] == "no variation"
+    panel = [ln for ln in read_transcript(out.run_dir.path) if ln["source"] == "critic_panel"]
+    assert "agreement α=n/a (no variation)" in panel[0]["content"]
+    text = io.StringIO()
+    Console(text).summary(out.summary, str(out.run_dir.path))
+    assert "n/a (no variation)" in text.getvalue() and "1.00" not in text.getvalue()

@@ -10,6 +10,7 @@ from redraft.stats import (
     describe,
     judge_noise,
     krippendorff_alpha,
+    no_variation,
     mean_ci,
     paired_bootstrap,
     win_rate,
@@ -146,8 +147,16 @@ def test_krippendorff_alpha_perfect_agreement() -> None:
     ratings = [[1, 2, 3, 4], [1, 2, 3, 4], [1, 2, N, 4]]
     for level in ("nominal", "ordinal", "interval"):
         assert krippendorff_alpha(ratings, level=level) == 1.0  # type: ignore[arg-type]
-    # One value everywhere: no expected disagreement, but no observed disagreement either.
-    assert krippendorff_alpha([[3, 3], [3, 3]]) == 1.0
+    assert not no_variation(ratings)
+
+
+def test_krippendorff_alpha_without_variation_is_not_computable() -> None:
+    # One value everywhere: no disagreement observed, but none could be expected either (alpha is 0/0), so it
+    # is no evidence of agreement and must not read as a perfect 1.
+    assert krippendorff_alpha([[3, 3], [3, 3]]) is None
+    assert krippendorff_alpha([[7, N, 7], [7, 7, 7]], level="nominal") is None
+    assert no_variation([[3, 3], [3, 3]]) and no_variation([[7, N], [7, 7]])
+    assert not no_variation([[3, 3], [3, 4]]) and not no_variation([[3, N], [N, N]])
 
 
 def test_krippendorff_alpha_not_computable() -> None:

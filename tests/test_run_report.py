@@ -1,0 +1,145 @@
+"""What a run shows about itself: the terminal summary, summary.json and report.html, with every labeled score
+beside the majority-class baseline."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import run
+from render_check import count_colors, render
+from test_compare import sentiment_models, sentiment_scenario
+from test_round import three_round_script
+
+from redraft.budget import Budget
+from redraft.console import Console
+from redraft.run_report import COLORS
+
+
+def test_labeled_scores_stand_beside_the_majority_class(isolated: Path) -> None:
+    out = run(sentiment_scenario(isolated, rounds=2), sentiment_models())
+    data = json.loads((out.run_dir.path / "summary.json").read_text(encoding="utf-8"))
+    majority = data["majority"]
+    assert set(majority) == {"train", "dev", "test"}
+    assert {b["answer"] for b in majority.values()} == {majority["train"]["answer"]}
+    # On train the majority answer scores exactly its share of the targets.
+    config = json.loads((out.run_dir.path / "config.json").read_text(encoding="utf-8"))
+    train = [e["target"] for e in config["splits"]["train"]]
+    assert majority["train"]["score"] == round(train.count(majority["train"]["answer"]) / len(train), 4)
+
+    text = io.StringIO()
+    Console(text).summary(out.summary, str(out.run_dir.path))
+    shown = text.getvalue()
+    answer = majority["dev"]["answer"]
+    assert f"majority class: always answering '{answer}'" in shown
+    assert f"; majority class {majority['dev']['score']:.2f} on dev" in shown
+    assert f"; majority class {majority['test']['score']:.3f}" in shown
+
+
+def test_every_long_step_shows_its_calls_and_the_time_left(isolated: Path) -> None:
+    from redraft import RunOptions, run_scenario
+    from redraft.api import Hooks
+
+    seen: list[str] = []
+    options = RunOptions(runs_dir=isolated / "runs", no_cache=True, rounds=2)
+    run_scenario(str(sentiment_scenario(isolated)), options, Hooks(on_progress=seen.append), models=sentiment_models())
+    # Round 2's engineer edits the best prompt (3 requests), the executor screens and scores the candidates.
+    assert "round 2: prompt_engineer — 0s" in seen
+    assert any(re.fullmatch(r"round 2: task_executor — \d+/\d+ calls in \d+s, about \d+s left", p) for p in seen)
+    # The held-out test scoring at the end is counted too, call by call, up to all 10 test examples.
+    test = [p for p in seen if p.startswith("scoring the final prompt (round ")]
+    assert test[0].endswith("on 10 test examples — 0s")
+    assert any(re.fullmatch(r".* — \d/10 calls in \d+s, about \d+s left", p) for p in test)
+    assert re.fullmatch(r".* — 10/10 calls in \d+s", test[-1])
+
+
+def chart_of(page: str) -> str:
+    found = re.search(r'<svg id="score-chart".*?</svg>', page, re.S)
+    assert found, "the page has no svg#score-chart"
+    return found.group(0)
+
+
+def points(chart: str, line_id: str) -> list[str]:
+    found = re.search(rf'<polyline id="{line_id}"[^>]*points="([^"]+)"', chart)
+    assert found, f"no line {line_id}"
+    return found.group(1).split()
+
+
+def test_a_labeled_run_writes_a_report_chromium_renders(isolated: Path) -> None:
+    out = run(sentiment_scenario(isolated, rounds=3), sentiment_models())
+    s = out.summary
+    page = out.run_dir.path / "report.html"
+    text = page.read_text(encoding="utf-8")
+    assert "<script" not in text.lower() and not re.search(r"https?://", text)  # one offline file
+    shot, dom = render(page, isolated)
+
+    # The chart: a point per round on each line, and a legend that names the examples each is scored on.
+    chart = chart_of(dom)
+    assert len(s.rounds) == 3
+    assert len(points(chart, "dev-line")) == len(points(chart, "train-line")) == len(points(chart, "panel-line")) == 3
+    majority = s.majority
+    assert ">dev (10 examples)<" in chart and ">train (minibatch of up to 4)<" in chart
+    assert ">panel (critics, 1-10, right axis)<" in chart and ">panel (1-10)<" in chart
+    assert f">majority class on dev: {majority['dev'].score:.3f}<" in chart
+    assert f">final prompt on test (10 examples): {s.test.score:.3f}<" in chart
+    assert count_colors(shot, [COLORS["dev"]])[COLORS["dev"]] >= 300
+
+    # Each round: the prompt kept as a diff from the best so far, the engineer's note, the candidates, the errors
+    # as a confusion table (expected -> answered), the critics' issues, the selection decision.
+    rounds = re.findall(r'<section class="round" id="round-(\d)">(.*?)</section>', dom, re.S)
+    assert [n for n, _ in rounds] == ["1", "2", "3"]
+    later = rounds[1][1]
+    assert "against the best so far (round 1)" in later and "<del>" in later and "<ins>" in later
+    assert "Engineer's note:" in later and "(chosen)" in later and "minibatch (parent)" in later
+    assert "be concrete" in later and "Selection:</b> kept as the new best (mean rule)" in later
+    for _, body in rounds:
+        table = re.search(r'<table class="confusion">(.*?)</table>', body, re.S)
+        assert table and "<th>negative</th>" in table.group(1) and "<th>positive</th>" in table.group(1)
+    # The held-out test score with its interval, beside the majority class; its own confusion table.
+    test = dom.split("<h2>Test (held out)</h2>")[1].split("<h2>")[0]
+    assert f"{s.test.ci_low:.3f}..{s.test.ci_high:.3f}" in test and f"majority class ('{majority['test'].answer}')" in test
+    assert 'class="confusion"' in test
+    assert f"majority class {majority['test'].score:.3f}" in dom.split("</p>")[0] + dom  # the headline says it too
+    # Usage per role and round, the test scoring as its own column.
+    usage = dom.split("<h2>Usage per role and round</h2>")[1].split("<h2>")[0]
+    assert all(f"<th class=\"num\">{c}</th>" in usage for c in ("round 1", "round 3", "test", "total"))
+    assert re.search(r"<td>task_executor</td>(<td[^>]*>[^<]+</td>){5}", usage)
+
+
+def test_a_rubric_run_shows_failing_outputs_critics_and_unparsed_reviews(isolated: Path, scenario_file: Path) -> None:
+    out = run(scenario_file, three_round_script())
+    text = (out.run_dir.path / "report.html").read_text(encoding="utf-8")
+    chart = chart_of(text)
+    assert len(points(chart, "dev-line")) == 3 and ">panel (critics, 1-10)<" in chart and "right axis" not in chart
+    first = text.split('id="round-1"')[1].split("</section>")[0]
+    assert "approves a 60-day-old refund" in first and "ignores the policy" in first
+    assert "outputs scored below 5.5 by the panel" in first and "Sure, refund approved." in first
+    third = text.split('id="round-3"')[1].split("</section>")[0]
+    assert "against the best so far (round 2)" in third and "not kept" in third and "review unparseable" in third
+    assert "No test score (no test examples in the split)." in text
+
+
+def test_a_stopped_run_has_its_report_and_redraft_report_remakes_it_from_the_folder(isolated: Path,
+                                                                                     scenario_file: Path) -> None:
+    out = run(scenario_file, three_round_script(), budget=Budget(max_calls=4))
+    folder = out.run_dir.path
+    assert "budget cap reached" in (folder / "report.html").read_text(encoding="utf-8")
+    # A run killed before it could write a summary: the report is made from the checkpoint alone.
+    (folder / "summary.json").unlink()
+    (folder / "report.html").unlink()
+    proc = subprocess.run([sys.executable, "-m", "redraft.cli", "report", str(folder)], cwd=isolated,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"report: {folder / 'report.html'}"
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Stopped: unfinished." in page and 'id="round-1"' in page
+    assert not (folder / "summary.json").exists()  # reporting reads the folder; it writes only the report
+
+    proc = subprocess.run([sys.executable, "-m", "redraft.cli", "report", str(isolated)], cwd=isolated,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "not a redraft run folder (config.json and state.json are needed to report on it)" in proc.stderr
