@@ -110,6 +110,8 @@ class Console:
             mark = "← best " if r.round == s.best_round else ""
             self.print(f"{r.round:5d}  {score_text(r.dev_score, 5)}  {score_text(r.train_score, 5)}  {score_text(r.mean.get('overall'), 5)}  "
                        f"{score_text(alpha, 5)}  {r.origin:<15}  {mark}{sel}")
+        for line in column_legend(s):
+            self.print(self._c("2", line))
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}")
         self.print(f"stopped    {s.stop_reason}")
@@ -131,7 +133,32 @@ def _indent(text: str, n: int) -> str:
 
 
 def _clip_lines(text: str, limit: int) -> str:
-    out = []
+    """Each line cut at `limit`, and each output shown on its first line only (the transcript keeps it whole)."""
+    out: list[str] = []
+    in_output = False
     for line in text.splitlines():
+        if line.startswith("    output: "):
+            in_output = True
+        elif in_output and not line.startswith("["):
+            if not out[-1].endswith("…"):
+                out[-1] += " …"
+            continue
+        else:
+            in_output = False
         out.append(line if len(line) <= limit else line[: limit - 1] + "…")
     return "\n".join(out)
+
+
+def column_legend(s: Summary) -> list[str]:
+    """What each score column of the summary table is scored on, and by whom."""
+    if s.score_scale.startswith("0-1"):
+        selection = "the scenario's metric against the expected outputs, 0-1"
+    else:
+        selection = "each output scored 1-10 by the critics, averaged over the outputs"
+    return [
+        f"  dev    {selection}, on the dev examples: this picks the best prompt",
+        "  train  the same, on the round's train examples",
+        "  panel  the critics' 1-10 scores per criterion, averaged: their verdict on the set as a whole, not used to pick",
+        "  agree  how far the critics agree on the outputs (Krippendorff's alpha: 1 = fully, 0 = as by chance)",
+    ] + (["  n/a    nothing to score that round (no usable review, or fewer than two for agree)"]
+         if any(None in (r.dev_score, r.train_score, r.mean.get("overall")) for r in s.rounds) else [])
