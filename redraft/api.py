@@ -13,7 +13,7 @@ from .llm import Caller
 from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .projection import Projection, projected_spend
 from .results import Summary
-from .runs import Checkpoint, RunConfig, RunDir
+from .runs import Checkpoint, RunConfig, RunDir, run_finished
 from .scenario import Scenario, load_scenario
 from .errors import EmbeddedModelError, EndpointError, RedraftError, RunInterrupted
 from .runtime import ctrl_c_cancels, make_caller, serving
@@ -126,7 +126,7 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
         raise RedraftError(f"{run_dir}: not a redraft run folder (config.json and state.json are needed to resume)")
     config = RunConfig.read(run)
     checkpoint = Checkpoint.read(run)
-    if checkpoint.run.stop_reason and (checkpoint.run.test is not None or not config.splits.test):
+    if run_finished(checkpoint.run, config.splits):
         raise RedraftError(f"{run_dir}: this run already finished ({checkpoint.run.stop_reason}); nothing to resume")
     scenario = config.restored_scenario()
     own = models is None

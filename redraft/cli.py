@@ -61,6 +61,43 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List past runs: when each started, its scenario, rounds, best and test score, status and why it stopped.
+
+    Reads the run folders under --runs-dir (default ./runs, where `redraft run` puts them). The status is
+    `finished`, or `resumable` for a run that was interrupted (Ctrl-C, a crash, a lost server, a budget
+    cap): continue it with `redraft resume RUN_DIR`. `redraft show RUN_DIR` prints one run's summary and
+    final prompt.
+    """
+    from .console import runs_table
+    from .history import list_runs
+
+    runs, broken = list_runs(args.runs_dir)
+    if not runs and not broken:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    for line in runs_table(runs):
+        print(line)
+    for path, why in broken:
+        print(f"unreadable: {path}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a past run's summary and final prompt, as at the end of the run.
+
+    RUN_DIR is a run folder (see `redraft runs`). A finished run shows what it showed when it ended; an
+    interrupted one shows where its last checkpoint left it (the rounds so far, the best prompt so far)
+    and how to resume it.
+    """
+    from .history import read_run
+
+    past = read_run(args.run_dir)
+    status = "finished" if past.status == "finished" else f"resumable: redraft resume {past.run.path}"
+    Console().summary(past.summary, str(past.run.path), status=status)
+    return 0
+
+
 def _options(args: argparse.Namespace) -> "RunOptions":
     from .api import RunOptions
     from .budget import Budget
@@ -242,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(cmp)
 
     add("scenarios", cmd_scenarios)
+
+    runs = add("runs", cmd_runs)
+    runs.add_argument("--runs-dir", default="runs", metavar="DIR", help="the folder `redraft run` put the runs in (default: ./runs)")
+    show = add("show", cmd_show)
+    show.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
     return parser
 
 

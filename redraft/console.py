@@ -12,6 +12,7 @@ from .results import Summary, score_text
 
 if TYPE_CHECKING:
     from .api import Hooks
+    from .history import PastRun
 
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
 
@@ -99,7 +100,7 @@ class Console:
         name = f"  {source}" if kind == "review" else source
         self.print(self._c(color + ";1", f"{name}:") + "\n" + _indent(content, 4 if kind == "review" else 2))
 
-    def summary(self, s: Summary, run_dir: str) -> None:
+    def summary(self, s: Summary, run_dir: str, *, status: str | None = None) -> None:
         """The end of a run: scores per round, best, stop reason, usage, files, final prompt."""
         self.print("\n" + self._c("1", "━━ Summary " + "━" * 40))
         self.print(f"scenario   {s.scenario}   (scores: {s.score_scale})")
@@ -115,6 +116,8 @@ class Console:
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}")
         self.print(f"stopped    {s.stop_reason}")
+        if status is not None:
+            self.print(f"status     {status}")
         if s.test:
             t = s.test
             self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)")
@@ -162,3 +165,24 @@ def column_legend(s: Summary) -> list[str]:
         "  agree  how far the critics agree on the outputs (Krippendorff's alpha: 1 = fully, 0 = as by chance)",
     ] + (["  n/a    nothing to score that round (no usable review, or fewer than two for agree)"]
          if any(None in (r.dev_score, r.train_score, r.mean.get("overall")) for r in s.rounds) else [])
+
+
+def runs_table(runs: list["PastRun"]) -> list[str]:
+    """One line per past run: when, scenario, rounds, best and test score, finished or resumable, why it stopped."""
+    lines = [f"{'started':<16}  {'scenario':<20} {'rounds':>6} {'best':>6} {'test':>6}  {'status':<9}  {'stopped':<34}  folder"]
+    for p in runs:
+        s = p.summary
+        started = _local_time(s.started)
+        stop = s.stop_reason if len(s.stop_reason) <= 34 else s.stop_reason[:33] + "…"
+        lines.append(f"{started:<16}  {s.scenario[:20]:<20} {len(s.rounds):>6} {score_text(s.best_score, 6)} "
+                     f"{score_text(s.test.score if s.test else None, 6)}  {p.status:<9}  {stop:<34}  {p.run.path}")
+    return lines
+
+
+def _local_time(iso: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso[:16]

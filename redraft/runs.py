@@ -167,7 +167,7 @@ class RunConfig(BaseModel):
         return cls(
             scenario=s.model_dump(mode="json"), scenario_file=str(s.path) if s.path else None, splits=s.splits,
             labeled=s.labeled, rounds=table.rounds, models=table.models_used(models),
-            cards={seat.name: CardRecord(**seat.card.model_dump(), source=seat.card.source) for seat in table.seats},
+            cards={seat.name: CardRecord(**(seat.card.model_dump() | {"source": seat.card.source})) for seat in table.seats},
         )
 
     @classmethod
@@ -215,21 +215,30 @@ def held_out_summary(test: HeldOutScore) -> HeldOutSummary:
 
 def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started: str, seconds: float) -> Summary:
     """Write summary.json and final_prompt.txt from whatever the run reached."""
-    state = table.state
+    summary = make_summary(table.state, RunConfig.of(table, models), table.caller.ledger, run_dir=run.path,
+                           started=started, finished=now_iso(), seconds=seconds)
+    run.write_json(run.summary_path, summary.model_dump(mode="json"))
+    if summary.final_prompt is not None:
+        run.final_prompt_path.write_text(summary.final_prompt.rstrip() + "\n", encoding="utf-8")
+    return summary
+
+
+def make_summary(state: RunState, config: RunConfig, ledger: Ledger, *, run_dir: Path, started: str, finished: str,
+                 seconds: float) -> Summary:
+    """What summary.json holds, from a run's state: at its end, or read back from its last checkpoint."""
     best = state.best()
     final = best.prompt if best else (state.rounds[-1].prompt if state.rounds else None)
-    ledger = table.caller.ledger
-    summary = Summary(
-        scenario=table.scenario.name,
-        scenario_file=str(table.scenario.path) if table.scenario.path else None,
-        run_dir=str(run.path),
+    return Summary(
+        scenario=config.scenario["name"],
+        scenario_file=config.scenario_file,
+        run_dir=str(run_dir),
         started=started,
-        finished=now_iso(),
-        models=table.models_used(models),
+        finished=finished,
+        models=config.models,
         rounds=[round_summary(r) for r in state.rounds],
         best_round=best.round if best else None,
         best_score=best.score if best else None,
-        score_scale="0-1 (metric)" if table.scenario.labeled else "1-10 (critic panel)",
+        score_scale="0-1 (metric)" if config.labeled else "1-10 (critic panel)",
         test=held_out_summary(state.test) if state.test else None,
         reviewer=reviewer_summary(state),
         final_prompt=final,
@@ -238,7 +247,8 @@ def write_summary(run: RunDir, table: RunContext, models: ModelProvider, started
         usage_by_role=ledger.by_role,
         seconds=round(seconds, 3),
     )
-    run.write_json(run.summary_path, summary.model_dump(mode="json"))
-    if final is not None:
-        run.final_prompt_path.write_text(final.rstrip() + "\n", encoding="utf-8")
-    return summary
+
+
+def run_finished(state: RunState, splits: Splits) -> bool:
+    """Whether the chat stopped and, where there are held-out examples and a best prompt, the test was scored."""
+    return bool(state.stop_reason) and (state.test is not None or not splits.test or state.best() is None)
