@@ -79,3 +79,16 @@ def test_looping_engineer_and_critics_are_cut_and_echoed_reviews_flagged_in_the_
     assert lines["fidelity"].startswith("(review unusable, not counted: the reply copies the requested shape")
     assert "1/2 reviews parsed" in lines["critic_panel"]
     assert "Per criterion (1-10): policy 6, tone 7" in lines["clarity"] and "per output (1-10): [6, 7, 6, 7]" in lines["clarity"]
+
+
+def test_what_the_engineer_and_the_critics_may_write_is_bounded() -> None:
+    from redraft.cards import load_cards
+    from redraft.critique import proposal_schema, review_schema
+
+    cards = load_cards()
+    for card in cards.values():
+        if card.role in ("prompt_engineer", "critic"):
+            assert card.max_tokens is not None and card.max_tokens <= 512, card.name
+    assert proposal_schema()["properties"]["prompt"]["maxLength"] and proposal_schema()["properties"]["changes"]["maxLength"]
+    review = review_schema(["policy"], 2)["properties"]
+    assert review["issues"]["maxItems"] and review["issues"]["items"]["maxLength"]
