@@ -109,7 +109,10 @@ def promptfoo_config(past: PastRun, request: ExecutorRequest) -> str:
     }
     if not scenario.labeled:
         grader = past.config.models[next(n for n, c in past.config.cards.items() if c.role == "critic")]
-        config["defaultTest"] = {"options": {"provider": _provider(grader, str(grader["model"]), 0.0, int(grader["max_tokens"]))}}
+        provider = _provider(grader, str(grader["model"]), 0.0, int(grader["max_tokens"]))
+        if grader.get("api_type") == "embedded":  # a small model writes promptfoo's grade JSON only when held to it
+            provider["config"]["response_format"] = _GRADE_FORMAT
+        config["defaultTest"] = {"options": {"provider": provider}}
     which = "held-out test examples" if held_out else "dev examples (it holds none out for test)"
     notes = [
         f"Run with: promptfoo eval -c THIS_FILE. The tests are the scenario's {which}.",
@@ -124,12 +127,19 @@ def promptfoo_config(past: PastRun, request: ExecutorRequest) -> str:
     return head + yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
 
 
+# The reply promptfoo's llm-rubric parses, as a JSON schema llama.cpp can hold a model to.
+_GRADE_FORMAT = {"type": "json_schema", "json_schema": {"name": "grade", "strict": True, "schema": {
+    "type": "object", "additionalProperties": False, "required": ["reason", "pass", "score"],
+    "properties": {"reason": {"type": "string", "maxLength": 300}, "pass": {"type": "boolean"},
+                   "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}
+
 _METRIC_ASSERT = """\
 from pathlib import Path
 from redraft.metrics import MetricSpec, build_metric
 metric = build_metric(MetricSpec.model_validate({spec}), base_dir=Path({folder}))
 r = metric(output, context["vars"]["expected"])
-return {{"pass": r.score >= 1, "score": r.score, "reason": r.feedback or f"read as {{r.extracted!r}}"}}
+why = r.feedback or (f"read as {{r.extracted!r}}" if r.extracted is not None else "no answer found in the output")
+return {{"pass": r.score >= 1, "score": r.score, "reason": why}}
 """
 
 

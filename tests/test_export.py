@@ -99,13 +99,22 @@ def test_promptfoo_config_of_a_labeled_run_has_promptfoos_keys_and_asserts_the_m
 
 
 def test_promptfoo_config_of_a_rubric_run_grades_with_the_criteria_by_the_critics_model(isolated: Path) -> None:
-    config = yaml.safe_load(export(rubric_run(isolated), "promptfoo"))
+    run_dir = rubric_run(isolated)
+    config = yaml.safe_load(export(run_dir, "promptfoo"))
     assert [t["vars"] for t in config["tests"]] == [{"input": "Refund for shoes bought 10 days ago?"},
                                                    {"input": "Refund for a lamp bought 60 days ago?"}]
     for t in config["tests"]:
         (check,) = t["assert"]
         assert check["type"] == "llm-rubric" and "- policy: Follows the 30-day policy." in check["value"]
     assert config["defaultTest"]["options"]["provider"]["id"] == "openai:chat:scripted-c1"
+
+    # Had the critics run on the embedded model, the grader is held to the grade's JSON shape.
+    recorded = json.loads((run_dir / "config.json").read_text())
+    recorded["models"]["clarity"].update(api_type="embedded", gguf="/models/small.gguf")
+    (run_dir / "config.json").write_text(json.dumps(recorded))
+    grader = yaml.safe_load(export(run_dir, "promptfoo"))["defaultTest"]["options"]["provider"]
+    assert grader["config"]["apiBaseUrl"] == "{{ env.OPENAI_BASE_URL }}"
+    assert grader["config"]["response_format"]["json_schema"]["schema"]["required"] == ["reason", "pass", "score"]
 
 
 def test_a_prompt_with_braces_reaches_promptfoo_as_written(isolated: Path) -> None:
