@@ -18,6 +18,7 @@ from .critique import CriticResult, Proposal, aggregate, proposal_schema
 from .diagnosis import error_pattern, rank_correlation
 from .evaluate import failures_text, metric_results, panel_results, rescoring_noise, run_prompt
 from .llm import JsonReply
+from .repetition import cut_loop
 from .results import agreement_text, score_text
 from .state import RoundRecord, RunState
 
@@ -283,7 +284,7 @@ class Moderator(_Seated):
                     UserMessage(content=self.seat.card.render("focus", **values), source="user")]
         result = await t.caller.complete(self.seat.sampling, messages, round_no=record.round, seed=t.scenario.seed)
         note = result.content.strip() if isinstance(result.content, str) else ""
-        note = " ".join(note.split())[:400]
+        note = cut_loop(" ".join(note.split()))[:400]
         return f"{default}. {note}" if note else default
 
 
@@ -310,9 +311,9 @@ def _critiques(record: RoundRecord) -> str:
 
 def _format_review(r: CriticResult) -> str:
     if r.review is None:
-        return f"(review unparseable: {r.error})"
+        return f"(review unusable, not counted: {r.error})"
     scores = ", ".join(f"{k} {v}" for k, v in r.review.scores.items())
-    out = [f"Scores: {scores} (overall {r.review.overall():.1f}); per output: {r.review.per_output}"]
+    out = [f"Per criterion (1-10): {scores} (mean {r.review.overall():.1f}); per output (1-10): {r.review.per_output}"]
     out += [f"Issue: {i}" for i in r.review.issues]
     out += [f"Edit: {e}" for e in r.review.edits]
     return "\n".join(out)

@@ -95,6 +95,69 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List past runs: when each started, its scenario, rounds, best and test score, status and why it stopped.
+
+    Reads the run folders under --runs-dir (default ./runs, where `redraft run` puts them). The status is
+    `finished`, or `resumable` for a run that was interrupted (Ctrl-C, a crash, a lost server, a budget
+    cap): continue it with `redraft resume RUN_DIR`. `redraft show RUN_DIR` prints one run's summary and
+    final prompt; `redraft export RUN_DIR` gives the prompt in the forms other tools take.
+    """
+    from .console import runs_table
+    from .history import list_runs
+
+    runs, broken = list_runs(args.runs_dir)
+    if not runs and not broken:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    for line in runs_table(runs):
+        print(line)
+    for path, why in broken:
+        print(f"unreadable: {path}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print a past run's summary and final prompt, as at the end of the run.
+
+    RUN_DIR is a run folder (see `redraft runs`). A finished run shows what it showed when it ended; an
+    interrupted one shows where its last checkpoint left it (the rounds so far, the best prompt so far)
+    and how to resume it.
+    """
+    from .console import Console
+    from .history import read_run
+
+    past = read_run(args.run_dir)
+    status = "finished" if past.status == "finished" else f"resumable: redraft resume {past.run.path}"
+    Console().summary(past.summary, str(past.run.path), status=status)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Print a run's final prompt in a form other tools take; finished and interrupted runs alike.
+
+    --format text       the prompt as plain text
+    --format messages   the chat request the run's executor sends, as OpenAI JSON: model, the system and
+                        user messages ({{input}} where each input goes), temperature and max_tokens
+    --format promptfoo  a promptfooconfig.yaml: the prompt, the executor's model as the provider, and the
+                        scenario's held-out examples as tests asserting the run's metric (or its criteria)
+    --format python     a short script that sends the prompt with the openai client
+
+    No export holds an API key: each names the environment variable to read it from.
+    """
+    from .export import export_run
+
+    text = export_run(args.run_dir, args.format)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _options(args: argparse.Namespace) -> "RunOptions":
     from .api import RunOptions
     from .budget import Budget
@@ -286,6 +349,15 @@ def build_parser() -> argparse.ArgumentParser:
     _model_flags(cmp)
 
     add("scenarios", cmd_scenarios)
+
+    runs = add("runs", cmd_runs)
+    runs.add_argument("--runs-dir", default="runs", metavar="DIR", help="the folder `redraft run` put the runs in (default: ./runs)")
+    show = add("show", cmd_show)
+    show.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
+    exp = add("export", cmd_export)
+    exp.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
+    exp.add_argument("--format", default="text", choices=["text", "messages", "promptfoo", "python"], help="default: text")
+    exp.add_argument("--out", metavar="FILE", help="write to FILE instead of the terminal")
     return parser
 
 

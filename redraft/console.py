@@ -14,6 +14,7 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import Hooks
+    from .history import PastRun
 
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
 
@@ -101,7 +102,7 @@ class Console:
         name = f"  {source}" if kind == "review" else source
         self.print(self._c(color + ";1", f"{name}:") + "\n" + _indent(content, 4 if kind == "review" else 2))
 
-    def summary(self, s: Summary, run_dir: str) -> None:
+    def summary(self, s: Summary, run_dir: str, *, status: str | None = None) -> None:
         """The end of a run: scores per round, best, stop reason, usage, files, final prompt."""
         self.print("\n" + self._c("1", "━━ Summary " + "━" * 40))
         self.print(f"scenario   {s.scenario}   (scores: {s.score_scale})")
@@ -122,9 +123,13 @@ class Console:
             dev, train = (base[k].score if k in base else None for k in ("dev", "train"))
             self.print(f"{'base':>5}  {score_text(dev, 5)}  {score_text(train, 5)}  {'':5}  {'':>{width}}  {'':15}  "
                        f"majority class: always answering '{answer}'")
+        for line in column_legend(s):
+            self.print(self._c("2", line))
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}" + (f"; majority class {base['dev'].score:.2f} on dev" if "dev" in base else ""))
         self.print(f"stopped    {s.stop_reason}")
+        if status is not None:
+            self.print(f"status     {status}")
         if s.test:
             t = s.test
             self.print(f"test       {t.score:.3f} (95% CI {t.ci_low:.3f}..{t.ci_high:.3f}, n={t.n}; held out, scored once)"
@@ -145,7 +150,53 @@ def _indent(text: str, n: int) -> str:
 
 
 def _clip_lines(text: str, limit: int) -> str:
-    out = []
+    """Each line cut at `limit`, and each output shown on its first line only (the transcript keeps it whole)."""
+    out: list[str] = []
+    in_output = False
     for line in text.splitlines():
+        if line.startswith("    output: "):
+            in_output = True
+        elif in_output and not line.startswith("["):
+            if not out[-1].endswith("…"):
+                out[-1] += " …"
+            continue
+        else:
+            in_output = False
         out.append(line if len(line) <= limit else line[: limit - 1] + "…")
     return "\n".join(out)
+
+
+def column_legend(s: Summary) -> list[str]:
+    """What each score column of the summary table is scored on, and by whom."""
+    if s.score_scale.startswith("0-1"):
+        selection = "the scenario's metric against the expected outputs, 0-1"
+    else:
+        selection = "each output scored 1-10 by the critics, averaged over the outputs"
+    return [
+        f"  dev    {selection}, on the dev examples: this picks the best prompt",
+        "  train  the same, on the round's train examples",
+        "  panel  the critics' 1-10 scores per criterion, averaged: their verdict on the set as a whole, not used to pick",
+        "  agree  how far the critics agree on the outputs (Krippendorff's alpha: 1 = fully, 0 = as by chance)",
+    ] + (["  n/a    nothing to score that round (no usable review, or fewer than two for agree)"]
+         if any(None in (r.dev_score, r.train_score, r.mean.get("overall")) for r in s.rounds) else [])
+
+
+def runs_table(runs: list["PastRun"]) -> list[str]:
+    """One line per past run: when, scenario, rounds, best and test score, finished or resumable, why it stopped."""
+    lines = [f"{'started':<16}  {'scenario':<20} {'rounds':>6} {'best':>6} {'test':>6}  {'status':<9}  {'stopped':<34}  folder"]
+    for p in runs:
+        s = p.summary
+        started = _local_time(s.started)
+        stop = s.stop_reason if len(s.stop_reason) <= 34 else s.stop_reason[:33] + "…"
+        lines.append(f"{started:<16}  {s.scenario[:20]:<20} {len(s.rounds):>6} {score_text(s.best_score, 6)} "
+                     f"{score_text(s.test.score if s.test else None, 6)}  {p.status:<9}  {stop:<34}  {p.run.path}")
+    return lines
+
+
+def _local_time(iso: str) -> str:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso[:16]

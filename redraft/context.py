@@ -96,15 +96,19 @@ class RunContext:
 
     def base_values(self) -> dict[str, str]:
         """Template variables every card may use."""
-        s = self.scenario
-        shown = s.splits.train[:3]
-        if s.labeled:
-            examples = "\n".join(f"- input: {e.input}\n  expected output: {e.target}" for e in shown)
-        else:
-            examples = "\n".join(f"- {e.input}" for e in shown)
-        return {
-            "task": s.task.strip(),
-            "criteria": "\n".join(f"- {c.name}: {c.description.strip()}" for c in s.criteria),
-            "examples": examples,
-            "round": str(self.state.round),
-        }
+        return template_values(self.scenario, self.state.round)
+
+
+def template_values(scenario: Scenario, round_no: int) -> dict[str, str]:
+    """Template variables every card may use: the task, the criteria, a few examples and the round."""
+    shown = scenario.splits.train[:3]
+    if scenario.labeled:
+        examples = "\n".join(f"- input: {e.input}\n  expected output: {e.target}" for e in shown)
+    else:
+        examples = "\n".join(f"- {e.input}" for e in shown)
+    return {
+        "task": scenario.task.strip(),
+        "criteria": "\n".join(f"- {c.name}: {c.description.strip()}" for c in scenario.criteria),
+        "examples": examples,
+        "round": str(round_no),
+    }

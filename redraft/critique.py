@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from .repetition import cut_loop
 from .stats import describe, krippendorff_alpha, no_variation
 
 ISSUE_MAX = 120
@@ -32,6 +34,11 @@ class Proposal(BaseModel):
     prompt: str = Field(min_length=1, max_length=PROMPT_MAX * 2)
     changes: str = Field(default="", max_length=1000)
 
+    @field_validator("prompt", "changes")
+    @classmethod
+    def _no_loop(cls, text: str) -> str:
+        return cut_loop(text)
+
 
 def proposal_schema() -> dict[str, Any]:
     """JSON schema for Proposal, bounded so a small model cannot ramble past max_tokens."""
@@ -53,6 +60,11 @@ class Review(BaseModel):
     per_output: list[int] = Field(default_factory=list)  # an overall 1-10 score for each output, in order
     issues: list[str] = Field(default_factory=list)
     edits: list[str] = Field(default_factory=list)
+
+    @field_validator("issues", "edits")
+    @classmethod
+    def _no_loop(cls, items: list[str]) -> list[str]:
+        return [cut_loop(text) for text in items]
 
     def overall(self) -> float:
         """The mean of this critic's criterion scores."""
@@ -112,8 +124,30 @@ def check_review(criteria: list[str], n_outputs: int):  # noqa: ANN201 - returns
             raise ValueError(f"per_output must have exactly {n_outputs} scores, one per output; got {len(review.per_output)}")
         if any(not low <= s <= high for s in review.per_output):
             raise ValueError(f"per_output scores must be integers from {low} to {high}")
+        echo = echoed_shape(review)
+        if echo:
+            raise ValueError(f"the reply copies the requested shape instead of reviewing the outputs: {echo}")
 
     return check
+
+
+_PLACEHOLDERS = {re.sub(r"\W+", " ", text).strip() for spec in REVIEW_LISTS.values()
+                 for text in (spec.what, f"up to {spec.max_items} {spec.what}")}
+
+
+def echoed_shape(review: Review) -> str | None:
+    """What shows that a review only echoes the reply shape it was shown ($reply_shape) instead of reviewing:
+    an issue or edit that is a score range, a number or the placeholder text, or per-output scores that
+    count 1, 2, 3, ... (the shape says "[4 scores 1-10, one per output, in order]"). None for a real review."""
+    for name in REVIEW_LISTS:
+        for i, text in enumerate(getattr(review, name)):
+            words = re.sub(r"\W+", " ", text.lower()).strip()
+            if not re.search(r"[^\W\d_]{2}", text) or words in _PLACEHOLDERS:
+                return f"{name}[{i}] is {text!r}, not a failure or a fix in words"
+    n = len(review.per_output)
+    if n >= 3 and review.per_output == list(range(1, n + 1)):
+        return f"per_output is {review.per_output}, a count, not a score for each output"
+    return None
 
 
 class CriticResult(BaseModel):

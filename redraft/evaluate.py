@@ -12,6 +12,7 @@ from typing import Awaitable, Iterable, Sequence, TypeVar
 
 from autogen_core.models import SystemMessage, UserMessage
 
+from .cards import AgentCard
 from .context import RunContext, Seat
 from .critique import CriticResult, Review, check_review, per_output_panel, review_schema, review_values
 from .data import Example, ExampleResult, Splits
@@ -39,13 +40,19 @@ async def run_prompt(table: RunContext, prompt: str, examples: list[Example], ro
     seat = table.executor
 
     async def one(e: Example) -> tuple[str, str]:
-        values = table.base_values() | {"prompt": prompt, "input": e.input}
-        messages = [SystemMessage(content=seat.card.render_system(values)),
-                    UserMessage(content=seat.card.render("run", **values), source="user")]
+        system, user = executor_messages(seat.card, table.base_values(), prompt, e.input)
+        messages = [SystemMessage(content=system), UserMessage(content=user, source="user")]
         result = await table.caller.complete(seat.sampling, messages, round_no=round_no, seed=example_seed(table, e))
         return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
 
     return dict(await gather_all(one(e) for e in examples))
+
+
+def executor_messages(card: AgentCard, values: dict[str, str], prompt: str, text: str) -> tuple[str, str]:
+    """The system and user message the executor sends with a prompt for one input: the card's system
+    message and its `run` template (by default the prompt, then the input as it is)."""
+    values = values | {"prompt": prompt, "input": text}
+    return card.render_system(values), card.render("run", **values)
 
 
 def example_seed(table: RunContext, example: Example) -> int:

@@ -176,7 +176,7 @@ def summarize(table: RunContext) -> str:
             lines += [f"  {x}" for x in fails.splitlines()[:12]]
     for r in record.critics:
         if r.review is None:
-            lines.append(f"  {r.critic}: (review unparseable)")
+            lines.append(f"  {r.critic}: (review unusable, not counted)")
             continue
         scores = ", ".join(f"{k} {v}" for k, v in r.review.scores.items())
         issue = f" — {r.review.issues[0]}" if r.review.issues else ""

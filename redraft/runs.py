@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, Iterator, Literal, TextIO
 
 from pydantic import BaseModel, Field
 
@@ -212,7 +212,7 @@ class RunConfig(BaseModel):
         return cls(
             scenario=s.model_dump(mode="json"), scenario_file=str(s.path) if s.path else None, splits=s.splits,
             labeled=s.labeled, rounds=table.rounds, budget=table.caller.budget, models=table.models_used(models),
-            cards={seat.name: CardRecord(**seat.card.model_dump(), source=seat.card.source) for seat in table.seats},
+            cards={seat.name: CardRecord(**(seat.card.model_dump() | {"source": seat.card.source})) for seat in table.seats},
         )
 
     @classmethod
@@ -308,6 +308,11 @@ class RunRecord:
     summary: Summary
     scenario: Scenario
 
+    @property
+    def status(self) -> Literal["finished", "resumable"]:
+        """finished, or resumable with `redraft resume`."""
+        return "finished" if run_finished(self.checkpoint.run, self.config.splits) else "resumable"
+
 
 def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
     """A finished or interrupted run's record. summary.json is used when it is newer than the checkpoint; a run
@@ -327,3 +332,8 @@ def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
         summary.majority = majority_baselines(scenario.splits, scenario.make_metric())
     summary.usage_by_round = summary.usage_by_round or checkpoint.ledger.by_round_role
     return RunRecord(run=run, config=config, checkpoint=checkpoint, summary=summary, scenario=scenario)
+
+
+def run_finished(state: RunState, splits: Splits) -> bool:
+    """Whether the chat stopped and, where there are held-out examples and a best prompt, the test was scored."""
+    return bool(state.stop_reason) and (state.test is not None or not splits.test or state.best() is None)

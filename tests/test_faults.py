@@ -289,7 +289,7 @@ def test_critic_that_never_answers_json_is_recorded_and_the_round_goes_on(isolat
         assert r["critics"]["fidelity"]["raw"] == [JUNK, JUNK] and r["critics"]["fidelity"]["error"]
         assert r["critics"]["clarity"]["scores"] == {"policy": 7, "tone": 7}
     lines = read_lines(out.run_dir.path)
-    assert all("review unparseable" in ln["content"] for ln in lines if ln["source"] == "fidelity")
+    assert all("review unusable" in ln["content"] for ln in lines if ln["source"] == "fidelity")
     assert all("1/2 reviews parsed" in ln["content"] for ln in lines if ln["kind"] == "panel")
 
 

@@ -1,0 +1,258 @@
+"""A run's final prompt in the forms other tools take: the plain text; the chat request the executor sends
+(OpenAI JSON); a promptfoo configuration; a Python snippet with the openai client. Built from the run folder
+alone (config.json, state.json), so it works on a finished or an interrupted run, and holds no secret:
+the run never recorded a key, and each export names the environment variable to read one from."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+from urllib.parse import urlparse
+
+import yaml
+
+from .context import template_values
+from .errors import RedraftError
+from .evaluate import executor_messages
+from .history import PastRun, read_run
+from .secrets import scrub
+
+ExportFormat = Literal["text", "messages", "promptfoo", "python"]
+FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
+INPUT = "{{input}}"  # where each input goes, in every export (promptfoo's variable syntax)
+_SLOT = "\x00input\x00"  # the input while the messages are rendered, so the prompt's own text is never mistaken for it
+
+
+@dataclass(frozen=True)
+class ExecutorRequest:
+    """What the run's executor sends for one input, with INPUT where the input goes."""
+
+    model: str
+    messages: list[dict[str, str]]
+    temperature: float
+    max_tokens: int
+    endpoint: dict[str, Any]  # the model as the run recorded it: api_type, base_url or gguf, never a key
+    round: int  # the round whose prompt this is
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI chat completions request body."""
+        return {"model": self.model, "messages": [{**m, "content": m["content"].replace(_SLOT, INPUT)} for m in self.messages],
+                "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+
+def executor_request(past: PastRun) -> ExecutorRequest:
+    """The final prompt as the run's executor sends it: its card's messages, its model and sampling settings."""
+    s = past.summary
+    if not s.final_prompt:
+        raise RedraftError(f"{past.run.path}: the run has no prompt yet (it stopped before the first proposal); "
+                           f"resume it with: redraft resume {past.run.path}")
+    name, card = next((n, c) for n, c in past.config.cards.items() if c.role == "task_executor")
+    seat = past.config.models[name]
+    round_no = s.best_round or len(s.rounds)
+    values = template_values(past.config.restored_scenario(), round_no)
+    system, user = executor_messages(card, values, s.final_prompt, _SLOT)
+    endpoint = {k: v for k, v in seat.items() if k not in ("tag", "temperature", "max_tokens")}
+    # As AutoGen's client sends them: the user message carries its source as `name`.
+    messages = [{"role": "system", "content": system}, {"role": "user", "name": "user", "content": user}]
+    return ExecutorRequest(model=str(seat["model"]), messages=messages,
+                           temperature=float(seat["temperature"]), max_tokens=int(seat["max_tokens"]), endpoint=endpoint,
+                           round=round_no)
+
+
+def export_run(run_dir: str | Path, fmt: ExportFormat) -> str:
+    """The run's final prompt in one of FORMATS."""
+    if fmt not in FORMATS:
+        raise RedraftError(f"unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    past = read_run(run_dir)
+    if fmt == "text":
+        if not past.summary.final_prompt:
+            executor_request(past)  # raises the message for a run without a prompt
+        return str(past.summary.final_prompt).rstrip() + "\n"
+    request = executor_request(past)
+    if fmt == "messages":
+        text = json.dumps(request.body(), indent=2, ensure_ascii=False) + "\n"
+    elif fmt == "promptfoo":
+        text = promptfoo_config(past, request)
+    else:
+        text = python_snippet(past, request)
+    return scrub(text)
+
+
+# --- promptfoo ----------------------------------------------------------------------------------
+
+
+def promptfoo_config(past: PastRun, request: ExecutorRequest) -> str:
+    """A promptfooconfig.yaml: the prompt as chat messages, the run's executor model as the provider, and the
+    scenario's held-out examples (dev when it holds none out) as tests, each asserting the run's own measure."""
+    scenario = past.config.restored_scenario()
+    held_out = scenario.splits.test
+    examples = held_out or scenario.splits.dev
+    if scenario.labeled:
+        spec = scenario.metric.model_dump(mode="json", exclude_defaults=True) if scenario.metric else {}
+        folder = str(Path(past.config.scenario_file).resolve().parent) if past.config.scenario_file else "."
+        check = [{"type": "python", "value": _METRIC_ASSERT.format(spec=json.dumps(spec), folder=json.dumps(folder))}]
+    else:
+        criteria = "\n".join(f"- {c.name}: {c.description.strip()}" for c in scenario.criteria)
+        check = [{"type": "llm-rubric", "value": f"The output does this task for the input.\nTask: {scenario.task.strip()}\n"
+                                                  f"It meets every criterion:\n{criteria}"}]
+    tests = [{"description": e.id, "vars": {"input": e.input, **({"expected": e.target} if scenario.labeled else {})},
+              "assert": check} for e in examples]
+    config: dict[str, Any] = {
+        "description": f"redraft: the final prompt (round {request.round}) of run {past.run.path.name}, "
+                       f"scenario {scenario.name}",
+        "prompts": [{"label": f"{scenario.name} round {request.round}", "raw": _chat_json(request.messages)}],
+        "providers": [_provider(request.endpoint, request.model, request.temperature, request.max_tokens)],
+        "tests": tests,
+    }
+    if not scenario.labeled:
+        grader = past.config.models[next(n for n, c in past.config.cards.items() if c.role == "critic")]
+        provider = _provider(grader, str(grader["model"]), 0.0, int(grader["max_tokens"]))
+        if grader.get("api_type") == "embedded":  # a small model writes promptfoo's grade JSON only when held to it
+            provider["config"]["response_format"] = _GRADE_FORMAT
+        config["defaultTest"] = {"options": {"provider": provider}}
+    which = "held-out test examples" if held_out else "dev examples (it holds none out for test)"
+    notes = [
+        f"Run with: promptfoo eval -c THIS_FILE. The tests are the scenario's {which}.",
+        *_provider_notes(request.endpoint),
+    ]
+    if scenario.labeled:
+        notes.append("Each test scores the output with the run's own metric, in Python: run promptfoo where `python` "
+                     "has redraft installed (or set PROMPTFOO_PYTHON=/path/to/.venv/bin/python).")
+    else:
+        notes.append("Each test is graded by the run's critic model (defaultTest.options.provider) against the criteria.")
+    head = "".join(f"# {line}\n" for n in notes for line in textwrap.wrap(n, 100, break_long_words=False, break_on_hyphens=False))
+    return head + yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+
+
+# The reply promptfoo's llm-rubric parses, as a JSON schema llama.cpp can hold a model to.
+_GRADE_FORMAT = {"type": "json_schema", "json_schema": {"name": "grade", "strict": True, "schema": {
+    "type": "object", "additionalProperties": False, "required": ["reason", "pass", "score"],
+    "properties": {"reason": {"type": "string", "maxLength": 300}, "pass": {"type": "boolean"},
+                   "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}
+
+_METRIC_ASSERT = """\
+from pathlib import Path
+from redraft.metrics import MetricSpec, build_metric
+metric = build_metric(MetricSpec.model_validate({spec}), base_dir=Path({folder}))
+r = metric(output, context["vars"]["expected"])
+why = r.feedback or (f"read as {{r.extracted!r}}" if r.extracted is not None else "no answer found in the output")
+return {{"pass": r.score >= 1, "score": r.score, "reason": why}}
+"""
+
+
+def _chat_json(messages: list[dict[str, str]]) -> str:
+    """The messages as the JSON chat prompt promptfoo takes, {{input}} where the input goes and nothing else
+    read as a template (a prompt's own braces are kept as they are)."""
+    out = []
+    for m in messages:
+        parts = [_raw(p) for p in m["content"].split(_SLOT)]
+        out.append({**m, "content": INPUT.join(parts)})
+    return json.dumps(out, ensure_ascii=False, indent=1)
+
+
+def _raw(text: str) -> str:
+    return f"{{% raw %}}{text}{{% endraw %}}" if any(t in text for t in ("{{", "{%", "{#")) else text
+
+
+def _provider(endpoint: dict[str, Any], model: str, temperature: float, max_tokens: int) -> dict[str, Any]:
+    """A promptfoo provider for a model as the run recorded it; keys come from environment variables."""
+    settings = {"temperature": temperature, "max_tokens": max_tokens}
+    kind, base = endpoint.get("api_type"), endpoint.get("base_url")
+    if kind == "azure":
+        return {"id": f"azure:chat:{model}",
+                "config": {"apiHost": urlparse(base or "").netloc, "apiKey": "{{ env.AZURE_OPENAI_API_KEY }}", **settings}}
+    if kind == "embedded":
+        return {"id": f"openai:chat:{model}",
+                "config": {"apiBaseUrl": "{{ env.OPENAI_BASE_URL }}", "apiKey": "not-needed", **settings}}
+    config: dict[str, Any] = {"apiKey": "{{ env.OPENAI_API_KEY }}"}
+    if base:
+        config["apiBaseUrl"] = base
+    return {"id": f"openai:chat:{model}", "config": {**config, **settings}}
+
+
+def _provider_notes(endpoint: dict[str, Any]) -> list[str]:
+    kind = endpoint.get("api_type")
+    if kind == "embedded":
+        return [f"The run used redraft's embedded model ({endpoint.get('gguf', 'a GGUF file')}): serve it with an "
+                "OpenAI-compatible server (e.g. llama.cpp's `llama-server -m FILE --port 8080`) and set "
+                "OPENAI_BASE_URL=http://127.0.0.1:8080/v1."]
+    if kind == "azure":
+        return ["Set AZURE_OPENAI_API_KEY (the key is never written here)."]
+    return ["Set OPENAI_API_KEY (the key is never written here; a local server may take any value)."]
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for text with line breaks, so the prompt and the Python check read as written."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _str)
+
+
+# --- Python ---------------------------------------------------------------------------------------
+
+
+def python_snippet(past: PastRun, request: ExecutorRequest) -> str:
+    """A short script that sends the final prompt as the run's executor did, with the openai client."""
+    kind, base = request.endpoint.get("api_type"), request.endpoint.get("base_url")
+    if kind == "azure":
+        client = ('AzureOpenAI(azure_endpoint=' + repr(base) + ', api_version=os.environ["OPENAI_API_VERSION"],\n'
+                  '                     api_key=os.environ["AZURE_OPENAI_API_KEY"])')
+        needs = "AZURE_OPENAI_API_KEY and OPENAI_API_VERSION"
+    elif kind == "embedded":
+        client = 'OpenAI(base_url=os.environ["OPENAI_BASE_URL"], api_key="not-needed")'
+        needs = (f"OPENAI_BASE_URL, where an OpenAI-compatible server serves {request.endpoint.get('gguf', 'the GGUF file')} "
+                 "(e.g. llama.cpp's `llama-server -m FILE --port 8080`: http://127.0.0.1:8080/v1)")
+    else:
+        client = "OpenAI(" + (f"base_url=os.environ.get('OPENAI_BASE_URL', {base!r})" if base else "") + ")"
+        needs = "OPENAI_API_KEY" + (" (a local server may take any value)" if base else "")
+    system, user = (m["content"].replace(_SLOT, INPUT) for m in request.messages)
+    about = textwrap.fill(f"The prompt redraft chose in run {past.run.path.name} (round {request.round}, scenario "
+                          f"{past.summary.scenario}), sent as the run's executor sent it. Needs `pip install openai` "
+                          f"and, in the environment, {needs}.", 100, break_long_words=False, break_on_hyphens=False)
+    return f'''"""{about}
+
+    python this.py "an input"       (or pipe the input in)
+"""
+
+import os
+import sys
+
+from openai import {"AzureOpenAI" if kind == "azure" else "OpenAI"}
+
+MODEL = {request.model!r}
+INPUT = {INPUT!r}  # where the input goes in the messages below
+SYSTEM = {_literal(system)}
+USER = {_literal(user)}
+
+
+def run(text: str) -> str:
+    """The model's reply to one input."""
+    client = {client}
+    reply = client.chat.completions.create(
+        model=MODEL,
+        messages=[{{"role": "system", "content": SYSTEM.replace(INPUT, text)}},
+                  {{"role": "user", "name": "user", "content": USER.replace(INPUT, text)}}],
+        temperature={request.temperature!r},
+        max_tokens={request.max_tokens!r},
+    )
+    return reply.choices[0].message.content or ""
+
+
+if __name__ == "__main__":
+    print(run(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()))
+'''
+
+
+def _literal(text: str) -> str:
+    """A Python string literal for text: triple-quoted when it spans lines and that keeps it as written, else repr."""
+    plain = all(ch.isprintable() or ch in "\n\t" for ch in text)
+    if "\n" in text and plain and "\\" not in text and '"""' not in text and not text.endswith('"'):
+        return '"""' + text + '"""'
+    return repr(text)
