@@ -125,8 +125,10 @@ async def rescoring_noise(table: RunContext, examples: list[Example], outputs: d
     """Re-score the same outputs with the first critic that parsed, to see how much its scores move."""
     repeats = table.scenario.noise_repeats
     first = next((r for r in results if r.review is not None), None)
-    if first is None or first.review is None or repeats <= 0:
+    if repeats <= 0:
         return {}
+    if first is None or first.review is None:  # nothing to re-score: say so rather than leave it blank
+        return {"critic": None, "repeats": repeats, "parsed": 0, "note": "no critic's review was usable"}
     seat = next(c for c in table.critics if c.name == first.critic)
     again = await gather_all(review_outputs(table, seat, examples, outputs, round_no, table.scenario.seed + k)
                              for k in range(1, repeats + 1))
