@@ -149,8 +149,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     text = export_run(args.run_dir, args.format)
     if args.out:
-        from pathlib import Path
-
         Path(args.out).write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)
     else:

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from .errors import RedraftError
 from .runs import Checkpoint, RunConfig, RunDir
 from .scenario import Scenario, load_scenario
-from .team import needs_test
 
 
 @dataclass
@@ -34,7 +33,7 @@ def reopen(run: RunDir) -> Reopened:
     checkpoint = _read(run, run.state_path, "the checkpoint is damaged", lambda: Checkpoint.read(run),
                        config.scenario_file)
     state = checkpoint.run
-    if state.stop_reason and not needs_test(state, scenario):
+    if state.finished(bool(scenario.splits.test)):
         raise RedraftError(
             f"{run.path}: this run already finished ({state.stop_reason}). resume continues interrupted runs; a "
             "finished run is not continued, not even with --rounds: its final prompt and its test score (held-out, "

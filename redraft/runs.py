@@ -311,7 +311,7 @@ class RunRecord:
     @property
     def status(self) -> Literal["finished", "resumable"]:
         """finished, or resumable with `redraft resume`."""
-        return "finished" if run_finished(self.checkpoint.run, self.config.splits) else "resumable"
+        return "finished" if self.checkpoint.run.finished(bool(self.config.splits.test)) else "resumable"
 
 
 def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
@@ -333,7 +333,3 @@ def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
     summary.usage_by_round = summary.usage_by_round or checkpoint.ledger.by_round_role
     return RunRecord(run=run, config=config, checkpoint=checkpoint, summary=summary, scenario=scenario)
 
-
-def run_finished(state: RunState, splits: Splits) -> bool:
-    """Whether the chat stopped and, where there are held-out examples and a best prompt, the test was scored."""
-    return bool(state.stop_reason) and (state.test is not None or not splits.test or state.best() is None)

@@ -149,6 +149,14 @@ class RunState(BaseModel):
         """The best round so far (not simply the last)."""
         return self.rounds[self.best_round - 1] if self.best_round else None
 
+    def owes_test(self, held_out: bool) -> bool:
+        """Whether the stopped run still owes its one held-out test score (there are test examples and a best prompt)."""
+        return bool(self.stop_reason) and self.test is None and held_out and self.best() is not None
+
+    def finished(self, held_out: bool) -> bool:
+        """Whether the run is over: the chat stopped and owes no test score (resume does not continue it)."""
+        return bool(self.stop_reason) and not self.owes_test(held_out)
+
     def final(self) -> RoundRecord | None:
         """The round whose prompt is the run's final prompt: the best, else the last one that was really
         proposed; None when no proposal was usable (a stand-in is never a final prompt)."""

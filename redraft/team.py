@@ -152,11 +152,6 @@ def make_entry(item: BaseAgentEvent | BaseChatMessage, round_no: int) -> dict[st
     }
 
 
-def needs_test(state: RunState, scenario: Scenario) -> bool:
-    """Whether the finished run still owes its one held-out test score."""
-    return bool(state.stop_reason) and state.test is None and bool(scenario.splits.test) and state.best() is not None
-
-
 class _Runner:
     """Steps the team one turn at a time; after each turn, checkpoint first, then append the transcript.
 
@@ -219,7 +214,7 @@ class _Runner:
                 raise RuntimeError("a turn ended without a message; the team cannot go on")
             await self.commit(pending)
             self.last_source = pending[-1]["source"]
-        if self.score_test and needs_test(state, self.session.table.scenario):
+        if self.score_test and state.owes_test(bool(self.session.table.scenario.splits.test)):
             await self.final_test()
 
     async def final_test(self) -> None:

@@ -252,8 +252,8 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
     # and its 10 dev runs.
     counted = r"— (\d+)/(\d+) calls, elapsed \d+s, about \d+s left"
     assert any(re.fullmatch(rf"arm best_of_n, repeat 2/2, candidate \d+/\d+ {counted}", p) for p in progress)
-    assert any(re.fullmatch(rf"arm best_of_n, repeat 1/2, candidate 2/\d+ — 11/11 calls, .*", p) for p in progress)
-    assert any(re.fullmatch(rf"scoring on test, 6/6 — 10/10 calls, .*", p) for p in progress)
+    assert any(re.fullmatch(r"arm best_of_n, repeat 1/2, candidate 2/\d+ — 11/11 calls, .*", p) for p in progress)
+    assert any(re.fullmatch(r"scoring on test, 6/6 — 10/10 calls, .*", p) for p in progress)
 
 
 def _test_ids(path: Path) -> list[int]:
