@@ -98,3 +98,34 @@ seed: 11
     for reply in shown.values():  # each shown reply is one the task model got right, working included
         a, b, c = (int(x) for x in re.fullmatch(r"(\d+) \+ (\d+) = (\d+)\nAnswer: \3", reply).groups())
         assert a + b == c and f"Input: Ann has {a} pens and gets {b} more. How many pens now?\nReply:\n{reply}" in demos[0]["prompt"]
+
+
+def test_number_tasks_never_show_bare_answers_as_worked_examples(isolated: Path) -> None:
+    # The task model never gets a sum right: no reply of its own can show the working, and a bare
+    # target would teach it to skip the working, so round 2 tries instruction edits only.
+    examples = "\n".join(f'  - {{input: "{t}", target: "{y}"}}' for t, y in sums())
+    path = write_scenario(isolated, f"""\
+name: sums
+description: Add.
+task: Solve the word problem. The answer is a number.
+examples:
+{examples}
+split: {{train: 10, dev: 10, test: 10, seed: 2}}
+metric: {{type: numeric}}
+minibatch: 4
+noise_repeats: 0
+criteria:
+  - name: correct
+    description: The number is right.
+critics: [clarity, fidelity]
+rounds: 2
+stop: {{patience: 2}}
+seed: 11
+{ROLES}""", "sums.yaml")
+    models = FakeModels({"pe": engineer(lambda s: 5, 3), "exe": lambda texts, args: "Answer: 0", "mod": moderator, "crit": critic})
+    state = state_of(run(path, models))
+    r2 = state["rounds"][1]
+    assert r2["candidates"] and "demos" not in {c["operator"] for c in r2["candidates"]}
+    assert not any("Examples:" in ev["prompt"] for ev in state["evaluations"].values())
+    parent = state["evaluations"][prompt_key(state["rounds"][0]["prompt"])]
+    assert len(parent["train"]) > 4  # it looked for right replies beyond its minibatch first
