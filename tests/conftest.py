@@ -21,7 +21,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test runs in its own empty folder, with no model config from the user's environment."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for var in ("OAI_CONFIG_LIST", "REDRAFT_GGUF", "OPENAI_API_KEY", "REDRAFT_DEBUG"):
+    for var in ("OAI_CONFIG_LIST", "REDRAFT_GGUF", "REDRAFT_MODELS_DIR", "OPENAI_API_KEY", "REDRAFT_DEBUG"):
         monkeypatch.delenv(var, raising=False)
     return tmp_path
 

