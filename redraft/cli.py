@@ -380,12 +380,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, or a failure nobody foresaw: one line, the traceback only with --debug
         if debug:
             print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        by = _interrupt_inside(exc)
+        if by is not None:
+            print(f"\nredraft: interrupted ({by}).", file=sys.stderr)
+            return EXIT_CODES[by]
         print(f"error: {scrub(f'{type(exc).__name__}: {exc}')} (unexpected; --debug shows where it happened)",
               file=sys.stderr)
         return 1
     finally:
         if before is not None:
             _on_sigterm(before)
+
+
+def _interrupt_inside(exc: BaseException) -> str | None:
+    """A Ctrl-C or SIGTERM that a library caught and raised again as an error of its own: which one.
+
+    pydantic-core, building a model's validators while Python loads redraft, turns a KeyboardInterrupt
+    into a SchemaError whose message ends in "KeyboardInterrupt:" (with no __cause__ to follow)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return "SIGTERM" if isinstance(seen, Terminated) else "Ctrl-C"
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    if f"{Terminated.__name__}:" in text:
+        return "SIGTERM"
+    return "Ctrl-C" if "KeyboardInterrupt:" in text else None
 
 
 def _main(argv: list[str], debug: bool) -> int:

@@ -57,3 +57,27 @@ def test_ctrl_c_while_starting_is_one_line(isolated: Path, after: float) -> None
         return
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("redraft: run folder:")]
     assert len(lines) == 1 and lines[0].startswith("redraft: interrupted (Ctrl-C)"), err
+
+
+def test_ctrl_c_that_a_library_wrapped_in_its_own_error_is_still_ctrl_c(monkeypatch: pytest.MonkeyPatch,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """pydantic-core building validators while redraft loads turns Ctrl-C into a SchemaError (seen in CI:
+    'SchemaError: Error building "literal" validator: KeyboardInterrupt:'): exit 130, one line."""
+    import pydantic_core
+
+    from redraft import cli
+
+    def loading(argv: list[str], debug: bool) -> int:
+        raise pydantic_core.SchemaError('Error building "model" validator:\n  Error building "literal" validator:\n  KeyboardInterrupt: ')
+
+    monkeypatch.setattr(cli, "_main", loading)
+    assert cli.main(["run", "x.yaml"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "redraft: interrupted (Ctrl-C)." and "SchemaError" not in err
+
+    def bug(argv: list[str], debug: bool) -> int:
+        raise ValueError("a real bug")
+
+    monkeypatch.setattr(cli, "_main", bug)
+    assert cli.main(["run", "x.yaml"]) == 1  # any other error is still reported as unexpected
+    assert "ValueError: a real bug (unexpected" in capsys.readouterr().err
