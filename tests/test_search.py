@@ -63,9 +63,10 @@ def sums(n: int = 30) -> list[tuple[str, str]]:
     return [(f"Ann has {i} pens and gets {i + 3} more. How many pens now?", str(2 * i + 3)) for i in range(n)]
 
 
-def test_number_tasks_show_the_models_own_right_working_as_worked_examples(isolated: Path) -> None:
+def sums_scenario(folder: Path) -> Path:
+    """A numeric scenario on sums(): 10 train, 10 dev, 10 test, 2 rounds."""
     examples = "\n".join(f'  - {{input: "{t}", target: "{y}"}}' for t, y in sums())
-    path = write_scenario(isolated, f"""\
+    return write_scenario(folder, f"""\
 name: sums
 description: Add.
 task: Solve the word problem. The answer is a number.
@@ -83,6 +84,10 @@ rounds: 2
 stop: {{patience: 2}}
 seed: 11
 {ROLES}""", "sums.yaml")
+
+
+def test_number_tasks_show_the_models_own_right_working_as_worked_examples(isolated: Path) -> None:
+    path = sums_scenario(isolated)
     def working(texts: list[str], args: dict) -> str:  # right (with its working) as often as the prompt's q says
         prompt, text = texts[0], texts[-1]
         a, b = (int(x) for x in re.findall(r"\d+", text)[:2])
@@ -103,25 +108,7 @@ seed: 11
 def test_number_tasks_never_show_bare_answers_as_worked_examples(isolated: Path) -> None:
     # The task model never gets a sum right: no reply of its own can show the working, and a bare
     # target would teach it to skip the working, so round 2 tries instruction edits only.
-    examples = "\n".join(f'  - {{input: "{t}", target: "{y}"}}' for t, y in sums())
-    path = write_scenario(isolated, f"""\
-name: sums
-description: Add.
-task: Solve the word problem. The answer is a number.
-examples:
-{examples}
-split: {{train: 10, dev: 10, test: 10, seed: 2}}
-metric: {{type: numeric}}
-minibatch: 4
-noise_repeats: 0
-criteria:
-  - name: correct
-    description: The number is right.
-critics: [clarity, fidelity]
-rounds: 2
-stop: {{patience: 2}}
-seed: 11
-{ROLES}""", "sums.yaml")
+    path = sums_scenario(isolated)
     models = FakeModels({"pe": engineer(lambda s: 5, 3), "exe": lambda texts, args: "Answer: 0", "mod": moderator, "crit": critic})
     state = state_of(run(path, models))
     r2 = state["rounds"][1]
