@@ -2,7 +2,10 @@
 
 A secret is every api_key, every value a `${VAR}` expanded to, and the credentials inside a URL
 (its user:password@ and the values of query parameters with credential-like names). Secrets are
-masked whatever their length: a short key is still a key.
+masked whatever their length: a short key is still a key. One shorter than SHORT characters is masked
+where it stands as a token of its own (not next to a letter or digit) or right after "=", ":" or "@"
+(a query value, a password, a header, however the text goes on), so a key "k" masks itself in
+"Bearer k" and "api-key=kchat/completions" but leaves "Check" alone.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 _SECRETS: set[str] = set()
 MASK = "***"
+SHORT = 8
 # Query parameters whose values are credentials: api-key, access_token, sig, X-Amz-Signature, auth, password...
 CREDENTIAL_NAME = re.compile(r"key|token|secret|pass|pwd|sig|auth|cred|session", re.I)
 _PLACEHOLDER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
@@ -30,8 +34,13 @@ def register(secret: str | None) -> None:
 def scrub(text: str) -> str:
     """The text with every registered secret masked (the longest first, so none is left half masked)."""
     for secret in sorted(_SECRETS, key=len, reverse=True):
-        if secret in text:
+        if secret not in text:
+            continue
+        if len(secret) >= SHORT:
             text = text.replace(secret, MASK)
+        else:
+            s = re.escape(secret)
+            text = re.sub(rf"(?<=[=:@]){s}|(?<![A-Za-z0-9]){s}(?![A-Za-z0-9])", MASK, text)
     return text
 
 

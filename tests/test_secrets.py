@@ -105,3 +105,20 @@ def test_a_model_that_echoes_a_short_key_cannot_write_it_anywhere(isolated: Path
 def test_credentials_in_a_url(url: str, secrets: list[str], shown: str) -> None:
     assert url_secrets(url) == secrets
     assert redact_url(url) == shown
+
+
+def test_a_short_secret_is_masked_as_a_token_not_inside_words() -> None:
+    """A one-letter key must not turn "Check base_url" into "Chec*** base_url"; where it stands alone
+    (a header, a query value, quoted) it is masked; a long key is masked wherever it appears."""
+    from redraft import secrets
+
+    saved = set(secrets._SECRETS)
+    try:
+        secrets.register("k")
+        secrets.register("sk-LongSecretValue123")
+        assert secrets.scrub("Check base_url; Bearer k; api-key=k&x=1; 'k'; sig=kchat/completions") == (
+            "Check base_url; Bearer ***; api-key=***&x=1; '***'; sig=***chat/completions")
+        assert secrets.scrub("prefixsk-LongSecretValue123suffix") == "prefix***suffix"
+    finally:
+        secrets._SECRETS.clear()
+        secrets._SECRETS.update(saved)
