@@ -58,8 +58,12 @@ def _round_calls(s: Scenario, n: int, n_inputs: int) -> tuple[int, int]:
     if not s.labeled:
         return (0 if n == 1 and s.seed_prompt else 1), n_inputs
     dev, batch = len(s.splits.dev), min(s.minibatch, len(s.splits.train))
-    if n == 1:  # drafts (the seed prompt is one of them), each on dev; the best on a minibatch
-        return s.search.drafts - (1 if s.seed_prompt else 0), s.search.drafts * dev + batch
+    if n == 1:  # drafts (the seed prompt is one of them): each on dev and the best on a minibatch, or, when
+        # there are more than go to dev, each on the minibatch and the best of them on dev
+        engineer = s.search.drafts - (1 if s.seed_prompt else 0)
+        if s.search.drafts > s.search.draft_dev:
+            return engineer, s.search.drafts * batch + s.search.draft_dev * dev
+        return engineer, s.search.drafts * dev + batch
     # edits (worked examples cost no engineer call); the parent on up to two minibatches more to find its
     # failures, each edit on a minibatch, the promoted on dev
     return s.search.candidates, (s.search.candidates + 3) * batch + s.search.promote * dev

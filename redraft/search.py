@@ -1,17 +1,21 @@
 """The round's candidate search on labeled scenarios: several candidates per round, different on
 purpose, screened cheaply before the expensive evaluation.
 
-Round 1 drafts several prompts and keeps the best on dev, so the chat starts where best-of-N ends.
+Round 1 draws eight drafts (about what best-of-N draws at the chat's calls), runs each on a train minibatch and the best two
+on dev, and keeps the best on dev, so the chat starts where best-of-N ends. A prompt written as the
+engineer's reply to a user ("Understood. Please provide…") is no candidate.
 Later rounds edit the best prompt so far with named operators (worked examples from train, a
 rewrite around the error pattern, decision rules, the output instruction, a simpler prompt); each
 edit runs on a train minibatch that is half the parent's known failures, and only edits that beat
-the parent there go on to the full dev set (GEPA's minibatch gate). A prompt run once is never run
+the parent there go on to the full dev set (GEPA's minibatch gate); when none does, one that ties it
+with different answers goes instead. A prompt run once is never run
 again: every output is kept per prompt and example.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Sequence
 
 from .candidates import (Candidate, Evaluation, Operator, OperatorCycle, demo_count, pick_demos,
@@ -58,6 +62,21 @@ def output_rule(ctx: RunContext, reasoning: bool = False) -> str:
     return "exactly the output the task asks for, with nothing around it"
 
 
+# A prompt the engineer wrote as its own reply to a user: an acknowledgement, or the engineer offering to do
+# the task itself ("Understood. Please provide the movement instructions…", "I'm ready to solve the
+# arithmetic word problem. Please input…"). Such a text wins round 1 where every draft scores the same.
+_REPLY_OPENING = re.compile(r"^\W*(understood|sure|certainly|of course|okay|ok|got it|absolutely|alright|noted)\s*[.,!:]"
+                            r"|^\W*I (need|have|want) to\b", re.I)
+_OFFER = re.compile(r"\bI(?:'m| am) ready\b|\bI(?:'ll| will| can| am going to) (?:solve|calculate|answer|classify|"
+                    r"determine|compute|figure|work out|help)\b", re.I)
+
+
+def reads_as_reply(prompt: str) -> bool:
+    """Whether a proposed prompt reads as the engineer's reply to a user rather than an instruction for the
+    task model ("I will give you a problem. Solve it" is an instruction; "I will solve it" is not)."""
+    return bool(_REPLY_OPENING.search(prompt) or _OFFER.search(prompt))
+
+
 async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], seed: int,
                        round_no: int) -> tuple[str | None, str, str | None]:
     """One request to the Prompt Engineer: (the prompt or None, what changed, why the reply was unusable)."""
@@ -66,7 +85,11 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
                                             system=card.render_system(values), user=card.render(template, **values),
                                             seed=seed)
     if parsed.value is not None and parsed.value.prompt.strip():
-        return parsed.value.prompt.strip(), parsed.value.changes.strip(), None
+        prompt = parsed.value.prompt.strip()
+        if reads_as_reply(prompt):
+            short = " ".join(prompt.split())
+            return None, "", f"written as a reply to the user, not a prompt: {short[:80]!r}"
+        return prompt, parsed.value.changes.strip(), None
     return None, "", parsed.error
 
 
@@ -269,12 +292,22 @@ async def screen(ctx: RunContext, parent: Evaluation, candidates: Sequence[Candi
 
 
 def promoted(parent: Evaluation, screened: Sequence[Evaluation], batch: Sequence[Example], limit: int) -> list[Evaluation]:
-    """The edits that beat the parent on the minibatch (strictly), best first, at most `limit`."""
+    """The edits that go on to full dev, at most `limit`: those that beat the parent on the minibatch
+    (strictly), best first; when none does, one that ties it with other answers on the minibatch (the one
+    that answers most differently). A minibatch of eight ranks too coarsely to tell a tie with new answers
+    from no change, and only dev can; a tie that answers exactly as the parent did is no change."""
     ids = [e.id for e in batch]
     base = parent.total(ids)
     better = [ev for ev in screened if ev.total(ids) > base]
     better.sort(key=lambda ev: -ev.total(ids))
-    return better[:limit]
+    if better:
+        return better[:limit]
+
+    def changed(ev: Evaluation) -> int:
+        return sum(1 for i in ids if ev.outputs.get(i, "").strip() != parent.outputs.get(i, "").strip())
+
+    ties = [ev for ev in screened if ev.total(ids) == base and changed(ev) > 0]
+    return sorted(ties, key=lambda ev: -changed(ev))[:1]
 
 
 def best_on_dev(evaluations: Sequence[Evaluation]) -> Evaluation | None:
@@ -319,12 +352,20 @@ async def evaluate_round(ctx: RunContext, record: RoundRecord, proposed: Sequenc
     parent = parent_of(ctx)
     n = record.round
     if parent is None or all(c.operator == "reviewer" for c in proposed):
-        runs = await gather_all(run(ctx, c, s.splits.dev, n) for c in proposed)
-        chosen = best_on_dev(runs) or runs[0]
         batch = random.Random(s.seed * 7919 + n).sample(list(s.splits.train), min(s.minibatch, len(s.splits.train)))
         batch.sort(key=list(s.splits.train).index)
-        await run(ctx, chosen.candidate, batch, n)
-        results = [(ev, None) for ev in runs]
+        if len(proposed) > s.search.draft_dev:  # round 1's many drafts: the minibatch first, the best on to dev
+            ids = [e.id for e in batch]
+            screened = await gather_all(run(ctx, c, batch, n) for c in proposed)
+            going = sorted(screened, key=lambda ev: -ev.total(ids))[: s.search.draft_dev]  # the first of equals
+            await gather_all(run(ctx, ev.candidate, s.splits.dev, n) for ev in going)
+            chosen = best_on_dev(going) or going[0]
+            results = [(ev, None) for ev in screened]
+        else:
+            runs = await gather_all(run(ctx, c, s.splits.dev, n) for c in proposed)
+            chosen = best_on_dev(runs) or runs[0]
+            await run(ctx, chosen.candidate, batch, n)
+            results = [(ev, None) for ev in runs]
     else:
         batch, screened = await screen(ctx, parent, proposed, n, s.minibatch)
         going = promoted(parent, screened, batch, s.search.promote)

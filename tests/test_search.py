@@ -31,14 +31,21 @@ def test_round_one_keeps_the_best_draft_and_later_rounds_screen_named_edits(isol
     outcome = run(sentiment_scenario(isolated, rounds=2), models)
     state = state_of(outcome)
     r1, r2 = state["rounds"]
-    assert len(r1["candidates"]) == 3 and {c["operator"] for c in r1["candidates"]} == {"draft"}
-    best_draft = max(r1["candidates"], key=lambda c: c["dev"])
-    assert [c["chosen"] for c in r1["candidates"]].count(True) == 1 and best_draft["chosen"]
+    # Round 1: eight drafts, each on the same train minibatch; the best two there go on to dev, and the
+    # better of those on dev starts the chat.
+    drafts = r1["candidates"]
+    assert len(drafts) == 8 and {c["operator"] for c in drafts} == {"draft"}
+    assert all(c["screen"] is not None for c in drafts)
+    on_dev = [c for c in drafts if c["dev"] is not None]
+    assert len(on_dev) == 2
+    assert min(c["screen"] for c in on_dev) >= max(c["screen"] for c in drafts if c["dev"] is None)
+    assert [c["chosen"] for c in drafts].count(True) == 1
+    assert max(on_dev, key=lambda c: c["dev"])["chosen"]
     assert {c["operator"] for c in r2["candidates"]} <= {"demos", "rewrite_errors", "decision_rules"}
     assert "demos" in {c["operator"] for c in r2["candidates"]}  # a parent without worked examples gets them first
     for c in r2["candidates"]:  # every edit screened against its parent on the same minibatch
         assert c["screen"] is not None and c["parent_screen"] is not None
-        assert (c["dev"] is not None) == (c["screen"] > c["parent_screen"] and c["chosen"])
+        assert c["dev"] is None or c["screen"] >= c["parent_screen"]
     # No prompt was run twice on an example: one evaluation per distinct prompt.
     keys = {prompt_key(e["prompt"]) for e in state["evaluations"].values()}
     assert len(keys) == len(state["evaluations"])
@@ -116,3 +123,48 @@ def test_number_tasks_never_show_bare_answers_as_worked_examples(isolated: Path)
     assert not any("Examples:" in ev["prompt"] for ev in state["evaluations"].values())
     parent = state["evaluations"][prompt_key(state["rounds"][0]["prompt"])]
     assert len(parent["train"]) > 4  # it looked for right replies beyond its minibatch first
+
+
+def test_a_draft_written_as_a_reply_to_the_user_is_no_candidate(isolated: Path) -> None:
+    """The 1.5B engineer wrote "Understood. Please provide the movement instructions…" as a prompt, and
+    such a text won round 1 where every draft scored the same. It is never scored; the others are."""
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+
+    def chatty(texts: list[str], args: dict) -> str:
+        if args["seed"] % 2:  # half the drafts are replies to the user
+            return json.dumps({"prompt": f"Understood. Please provide the review and I will classify it. [q=9 "
+                                         f"s={args['seed']}]", "changes": "ready"})
+        return drafting(texts, args)
+
+    models.clients["pe"].answer = chatty
+    outcome = run(sentiment_scenario(isolated, rounds=1), models)
+    state = state_of(outcome)
+    prompts = [e["prompt"] for e in state["evaluations"].values()]
+    assert prompts and not any("Understood" in p for p in prompts)
+    assert len(state["rounds"][0]["candidates"]) == 4  # the four drafts that are prompts
+    assert "Understood" not in (outcome.run_dir.path / "final_prompt.txt").read_text(encoding="utf-8")
+
+
+def test_an_edit_that_ties_its_parent_with_other_answers_goes_to_dev_and_one_with_the_same_answers_does_not() -> None:
+    from redraft.candidates import Candidate, Evaluation
+    from redraft.data import Example, ExampleResult
+    from redraft.search import promoted
+
+    batch = [Example(id=f"t{i}", input=f"q{i}", target="A") for i in range(4)]
+
+    def evaluation(name: str, answers: str) -> Evaluation:
+        ev = Evaluation(key=name, candidate=Candidate(instruction=name), prompt=name, round=2)
+        for e, a in zip(batch, answers):
+            ev.outputs[e.id] = a
+            ev.train[e.id] = ExampleResult(score=1.0 if a == "A" else 0.0)
+        return ev
+
+    parent = evaluation("parent", "AABB")
+    same = evaluation("same answers", "AABB")
+    other = evaluation("other answers, same score", "ABAC")
+    worse = evaluation("worse", "ABBB")
+    assert [ev.key for ev in promoted(parent, [same, other, worse], batch, limit=1)] == [other.key]
+    assert promoted(parent, [same, worse], batch, limit=1) == []  # nothing new to learn on dev
+    better = evaluation("better", "AAAB")
+    assert [ev.key for ev in promoted(parent, [other, better], batch, limit=2)] == [better.key]  # a winner goes alone
