@@ -92,7 +92,7 @@ class PromptEngineer(_Seated):
         """Labeled scenarios: several candidates, different on purpose (see search.py)."""
         t, state = self.table, self.table.state
         last = state.rounds[-1] if state.rounds else None
-        state.proposed = await search.propose(t, n, _critiques(last) if last else "- (none yet)")
+        state.proposed, dropped = await search.propose(t, n, _critiques(last) if last else "- (none yet)")
         train = t.scenario.splits.train
         first = state.proposed[0]
         state.rounds.append(RoundRecord(round=n, prompt=first.prompt(train), changes=first.changes, origin=first.operator))
@@ -100,6 +100,9 @@ class PromptEngineer(_Seated):
         for i, c in enumerate(state.proposed, 1):
             demos = f"\n    + {len(c.demos)} worked examples from train" if c.demos else ""
             parts.append(f"[{i}] {c.operator}: {c.changes or '(not said)'}\n    {c.instruction}{demos}")
+        if dropped:
+            parts.append(f"Dropped ({len(dropped)}):")
+            parts += [f"- {why}" for why in dropped]
         return Response(chat_message=_msg(self.name, "\n".join(parts), "proposal", n))
 
     async def _propose(self, n: int) -> RoundRecord:

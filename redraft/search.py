@@ -103,29 +103,33 @@ async def draft(ctx: RunContext, seed: int, round_no: int = 1) -> Candidate:
     prompt, changes, error = await ask_engineer(ctx, "draft", draft_values(ctx, round_no), seed, round_no)
     if prompt is None:
         return Candidate(instruction=ctx.scenario.task.strip(), operator="fallback",
-                         changes=f"(reply unusable: {error}; the task description stands in)")
+                         changes=f"(draft unusable: {error}; the task description stands in)")
     return Candidate(instruction=prompt, operator="draft", changes=changes)
 
 
 async def drafts(ctx: RunContext, n: int) -> list[Candidate]:
-    """Round 1: n drafts side by side, each with its own seed."""
+    """Round 1: n drafts side by side, each with its own seed (an unusable one comes back as a fallback)."""
     s = ctx.scenario
     found = [Candidate(instruction=s.seed_prompt.strip(), operator="seed",
                        changes="the scenario's seed prompt, scored as given")] if s.seed_prompt else []
-    found += await gather_all(draft(ctx, s.seed + 1 + i) for i in range(n - len(found)))
-    return unique(ctx, [c for c in found if c.operator != "fallback"])  # an unusable reply is no draft
+    return found + await gather_all(draft(ctx, s.seed + 1 + i) for i in range(n - len(found)))
 
 
-def unique(ctx: RunContext, candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Candidates whose prompt was not proposed before in this round or any earlier one."""
+def usable(ctx: RunContext, candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[str]]:
+    """The candidates worth running: not an unusable reply, and a prompt not proposed before in this
+    round or an earlier one; and a line for each of the others saying why it was dropped."""
     seen = set(ctx.state.evaluations)
-    out = []
+    out, dropped = [], []
     for c in candidates:
         key = prompt_key(c.prompt(ctx.scenario.splits.train))
-        if key not in seen:
+        if c.operator == "fallback":
+            dropped.append(c.changes.strip("()"))
+        elif key in seen:
+            dropped.append(f"{c.operator}: the same prompt as an earlier candidate")
+        else:
             seen.add(key)
             out.append(c)
-    return out
+    return out, dropped
 
 
 def trajectory(ctx: RunContext, limit: int = 6) -> str:
@@ -178,7 +182,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
             s.seed + 100 * round_no + i, round_no)
         if prompt is None:
             return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
-                             changes=f"(reply unusable: {error})")
+                             changes=f"({op} unusable: {error})")
         if op == "reason_first":  # worked examples that show the label alone would teach the model not to reason
             return Candidate(instruction=prompt, reasoning=True, operator=op, parent=parent.key, changes=changes)
         return Candidate(instruction=prompt, demos=base.demos, replies=base.replies, reasoning=base.reasoning,
@@ -186,7 +190,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
 
     found = await gather_all(apply(op, i) for i, op in enumerate(ops))
     ctx.state.pending_feedback = None
-    return unique(ctx, [c for c in found if c is not None and c.operator != "fallback"])
+    return [c for c in found if c is not None]  # None: no demos edit this round
 
 
 async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> Candidate | None:
@@ -324,26 +328,27 @@ def parent_of(ctx: RunContext) -> Evaluation | None:
     return ctx.state.evaluations.get(prompt_key(best.prompt)) if best is not None else None
 
 
-async def propose(ctx: RunContext, round_no: int, critiques: str) -> list[Candidate]:
-    """The round's candidates: the reviewer's edit, round 1's drafts, or named edits of the best so far."""
+async def propose(ctx: RunContext, round_no: int, critiques: str) -> tuple[list[Candidate], list[str]]:
+    """The round's candidates: the reviewer's edit, round 1's drafts, or named edits of the best so far;
+    and why each proposal that is no candidate was dropped."""
     s, state = ctx.scenario, ctx.state
     if state.pending_edit:
         found = [Candidate(instruction=state.pending_edit, operator="reviewer", changes="edited by the reviewer")]
         state.pending_edit = None
-        return found
+        return found, []
     parent = parent_of(ctx)
     if parent is None:
-        found = await drafts(ctx, s.search.drafts)
+        found, dropped = usable(ctx, await drafts(ctx, s.search.drafts))
     else:
-        found = await edits(ctx, parent, critiques, round_no, s.search.candidates)
+        found, dropped = usable(ctx, await edits(ctx, parent, critiques, round_no, s.search.candidates))
     if found:
-        return found
+        return found, dropped
     # Every reply repeated an earlier prompt or was unusable: the best so far stands (its outputs are kept, so
     # this costs nothing).
     base = parent.candidate if parent is not None else Candidate(instruction=s.task.strip())
     return [Candidate(instruction=base.instruction, demos=base.demos, operator="fallback",
                       parent=parent.key if parent else None,
-                      changes="no new candidate this round (repeats or unusable replies); the best prompt so far stands")]
+                      changes="no new candidate this round (repeats or unusable replies); the best prompt so far stands")], dropped
 
 
 async def evaluate_round(ctx: RunContext, record: RoundRecord, proposed: Sequence[Candidate]) -> None:

@@ -132,9 +132,9 @@ class RunState(BaseModel):
     stop_reason: str | None = None
     test: HeldOutScore | None = None
     pending_edit: str | None = None  # the reviewer's edited prompt: the next candidate
-    pending_feedback: str | None = None
+    pending_feedback: str | None = None  # the reviewer's feedback: the engineer must address it next
     evaluations: dict[str, Evaluation] = Field(default_factory=dict)  # every prompt run so far, by prompt key
-    proposed: list[Candidate] = Field(default_factory=list)  # this round's candidates, until the executor runs them  # the reviewer's feedback: the engineer must address it next
+    proposed: list[Candidate] = Field(default_factory=list)  # this round's candidates, until the executor runs them
 
     @property
     def round(self) -> int:

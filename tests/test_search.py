@@ -144,6 +144,11 @@ def test_a_draft_written_as_a_reply_to_the_user_is_no_candidate(isolated: Path) 
     assert prompts and not any("Understood" in p for p in prompts)
     assert len(state["rounds"][0]["candidates"]) == 4  # the four drafts that are prompts
     assert "Understood" not in (outcome.run_dir.path / "final_prompt.txt").read_text(encoding="utf-8")
+    # The proposal says what was dropped and why, so a reader can tell a quiet engineer from a chatty one.
+    proposal = next(json.loads(line) for line in (outcome.run_dir.path / "transcript.jsonl").open(encoding="utf-8")
+                    if json.loads(line).get("kind") == "proposal")
+    assert "Dropped (4):" in proposal["content"]
+    assert proposal["content"].count("written as a reply to the user, not a prompt: 'Understood.") == 4
 
 
 def test_an_edit_that_ties_its_parent_with_other_answers_goes_to_dev_and_one_with_the_same_answers_does_not() -> None:
