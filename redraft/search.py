@@ -67,8 +67,10 @@ def output_rule(ctx: RunContext, reasoning: bool = False) -> str:
 # arithmetic word problem. Please input…"). Such a text wins round 1 where every draft scores the same.
 _REPLY_OPENING = re.compile(r"^\W*(understood|sure|certainly|of course|okay|ok|got it|absolutely|alright|noted)\s*[.,!:]"
                             r"|^\W*I (need|have|want) to\b", re.I)
-_OFFER = re.compile(r"\bI(?:'m| am) ready\b|\bI(?:'ll| will| can| am going to) (?:solve|calculate|answer|classify|"
-                    r"determine|compute|figure|work out|help)\b", re.I)
+_OFFER = re.compile(r"\bI(?:'m| am) ready\b|\bI(?:'ll| will| can|'m going to| am going to) (?:solve|calculate|answer|"
+                    r"classify|determine|compute|figure|work out|help|follow|decide|reply|respond|read|analy[sz]e)\b"
+                    r"|\bplease (?:provide|give|send|input|enter) (?:me )?(?:the|your|an?) (?:input|instructions|problem|"
+                    r"question|text|review|sentence)s?\b", re.I)
 
 
 def reads_as_reply(prompt: str) -> bool:

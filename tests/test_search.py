@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from conftest import run, write_scenario
 from test_compare import (ROLES, FakeModels, by_quality, critic, engineer, moderator, sentiment_models,
                           sentiment_scenario)
@@ -173,3 +175,22 @@ def test_an_edit_that_ties_its_parent_with_other_answers_goes_to_dev_and_one_wit
     assert promoted(parent, [same, worse], batch, limit=1) == []  # nothing new to learn on dev
     better = evaluation("better", "AAAB")
     assert [ev.key for ev in promoted(parent, [other, better], batch, limit=2)] == [better.key]  # a winner goes alone
+
+
+@pytest.mark.parametrize("text,reply", [
+    # what the 1.5B engineer wrote as prompts, from the benchmark's transcripts
+    ("Understood. Please provide the movement instructions you would like me to follow.", True),
+    ("I'm ready to solve the arithmetic word problem. Please input the problem.", True),
+    ("I'm going to follow the movement instructions in the input, decide whether I end where I started, and "
+     "reply with Yes or No. Please provide the instructions and options.", True),
+    ("I need to classify the type of answer a question asks for.", True),
+    # instructions that address the task model, some in the first person
+    ("I will give you an arithmetic word problem. You must solve it and give the answer as a number.", False),
+    ("I will provide you with a question, and you need to classify what kind of answer it asks for.", False),
+    ("You will be given a movie review sentence. Please provide the label only.", False),
+    ("OK is not a label; answer positive or negative.", False),
+])
+def test_a_prompt_written_as_a_reply_to_the_user_is_told_from_an_instruction(text: str, reply: bool) -> None:
+    from redraft.search import reads_as_reply
+
+    assert reads_as_reply(text) is reply
