@@ -83,9 +83,8 @@ def projected_spend(t: RunContext, models: ModelProvider) -> Projection:
     tally = _Tally(models, t.rounds)
     for n in range(1, t.rounds + 1):
         engineer, runs = _round_calls(s, n, n_inputs)
-        if engineer:  # a reply may be retried once when unusable; a labeled edit asked again once when it
-            # hands back the instructions unchanged
-            tally.add(t.engineer, engineer, (4 if s.labeled and n > 1 else 2) * engineer, _tokens(t.engineer.card.system_message) + 600
+        if engineer:
+            tally.add(t.engineer, engineer, 2 * engineer, _tokens(t.engineer.card.system_message) + 600
                       + _tokens(base["task"]) * 2 + prompt_guess * 2)
         tally.add(t.executor, runs, runs, prompt_guess + max(_tokens(x) for x in s.task_inputs))
         outputs = sum(_tokens(x) for x in s.task_inputs[:n_review]) + n_review * t.executor.max_tokens

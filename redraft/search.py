@@ -30,8 +30,6 @@ from .results import score_text
 from .state import CandidateResult, RoundRecord
 
 SHOWN_FAILURES = 6
-SAME_AGAIN = ("Your last reply gave back the current instructions word for word. Make the edit: the new "
-              "instructions must differ from the current ones.")
 REASONING_ROOM = 100  # the fewest reply tokens in which a small model can work through an input before answering
 
 
@@ -181,15 +179,9 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
         if op == "demos":
             return await with_new_demos(ctx, parent, round_no)
         op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
-        operator = card.render(f"operator_{op}", **op_values)
-        prompt, changes, error = await ask_engineer(ctx, "edit", op_values | {"operator": operator},
-                                                    s.seed + 100 * round_no + i, round_no)
-        if prompt is not None and prompt_key(prompt) == prompt_key(base.instruction):
-            # The small engineer often hands the instructions back word for word (on trec, 4 of 6 edits): ask
-            # once more, saying so; a second copy is dropped as a repeat.
-            prompt, changes, error = await ask_engineer(
-                ctx, "edit", op_values | {"operator": f"{operator}\n{SAME_AGAIN}"},
-                s.seed + 100 * round_no + i + 50, round_no)
+        prompt, changes, error = await ask_engineer(
+            ctx, "edit", op_values | {"operator": card.render(f"operator_{op}", **op_values)},
+            s.seed + 100 * round_no + i, round_no)
         if prompt is None:
             return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
                              changes=f"({op} unusable: {error})")

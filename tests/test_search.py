@@ -194,29 +194,3 @@ def test_a_prompt_written_as_a_reply_to_the_user_is_told_from_an_instruction(tex
     from redraft.search import reads_as_reply
 
     assert reads_as_reply(text) is reply
-
-
-def test_an_edit_handed_back_unchanged_is_asked_for_once_more(isolated: Path) -> None:
-    """The 1.5B engineer returned the current instructions word for word for 4 of 6 edits on trec. It is
-    told so and asked again; what it then writes is screened like any edit."""
-    models = sentiment_models()
-    drafting = models.clients["pe"].answer
-    asked_again: list[str] = []
-
-    def copying(texts: list[str], args: dict) -> str:
-        user = texts[-1]
-        current = re.search(r'Current instructions[^\n]*\n"""\n(.*?)\n"""', user, re.S)
-        if current is None:
-            return drafting(texts, args)
-        if "word for word" in user:
-            asked_again.append(user)
-            return json.dumps({"prompt": current.group(1) + f" Mixed reviews count as negative ({args['seed']}).",
-                               "changes": "added a rule"})
-        return json.dumps({"prompt": current.group(1), "changes": "kept it"})
-
-    models.clients["pe"].answer = copying
-    outcome = run(sentiment_scenario(isolated, rounds=2), models)
-    r2 = state_of(outcome)["rounds"][1]
-    edited = [c for c in r2["candidates"] if c["operator"] in ("rewrite_errors", "decision_rules")]
-    assert len(asked_again) == 2 and len(edited) == 2  # both instruction edits, each asked twice
-    assert all(c["screen"] is not None for c in edited)
