@@ -1,15 +1,16 @@
 """The round's candidate search on labeled scenarios: several candidates per round, different on
 purpose, screened cheaply before the expensive evaluation.
 
-Round 1 draws eight drafts (about what best-of-N draws at the chat's calls), runs each on a train minibatch and the best two
-on dev, and keeps the best on dev, so the chat starts where best-of-N ends. A prompt written as the
-engineer's reply to a user ("Understood. Please provide…") is no candidate.
+Round 1 draws eight drafts (about what best-of-N draws at the chat's calls), runs each on a train
+minibatch and the best two on dev, and keeps the best on dev, so the chat starts where best-of-N
+ends. A prompt written as the engineer's reply to a user ("Understood. Please provide…") is no
+candidate.
 Later rounds edit the best prompt so far with named operators (worked examples from train, a
 rewrite around the error pattern, decision rules, the output instruction, a simpler prompt); each
 edit runs on a train minibatch that is half the parent's known failures, and only edits that beat
 the parent there go on to the full dev set (GEPA's minibatch gate); when none does, one that ties it
-with different answers goes instead. A prompt run once is never run
-again: every output is kept per prompt and example.
+with different answers goes instead. A prompt run once is never run again: every output is kept per
+prompt and example.
 """
 
 from __future__ import annotations
