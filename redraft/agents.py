@@ -112,7 +112,8 @@ class PromptEngineer(_Seated):
         if not state.rounds:
             drafted = await search.draft(t, t.scenario.seed + n, n)
             junk = drafted.operator == "fallback"
-            return RoundRecord(round=n, prompt=drafted.instruction, changes=drafted.changes,
+            changes = f"({drafted.changes.strip('()')}; the task description stands in)" if junk else drafted.changes
+            return RoundRecord(round=n, prompt=drafted.instruction, changes=changes,
                                origin="fallback" if junk else "prompt_engineer", stand_in=junk)
         else:
             anchor = best or state.rounds[-1]

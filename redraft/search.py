@@ -106,7 +106,7 @@ async def draft(ctx: RunContext, seed: int, round_no: int = 1) -> Candidate:
     prompt, changes, error = await ask_engineer(ctx, "draft", draft_values(ctx, round_no), seed, round_no)
     if prompt is None:
         return Candidate(instruction=ctx.scenario.task.strip(), operator="fallback",
-                         changes=f"(draft unusable: {error}; the task description stands in)")
+                         changes=f"(draft unusable: {error})")
     return Candidate(instruction=prompt, operator="draft", changes=changes)
 
 
