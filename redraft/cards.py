@@ -27,8 +27,8 @@ Role = Literal["prompt_engineer", "task_executor", "critic", "moderator"]
 BASE_VARIABLES = ("task", "criteria", "examples", "round")
 
 # The templates the code renders for each role, and the variables each gets on top of BASE_VARIABLES, as
-# passed at the call sites: search.draft (draft), agents.PromptEngineer._propose (revise), search.edits (edit and
-# operator_<name>, one per named edit), evaluate.run_prompt (run), evaluate.review_outputs (review; the reply
+# passed at the call sites: search.draft (draft), agents.PromptEngineer._propose (revise), search.edits (edit, add
+# and operator_<name>, one per named edit), evaluate.run_prompt (run), evaluate.review_outputs (review; the reply
 # shape from critique.review_values), agents.Moderator._focus.
 # A card's system message is rendered beside each of its role's templates, so it gets what they all share.
 _EDIT = ("output_rule", "instruction", "best_score", "trajectory", "error_pattern", "failures", "critiques", "reviewer")
@@ -39,7 +39,8 @@ ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
         "revise": ("best_round", "best_score", "scale", "best_prompt", "trajectory", "critiques", "failures", "focus",
                    "reviewer"),
         "edit": _EDIT + ("operator",),
-        **{f"operator_{op}": _EDIT for op in ("rewrite_errors", "decision_rules", "reason_first", "output_format", "simplify")},
+        "add": _EDIT + ("operator",),
+        **{f"operator_{op}": _EDIT for op in ("fix_errors", "decision_rules", "reason_first", "output_format", "simplify")},
     },
     "task_executor": {"run": ("prompt", "input")},
     "critic": {"review": ("focus", "rubric", "outputs", "score_keys", "n_outputs", "reply_shape")},

@@ -5,8 +5,9 @@ Round 1 draws eight drafts (about what best-of-N draws at the chat's calls), run
 minibatch and the best two on dev, and keeps the best on dev, so the chat starts where best-of-N
 ends. A prompt written as the engineer's reply to a user ("Understood. Please provide…") is no
 candidate.
-Later rounds edit the best prompt so far with named operators (worked examples from train, a
-rewrite around the error pattern, decision rules, the output instruction, a simpler prompt); each
+Later rounds edit the best prompt so far with named operators (worked examples from train, sentences
+added against the most frequent errors, decision rules, the output instruction, a simpler prompt);
+an edit whose place is lost (a repeat, an unusable reply) goes to another draw of worked examples. Each
 edit runs on a train minibatch that is half the parent's known failures, and only edits that beat
 the parent there go on to the full dev set (GEPA's minibatch gate); when none does, one that ties it
 with different answers goes instead. A prompt run once is never run again: every output is kept per
@@ -19,7 +20,7 @@ import random
 import re
 from typing import Sequence
 
-from .candidates import (Candidate, Evaluation, Operator, OperatorCycle, demo_count, pick_demos,
+from .candidates import (ADDITIONS, Candidate, Evaluation, Operator, OperatorCycle, demo_count, pick_demos,
                          prompt_key, screening_batch)
 from .context import RunContext
 from .critique import Proposal, proposal_schema
@@ -181,8 +182,12 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
             return await with_new_demos(ctx, parent, round_no)
         op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
         prompt, changes, error = await ask_engineer(
-            ctx, "edit", op_values | {"operator": card.render(f"operator_{op}", **op_values)},
+            ctx, "add" if op in ADDITIONS else "edit", op_values | {"operator": card.render(f"operator_{op}", **op_values)},
             s.seed + 100 * round_no + i, round_no)
+        if prompt is not None and op in ADDITIONS:
+            added = added_sentences(base.instruction, prompt)
+            prompt = f"{base.instruction.rstrip()}\n{added}" if added else None
+            error = error or "it only repeats the current instructions"
         if prompt is None:
             return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
                              changes=f"({op} unusable: {error})")
@@ -196,7 +201,36 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     return [c for c in found if c is not None]  # None: no demos edit this round
 
 
-async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> Candidate | None:
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def added_sentences(instruction: str, text: str) -> str:
+    """What an addition adds to the instructions: its sentences the instructions do not already have, in
+    order (a small engineer often hands the instructions back first, whole or in part)."""
+    have = " ".join(instruction.split()).lower()
+    new = []
+    for part in _SENTENCE_END.split(text.strip()):
+        sentence = " ".join(part.split())
+        if sentence and sentence.lower() not in have and sentence.lower() not in " ".join(new).lower():
+            new.append(sentence)
+    return " ".join(new)
+
+
+async def refill(ctx: RunContext, parent: Evaluation, round_no: int, found: list[Candidate],
+                 want: int) -> list[Candidate]:
+    """The round's candidates, with the places of dropped edits taken by other draws of worked examples
+    (no engineer call): a round is then still a choice among `want` candidates rather than one."""
+    for draw in range(1, 2 * want):
+        if len(found) >= want:
+            break
+        extra = await with_new_demos(ctx, parent, round_no, draw)
+        if extra is None:
+            break
+        found = usable(ctx, [*found, extra])[0]
+    return found
+
+
+async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int, draw: int = 0) -> Candidate | None:
     """The parent's instruction with worked examples from train, mined from what it gets wrong.
 
     Where replies carry working (numbers, or a prompt that reasons before its label), an example shows a
@@ -208,7 +242,7 @@ async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> 
     """
     s = ctx.scenario
     kind = metric_kind(ctx)
-    rng = random.Random(s.seed * 7 + round_no)
+    rng = random.Random(s.seed * 7 + round_no + 1009 * draw)
     k = s.search.demos if s.search.demos is not None else demo_count(len(labels_of(ctx)))
     base = parent.candidate
     if kind == "numeric" or base.reasoning:
@@ -228,10 +262,11 @@ async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> 
         picked, replies = pick_demos(s.splits.train, k, rng, prefer=wrong, avoid=base.demos), {}
     what = "swapped the worked examples for" if base.demos else "added"
     how = " (the task model's own right replies, working included)" if replies else ""
+    which = f" (draw {draw + 1}, in place of a dropped edit)" if draw else ""
     return Candidate(instruction=base.instruction, demos=[e.id for e in picked], replies=replies,
                      reasoning=base.reasoning, operator="demos", parent=parent.key,
                      changes=f"{what} {len(picked)} worked examples from train{how}, "
-                             f"{sum(1 for e in picked if e in wrong)} of them inputs the prompt got wrong")
+                             f"{sum(1 for e in picked if e in wrong)} of them inputs the prompt got wrong{which}")
 
 
 def reply_limit(ctx: RunContext) -> int:
@@ -344,6 +379,7 @@ async def propose(ctx: RunContext, round_no: int, critiques: str) -> tuple[list[
         found, dropped = usable(ctx, await drafts(ctx, s.search.drafts))
     else:
         found, dropped = usable(ctx, await edits(ctx, parent, critiques, round_no, s.search.candidates))
+        found = await refill(ctx, parent, round_no, found, s.search.candidates)
     if found:
         return found, dropped
     # Every reply repeated an earlier prompt or was unusable: the best so far stands (its outputs are kept, so

@@ -84,9 +84,10 @@ def engineer(quality: Callable[[int], int], improve: int) -> Answer:
 
     def answer(texts: list[str], args: dict[str, Any]) -> str:
         user = texts[-1]
-        found = re.search(r"\[q=(\d+)", user)
-        if ("Best prompt so far" in user or "Current instructions" in user) and found:  # revise or edit
-            q = min(int(found.group(1)) + improve, 10)
+        current = re.search(r'"""(.*?)"""', user, re.S)  # the prompt being revised; its last tag counts
+        found = re.findall(r"\[q=(\d+)", current.group(1)) if current else []
+        if ("Best prompt so far" in user or "Current instructions" in user) and found:  # revise, edit or add
+            q = min(int(found[-1]) + improve, 10)
         else:
             q = quality(args["seed"])
         prompt = f"Label the sentiment of the review as positive or negative. [q={q} s={args['seed']}]"
@@ -108,7 +109,7 @@ def executor(targets: dict[str, str], p_right: Callable[[str, str, int], bool]) 
 
 
 def by_quality(prompt: str, text: str, seed: int) -> bool:
-    q = int(re.search(r"\[q=(\d+)", prompt).group(1)) if "[q=" in prompt else 5
+    q = int(re.findall(r"\[q=(\d+)", prompt)[-1]) if "[q=" in prompt else 5  # an addition's tag comes last
     return stable(prompt, text) % 10 < q
 
 

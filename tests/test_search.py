@@ -43,7 +43,7 @@ def test_round_one_keeps_the_best_draft_and_later_rounds_screen_named_edits(isol
     assert min(c["screen"] for c in on_dev) >= max(c["screen"] for c in drafts if c["dev"] is None)
     assert [c["chosen"] for c in drafts].count(True) == 1
     assert max(on_dev, key=lambda c: c["dev"])["chosen"]
-    assert {c["operator"] for c in r2["candidates"]} <= {"demos", "rewrite_errors", "decision_rules"}
+    assert {c["operator"] for c in r2["candidates"]} <= {"demos", "fix_errors", "decision_rules"}
     assert "demos" in {c["operator"] for c in r2["candidates"]}  # a parent without worked examples gets them first
     for c in r2["candidates"]:  # every edit screened against its parent on the same minibatch
         assert c["screen"] is not None and c["parent_screen"] is not None
@@ -194,3 +194,50 @@ def test_a_prompt_written_as_a_reply_to_the_user_is_told_from_an_instruction(tex
     from redraft.search import reads_as_reply
 
     assert reads_as_reply(text) is reply
+
+
+def current_instructions(user: str) -> str:
+    return re.search(r'"""\s*(.*?)\s*"""', user, re.S).group(1)
+
+
+def test_an_edit_is_written_as_an_addition_so_handing_the_instructions_back_adds_only_what_is_new(isolated: Path) -> None:
+    """The 1.5B engineer handed the current instructions back for most whole-instruction edits. An edit from
+    the errors is asked for as sentences to add; what it repeats of the instructions is left out."""
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+    rule = "If the review praises one thing but returns the product, answer negative."
+
+    def copying(texts: list[str], args: dict) -> str:
+        user = texts[-1]
+        if "Current instructions" not in user:
+            return drafting(texts, args)
+        if "adding to them" in user:  # the current instructions first, then one new sentence
+            return json.dumps({"prompt": f"{current_instructions(user)}\n{rule}", "changes": "a rule"})
+        return json.dumps({"prompt": current_instructions(user), "changes": "kept it"})  # a whole copy
+
+    models.clients["pe"].answer = copying
+    state = state_of(run(sentiment_scenario(isolated, rounds=2), models))
+    parent = state["rounds"][0]["prompt"]
+    added = [ev["candidate"] for ev in state["evaluations"].values() if ev["candidate"]["operator"] in ("fix_errors", "decision_rules")]
+    assert added, "round 2 asked for an addition"
+    for c in added:
+        assert c["instruction"] == f"{parent}\n{rule}"  # the instructions once, then the rule
+    # The second addition, the same as the first, was dropped; another draw of worked examples took its
+    # place, so round 2 still chose among three candidates.
+    r2 = state["rounds"][1]["candidates"]
+    assert len(r2) == 3
+    demos = [ev["candidate"]["demos"] for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "demos"]
+    assert len(demos) == 2 and demos[0] != demos[1]
+
+
+@pytest.mark.parametrize("text,added", [
+    ("Label the review. Answer positive or negative.", ""),  # handed back whole
+    ("Label the review.\nIf it says 'but', weigh the part after it.", "If it says 'but', weigh the part after it."),
+    ("If it says 'but', weigh the part after it. If it says 'but', weigh the part after it.",
+     "If it says 'but', weigh the part after it."),
+    ("Sarcasm is negative!  Praise is positive.", "Sarcasm is negative! Praise is positive."),
+])
+def test_an_addition_keeps_only_sentences_the_instructions_do_not_have(text: str, added: str) -> None:
+    from redraft.search import added_sentences
+
+    assert added_sentences("Label the review. Answer positive or negative.", text) == added
