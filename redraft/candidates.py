@@ -32,7 +32,7 @@ class Search(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    drafts: int = Field(default=8, ge=1, le=16)  # round 1: drafts drawn; the best on dev starts the chat
+    drafts: int = Field(default=7, ge=1, le=16)  # round 1: drafts drawn; the best on dev starts the chat
     # round 1: with more drafts than this, each runs on a train minibatch first and only the best this many go
     # on to full dev (as many drafts as best-of-N draws, for about the dev runs of two)
     draft_dev: int = Field(default=2, ge=1, le=16)

@@ -64,9 +64,9 @@ def _round_calls(s: Scenario, n: int, n_inputs: int) -> tuple[int, int]:
         if s.search.drafts > s.search.draft_dev:
             return engineer, s.search.drafts * batch + s.search.draft_dev * dev
         return engineer, s.search.drafts * dev + batch
-    # edits (worked examples cost no engineer call); the parent on up to two minibatches more to find its
+    # edits (worked examples cost no engineer call); the parent on up to one minibatch more to find its
     # failures, each edit on a minibatch, the promoted on dev
-    return s.search.candidates, (s.search.candidates + 3) * batch + s.search.promote * dev
+    return s.search.candidates, (s.search.candidates + 2) * batch + s.search.promote * dev
 
 
 def projected_spend(t: RunContext, models: ModelProvider) -> Projection:

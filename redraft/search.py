@@ -1,7 +1,7 @@
 """The round's candidate search on labeled scenarios: several candidates per round, different on
 purpose, screened cheaply before the expensive evaluation.
 
-Round 1 draws eight drafts (about what best-of-N draws at the chat's calls), runs each on a train
+Round 1 draws seven drafts (about what best-of-N draws at the chat's calls), runs each on a train
 minibatch and the best two on dev, and keeps the best on dev, so the chat starts where best-of-N
 ends. A prompt written as the engineer's reply to a user ("Understood. Please provide…") is no
 candidate.
@@ -219,18 +219,20 @@ def added_sentences(instruction: str, text: str) -> str:
 async def refill(ctx: RunContext, parent: Evaluation, round_no: int, found: list[Candidate],
                  want: int) -> list[Candidate]:
     """The round's candidates, with the places of dropped edits taken by other draws of worked examples
-    (no engineer call): a round is then still a choice among `want` candidates rather than one."""
+    (no engineer call, and no run to find more right replies to show): a round is then still a choice
+    among `want` candidates rather than one."""
     for draw in range(1, 2 * want):
         if len(found) >= want:
             break
-        extra = await with_new_demos(ctx, parent, round_no, draw)
+        extra = await with_new_demos(ctx, parent, round_no, draw, look_further=False)
         if extra is None:
             break
         found = usable(ctx, [*found, extra])[0]
     return found
 
 
-async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int, draw: int = 0) -> Candidate | None:
+async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int, draw: int = 0,
+                         look_further: bool = True) -> Candidate | None:
     """The parent's instruction with worked examples from train, mined from what it gets wrong.
 
     Where replies carry working (numbers, or a prompt that reasons before its label), an example shows a
@@ -248,7 +250,7 @@ async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int, dra
     if kind == "numeric" or base.reasoning:
         need = min(k, 2)
         traces = right_replies(ctx, base.reasoning, reply_limit(ctx))
-        if len(traces) < need:
+        if len(traces) < need and look_further:
             await bootstrap(ctx, parent, round_no, size=2 * k)
             traces = right_replies(ctx, base.reasoning, reply_limit(ctx))
         if len(traces) < need:
@@ -327,7 +329,7 @@ async def screen(ctx: RunContext, parent: Evaluation, candidates: Sequence[Candi
     rng = random.Random(s.seed * 7919 + round_no)
     if sum(1 for r in parent.train.values() if r.score < 1) < size // 2:
         unseen = [e for e in s.splits.train if e.id not in parent.train]
-        await run(ctx, parent.candidate, rng.sample(unseen, min(len(unseen), 2 * size)), round_no)
+        await run(ctx, parent.candidate, rng.sample(unseen, min(len(unseen), size)), round_no)
     batch = screening_batch(s.splits.train, parent, size, rng)
     runs = await gather_all(run(ctx, c, batch, round_no) for c in [parent.candidate, *candidates])
     return batch, runs[1:]
