@@ -184,10 +184,10 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
         prompt, changes, error = await ask_engineer(
             ctx, "add" if op in ADDITIONS else "edit", op_values | {"operator": card.render(f"operator_{op}", **op_values)},
             s.seed + 100 * round_no + i, round_no)
-        if prompt is not None and op in ADDITIONS:
+        if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
             added = added_sentences(base.instruction, prompt)
-            prompt = f"{base.instruction.rstrip()}\n{added}" if added else None
-            error = error or "it only repeats the current instructions"
+            prompt, error = ((f"{base.instruction.rstrip()}\n{added}", None) if added
+                             else (None, "it only repeats the current instructions"))
         if prompt is None:
             return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
                              changes=f"({op} unusable: {error})")
