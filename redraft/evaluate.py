@@ -10,8 +10,9 @@ import statistics
 import zlib
 from typing import Awaitable, Iterable, Sequence, TypeVar
 
-from autogen_core.models import SystemMessage, UserMessage
+from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
+from .candidates import split_prompt
 from .cards import AgentCard
 from .context import RunContext, Seat
 from .critique import CriticResult, Review, check_review, per_output_panel, review_schema, review_values
@@ -40,19 +41,25 @@ async def run_prompt(table: RunContext, prompt: str, examples: list[Example], ro
     seat = table.executor
 
     async def one(e: Example) -> tuple[str, str]:
-        system, user = executor_messages(seat.card, table.base_values(), prompt, e.input)
-        messages = [SystemMessage(content=system), UserMessage(content=user, source="user")]
+        messages = [SystemMessage(content=text) if role == "system" else UserMessage(content=text, source="user")
+                    if role == "user" else AssistantMessage(content=text, source="assistant")
+                    for role, text in executor_messages(seat.card, table.base_values(), prompt, e.input)]
         result = await table.caller.complete(seat.sampling, messages, round_no=round_no, seed=example_seed(table, e))
         return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
 
     return dict(await gather_all(one(e) for e in examples))
 
 
-def executor_messages(card: AgentCard, values: dict[str, str], prompt: str, text: str) -> tuple[str, str]:
-    """The system and user message the executor sends with a prompt for one input: the card's system
-    message and its `run` template (by default the prompt, then the input as it is)."""
-    values = values | {"prompt": prompt, "input": text}
-    return card.render_system(values), card.render("run", **values)
+def executor_messages(card: AgentCard, values: dict[str, str], prompt: str, text: str) -> list[tuple[str, str]]:
+    """The messages the executor sends with a prompt for one input, (role, content) each: the card's system
+    message with the prompt's instruction, the prompt's worked examples as turns (its `run` template with
+    the example's input, then the reply), and its `run` template with the input (by default as it is)."""
+    instruction, pairs = split_prompt(prompt)
+    turns = [turn for given, reply in pairs
+             for turn in (("user", card.render("run", **(values | {"prompt": instruction, "input": given}))),
+                          ("assistant", reply))]
+    values = values | {"prompt": instruction, "input": text}
+    return [("system", card.render_system(values)), *turns, ("user", card.render("run", **values))]
 
 
 def example_seed(table: RunContext, example: Example) -> int:

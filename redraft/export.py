@@ -53,10 +53,10 @@ def executor_request(past: PastRun) -> ExecutorRequest:
     seat = past.config.models[name]
     round_no = s.best_round or len(s.rounds)
     values = template_values(past.config.restored_scenario(), round_no)
-    system, user = executor_messages(card, values, s.final_prompt, _SLOT)
     endpoint = {k: v for k, v in seat.items() if k not in ("tag", "temperature", "max_tokens")}
-    # As AutoGen's client sends them: the user message carries its source as `name`.
-    messages = [{"role": "system", "content": system}, {"role": "user", "name": "user", "content": user}]
+    # As AutoGen's client sends them: a user or assistant message carries its source as `name`.
+    messages = [{"role": role, **({} if role == "system" else {"name": role}), "content": text}
+                for role, text in executor_messages(card, values, s.final_prompt, _SLOT)]
     return ExecutorRequest(model=str(seat["model"]), messages=messages,
                            temperature=float(seat["temperature"]), max_tokens=int(seat["max_tokens"]), endpoint=endpoint,
                            round=round_no)

@@ -66,7 +66,7 @@ def test_demos_cover_every_label_and_prefer_failures() -> None:
     picked = pick_demos(train, 4, random.Random(1), prefer=[train[3], train[12]])
     assert sorted(e.target for e in picked) == ["negative", "negative", "positive", "positive"]
     assert {"e3", "e12"} <= {e.id for e in picked}
-    assert demo_count(2) == 4 and demo_count(6) == 6 and demo_count(0) == 4
+    assert demo_count(2) == 4 and demo_count(6) == 12 and demo_count(9) == 12 and demo_count(0) == 4
 
 
 def test_prompt_renders_instruction_then_examples_and_keys_ignore_spacing() -> None:
@@ -112,3 +112,18 @@ def test_worked_examples_show_the_models_own_right_reply_where_there_is_one() ->
     assert "Input: 6 split in 2. How many each?\nAnswer: 3" in text
     assert prompt_key(text) != prompt_key(Candidate(instruction="Solve it.", demos=["e1", "e2"]).prompt(train))
 
+
+
+def test_a_rendered_prompt_splits_back_into_its_instruction_and_worked_examples() -> None:
+    from redraft.candidates import render_prompt, split_prompt
+
+    demos = [Example(id="a", input="Is 2 even?\n\nThink.", target="yes"), Example(id="b", input="Is 3 even?", target="no")]
+    text = render_prompt("Answer yes or no.\nBe brief.", demos, {"b": "3 = 2 + 1.\n\nSo: no"})
+    assert split_prompt(text) == ("Answer yes or no.\nBe brief.", [("Is 2 even?\n\nThink.", "yes"), ("Is 3 even?", "3 = 2 + 1.\n\nSo: no")])
+    assert split_prompt("Answer yes or no.") == ("Answer yes or no.", [])
+    # a user's own examples in another form stay part of the instruction
+    own = "Answer yes or no.\n\nExamples:\n\nQ: Is 2 even?\nA: yes"
+    assert split_prompt(own) == (own, [])
+    # text after the last example that is not an example: the whole prompt is instruction
+    broken = render_prompt("Answer yes or no.", demos[:1]) + "\n\nSee also the style guide."
+    assert split_prompt(broken) == (broken, [])

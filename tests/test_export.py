@@ -260,3 +260,24 @@ def test_exported_messages_give_the_runs_outputs_on_the_embedded_model(isolated:
         assert replies(body["messages"]) == ran
         changed = [{**body["messages"][0], "content": "Answer in French, in one short sentence."}, body["messages"][1]]
         assert replies(changed) != ran
+
+
+V_EXAMPLES = (V1 + "\n\nExamples:\n\nInput: Bought it 10 days ago, refund?\nAnswer: Yes, within 30 days."
+              "\n\nInput: Bought it last year.\nAnswer: Sorry, past 30 days.")
+
+
+def test_worked_examples_reach_the_executor_and_the_export_as_chat_turns(isolated: Path) -> None:
+    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1"))
+    models = ScriptedModels({"pe": [proposal(V_EXAMPLES)], "exe": ["Yes, within 30 days.", "Sorry, past 30 days."],
+                             "c1": [review(7, 8)], "c2": [review(8, 8)], "mod": []})
+    run_dir = run(path, models).run_dir.path
+    assert export(run_dir, "text") == V_EXAMPLES + "\n"  # the prompt itself is still one text
+    turns = [{"role": "user", "name": "user", "content": "Bought it 10 days ago, refund?"},
+             {"role": "assistant", "name": "assistant", "content": "Yes, within 30 days."},
+             {"role": "user", "name": "user", "content": "Bought it last year."},
+             {"role": "assistant", "name": "assistant", "content": "Sorry, past 30 days."}]
+    body = json.loads(export(run_dir, "messages"))
+    assert body["messages"] == [{"role": "system", "content": V1}, *turns,
+                                {"role": "user", "name": "user", "content": "{{input}}"}]
+    sent = models.requests("exe")
+    assert len(sent) == 2 and all(r["messages"][:5] == [V1, *(t["content"] for t in turns)] for r in sent)
