@@ -41,13 +41,16 @@ async def run_prompt(table: RunContext, prompt: str, examples: list[Example], ro
     seat = table.executor
 
     async def one(e: Example) -> tuple[str, str]:
-        messages = [SystemMessage(content=text) if role == "system" else UserMessage(content=text, source="user")
-                    if role == "user" else AssistantMessage(content=text, source="assistant")
-                    for role, text in executor_messages(seat.card, table.base_values(), prompt, e.input)]
+        messages = [_MESSAGE[role](text) for role, text in executor_messages(seat.card, table.base_values(), prompt, e.input)]
         result = await table.caller.complete(seat.sampling, messages, round_no=round_no, seed=example_seed(table, e))
         return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
 
     return dict(await gather_all(one(e) for e in examples))
+
+
+_MESSAGE = {"system": lambda text: SystemMessage(content=text),
+            "user": lambda text: UserMessage(content=text, source="user"),
+            "assistant": lambda text: AssistantMessage(content=text, source="assistant")}
 
 
 def executor_messages(card: AgentCard, values: dict[str, str], prompt: str, text: str) -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from redraft.candidates import (Candidate, Evaluation, OperatorCycle, demo_count, pick_demos, prompt_key,
-                                render_prompt, screening_batch)
+                                render_prompt, screening_batch, split_prompt)
 from redraft.data import Example
 from redraft.diagnosis import NO_ANSWER, confusion, error_pattern, failures_block, pick_failures, rank_correlation
 from redraft.data import ExampleResult
@@ -113,10 +113,7 @@ def test_worked_examples_show_the_models_own_right_reply_where_there_is_one() ->
     assert prompt_key(text) != prompt_key(Candidate(instruction="Solve it.", demos=["e1", "e2"]).prompt(train))
 
 
-
 def test_a_rendered_prompt_splits_back_into_its_instruction_and_worked_examples() -> None:
-    from redraft.candidates import render_prompt, split_prompt
-
     demos = [Example(id="a", input="Is 2 even?\n\nThink.", target="yes"), Example(id="b", input="Is 3 even?", target="no")]
     text = render_prompt("Answer yes or no.\nBe brief.", demos, {"b": "3 = 2 + 1.\n\nSo: no"})
     assert split_prompt(text) == ("Answer yes or no.\nBe brief.", [("Is 2 even?\n\nThink.", "yes"), ("Is 3 even?", "3 = 2 + 1.\n\nSo: no")])
