@@ -288,16 +288,31 @@ async def bootstrap(ctx: RunContext, parent: Evaluation, round_no: int, size: in
 
 def right_replies(ctx: RunContext, reasoning: bool, limit: int = 600) -> dict[str, str]:
     """Per train example, a reply the task model got right under some prompt so far (of the same reply
-    style), not over `limit` characters: the worked examples a bootstrapped prompt can show."""
+    style), with its working and not over `limit` characters: the worked examples a bootstrapped prompt
+    can show."""
     found: dict[str, str] = {}
     for ev in ctx.state.evaluations.values():
         if ev.candidate.reasoning != reasoning:
             continue
         for i, r in ev.train.items():
             reply = ev.outputs.get(i, "").strip()
-            if r.score >= 1 and reply and len(reply) <= limit and i not in found:
+            if r.score >= 1 and len(reply) <= limit and shows_working(reply) and i not in found:
                 found[i] = reply
     return found
+
+
+_ANSWER_LINE = re.compile(r"(?i)^\W*(?:the\s+)?(?:final\s+)?answer\b")
+
+
+def shows_working(reply: str, least: int = 5) -> bool:
+    """Whether a reply works through the input before its answer: at least `least` characters besides a
+    closing answer line ("Answer: 450", "The answer is 450."). Right bare answers shown as the last
+    assistant turns taught the 0.5B to skip its working (on svamp, such an example set scored 0.07 on
+    dev against its parent's 0.33)."""
+    lines = [line.strip() for line in reply.strip().splitlines() if line.strip()]
+    if lines and _ANSWER_LINE.match(lines[-1]):
+        lines = lines[:-1]
+    return len(" ".join(lines)) >= least
 
 
 async def run(ctx: RunContext, candidate: Candidate, examples: Sequence[Example], round_no: int) -> Evaluation:

@@ -13,6 +13,7 @@ from test_compare import (ROLES, FakeModels, by_quality, critic, engineer, moder
                           sentiment_scenario)
 
 from redraft.candidates import prompt_key
+from redraft.search import shows_working
 
 
 def critic_that_follows_the_labels(texts: list[str], args: dict) -> str:
@@ -114,6 +115,39 @@ def test_number_tasks_show_the_models_own_right_working_as_worked_examples(isola
     for reply in shown.values():  # each shown reply is one the task model got right, working included
         a, b, c = (int(x) for x in re.fullmatch(r"(\d+) \+ (\d+) = (\d+)\nAnswer: \3", reply).groups())
         assert a + b == c and f"Input: Ann has {a} pens and gets {b} more. How many pens now?\nReply:\n{reply}" in demos[0]["prompt"]
+
+
+def test_right_bare_answers_are_not_shown_as_worked_examples(isolated: Path) -> None:
+    # Right half the time with working, and as often right with the bare answer line: only the replies
+    # with working may become worked examples, since bare ones teach the task model to skip its working.
+    path = sums_scenario(isolated)
+    def mixed(texts: list[str], args: dict) -> str:
+        prompt, text = texts[0], texts[-1]
+        a, b = (int(x) for x in re.findall(r"\d+", text)[:2])
+        if not by_quality(prompt, text, args["seed"]):
+            return f"Answer: {a + b + 1}"
+        return f"{a} + {b} = {a + b}\nAnswer: {a + b}" if a % 2 else f"Answer: {a + b}"
+
+    models = FakeModels({"pe": engineer(lambda s: 5, 3), "exe": mixed, "mod": moderator, "crit": critic})
+    state = state_of(run(path, models))
+    right_bare = [i for ev in state["evaluations"].values() for i, r in ev["train"].items()
+                  if r["score"] >= 1 and ev["outputs"][i].startswith("Answer:")]
+    assert right_bare, "the task model gave right bare answers"
+    demos = [ev for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "demos"]
+    assert demos, "round 2 tried new worked examples"
+    for ev in demos:
+        shown = ev["candidate"]["replies"]
+        assert shown and set(shown) == set(ev["candidate"]["demos"])
+        assert all(re.fullmatch(r"\d+ \+ \d+ = \d+\nAnswer: \d+", reply) for reply in shown.values()), shown
+
+
+@pytest.mark.parametrize("reply, worked", [
+    ("Answer: 450", False), ("Answer: 450 Answer: 450", False), ("The answer is 450.", False), ("4", False),
+    ("12 - 15 + 14 = 11", True), ("She had 8 and gave 3: 8 - 3 = 5.\nAnswer: 5", True),
+    ("The question asks for a person.\n\nFinal answer: HUM", True),
+])
+def test_a_reply_shows_working_when_it_has_more_than_its_answer_line(reply: str, worked: bool) -> None:
+    assert shows_working(reply) is worked
 
 
 def test_number_tasks_never_show_bare_answers_as_worked_examples(isolated: Path) -> None:
