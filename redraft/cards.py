@@ -47,6 +47,10 @@ ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
     "moderator": {"focus": ("scores", "weakest", "issues")},
 }
 
+# Templates an earlier redraft rendered under another name: a card written for it is told the new name.
+# operator_rewrite_errors asked for a whole instruction; operator_fix_errors asks for sentences to add.
+RENAMED = {"operator_rewrite_errors": "operator_fix_errors"}
+
 
 def template_variables(role: Role, template: str) -> frozenset[str]:
     """The variables a role's template is given."""
@@ -165,7 +169,8 @@ def check_card(card: AgentCard) -> None:
                               f"{_names(template_variables(card.role, name))}", key=f"templates.{name}")
     for name, text in card.templates.items():
         if name not in needed:
-            raise ConfigError(card.source, f"unknown template; {wanted}", key=f"templates.{name}")
+            renamed = f" ('{name}' is now '{RENAMED[name]}')" if name in RENAMED else ""
+            raise ConfigError(card.source, f"unknown template{renamed}; {wanted}", key=f"templates.{name}")
         error = _unknown_variable(text, template_variables(card.role, name), card.source, f"templates.{name}")
         if error is not None:
             raise error

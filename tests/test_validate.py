@@ -113,6 +113,11 @@ def test_an_unknown_template_and_a_system_variable_not_every_template_gets_fail(
     with pytest.raises(ConfigError, match=r"templates.reviseit: unknown template; a prompt_engineer card has the templates: "
                                           r"draft, revise"):
         load_card(path)
+    renamed = {**base["templates"], "operator_rewrite_errors": "Rewrite $instruction around $error_pattern"}
+    path.write_text(yaml.safe_dump({**base, "templates": renamed}))  # a card written before the edit was renamed
+    with pytest.raises(ConfigError, match=r"templates.operator_rewrite_errors: unknown template \('operator_rewrite_errors' "
+                                          r"is now 'operator_fix_errors'\); a prompt_engineer card has the templates"):
+        load_card(path)
     path.write_text(yaml.safe_dump({**base, "system_message": "Improve $best_prompt"}))
     with pytest.raises(ConfigError, match=r"system_message: template variable \$best_prompt is not provided; available: "
                                           r"\$criteria, \$examples, \$round, \$task$"):
