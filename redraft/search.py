@@ -3,8 +3,8 @@ purpose, screened cheaply before the expensive evaluation.
 
 Round 1 draws seven drafts (about what best-of-N draws at the chat's calls), runs each on a train
 minibatch and the best two on dev, and keeps the best on dev, so the chat starts where best-of-N
-ends. A prompt written as the engineer's reply to a user ("Understood. Please provide…") is no
-candidate.
+ends. A prompt's sentences written as the engineer's reply to a user ("Understood.", "Please provide
+the problem.") are taken out; a prompt that is nothing else is no candidate.
 Later rounds edit the best prompt so far with named operators (worked examples from train, sentences
 added against the most frequent errors, decision rules, the output instruction, a simpler prompt);
 an edit whose place is lost (a repeat, an unusable reply) goes to another draw of worked examples. Each
@@ -70,15 +70,33 @@ def output_rule(ctx: RunContext, reasoning: bool = False) -> str:
 _REPLY_OPENING = re.compile(r"^\W*(understood|sure|certainly|of course|okay|ok|got it|absolutely|alright|noted)\s*[.,!:]"
                             r"|^\W*I (need|have|want) to\b", re.I)
 _OFFER = re.compile(r"\bI(?:'m| am) ready\b|\bI(?:'ll| will| can|'m going to| am going to) (?:solve|calculate|answer|"
-                    r"classify|determine|compute|figure|work out|help|follow|decide|reply|respond|read|analy[sz]e)\b"
+                    r"classify|determine|compute|figure|work out|help|follow|decide|reply|respond|read|analy[sz]e|"
+                    r"process|look at|provide the (?:final )?answer|give the (?:final )?answer)\b"
                     r"|\bplease (?:provide|give|send|input|enter) (?:me )?(?:the|your|an?) (?:input|instructions|problem|"
-                    r"question|text|review|sentence)s?\b", re.I)
+                    r"question|text|review|sentence)s?\b|\bplease proceed\b", re.I)
+_PIECES = re.compile(r"((?<=[.!?])[ \t]+|\n+)")  # sentences and line breaks, the separators kept
+LEAST_WORDS = 5  # the fewest words left, once sentences to the user are out, that still make an instruction
 
 
 def reads_as_reply(prompt: str) -> bool:
     """Whether a proposed prompt reads as the engineer's reply to a user rather than an instruction for the
     task model ("I will give you a problem. Solve it" is an instruction; "I will solve it" is not)."""
     return bool(_REPLY_OPENING.search(prompt) or _OFFER.search(prompt))
+
+
+def without_replies(prompt: str) -> tuple[str, list[str]]:
+    """The prompt without its sentences addressed to the user ("Understood.", "Please provide the
+    inputs.", "I'll process the input…"), its layout otherwise kept; and the sentences taken out.
+    The 1.5B engineer often wraps a sound instruction in one such sentence; the rest is still a prompt."""
+    pieces = _PIECES.split(prompt.strip())
+    kept, dropped = [], []
+    for i in range(0, len(pieces), 2):
+        sentence, gap = pieces[i], pieces[i + 1] if i + 1 < len(pieces) else ""
+        if sentence.strip() and reads_as_reply(sentence):
+            dropped.append(" ".join(sentence.split()))
+        else:
+            kept.append(sentence + gap)
+    return "".join(kept).strip(), dropped
 
 
 async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], seed: int,
@@ -89,11 +107,14 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
                                             system=card.render_system(values), user=card.render(template, **values),
                                             seed=seed)
     if parsed.value is not None and parsed.value.prompt.strip():
-        prompt = parsed.value.prompt.strip()
-        if reads_as_reply(prompt):
+        prompt, changes = parsed.value.prompt.strip(), parsed.value.changes.strip()
+        kept, dropped = without_replies(prompt)
+        if reads_as_reply(kept) or (dropped and len(kept.split()) < LEAST_WORDS):
             short = " ".join(prompt.split())
             return None, "", f"written as a reply to the user, not a prompt: {short[:80]!r}"
-        return prompt, parsed.value.changes.strip(), None
+        if dropped:
+            changes = (f"{changes} " if changes else "") + f"(without {len(dropped)} sentence(s) to the user: {dropped[0][:60]!r})"
+        return kept, changes, None
     return None, "", parsed.error
 
 

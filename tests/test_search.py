@@ -189,6 +189,51 @@ def test_a_draft_written_as_a_reply_to_the_user_is_no_candidate(isolated: Path) 
     assert proposal["content"].count("written as a reply to the user, not a prompt: 'Understood.") == 3
 
 
+def test_a_draft_wrapped_in_sentences_to_the_user_is_scored_without_them(isolated: Path) -> None:
+    """The 1.5B engineer often wraps a sound draft in a sentence to the user ("Understood. … Please
+    provide the inputs."); dropping such drafts whole left svamp's round 1 three drafts of seven. The
+    instruction inside is scored, without the sentences to the user, and the proposal says what went."""
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+
+    def wrapped(texts: list[str], args: dict) -> str:
+        reply = json.loads(drafting(texts, args))
+        if args["seed"] % 2:
+            reply["prompt"] = f"Understood. {reply['prompt']}\nPlease provide the review."
+        return json.dumps(reply)
+
+    models.clients["pe"].answer = wrapped
+    outcome = run(sentiment_scenario(isolated, rounds=1), models)
+    state = state_of(outcome)
+    assert len(state["rounds"][0]["candidates"]) == 7  # every draft is a candidate
+    prompts = [e["prompt"] for e in state["evaluations"].values()]
+    assert not any("Understood" in p or "Please provide" in p for p in prompts)
+    proposal = next(json.loads(line) for line in (outcome.run_dir.path / "transcript.jsonl").open(encoding="utf-8")
+                    if json.loads(line).get("kind") == "proposal")
+    assert "Dropped" not in proposal["content"]
+    assert proposal["content"].count("sentence(s) to the user: 'Understood.'") == 3
+
+
+@pytest.mark.parametrize("text,kept", [
+    # drafts of the 1.5B engineer on svamp
+    ("Understood. You will receive an arithmetic word problem. Your task is to solve the problem and give the "
+     "answer as a number. Please proceed with your input.",
+     "You will receive an arithmetic word problem. Your task is to solve the problem and give the answer as a number."),
+    ("I will give you a word problem and you should solve it. Please provide the inputs and the expected output.\n"
+     "Reply with the final answer on a last line written 'Answer: <number>'.",
+     "I will give you a word problem and you should solve it. Reply with the final answer on a last line written "
+     "'Answer: <number>'."),
+    ("Classify the review.\n- positive: praise\n- negative: complaints", "Classify the review.\n- positive: praise\n"
+     "- negative: complaints"),  # the layout stays
+    ("I'm ready to solve the arithmetic word problem. Please input the problem statement. I'll process the input "
+     "and provide the final answer as a number.", ""),
+])
+def test_sentences_to_the_user_are_taken_out_of_a_prompt(text: str, kept: str) -> None:
+    from redraft.search import without_replies
+
+    assert without_replies(text)[0] == kept
+
+
 def test_an_edit_that_ties_its_parent_with_other_answers_goes_to_dev_and_one_with_the_same_answers_does_not() -> None:
     from redraft.candidates import Candidate, Evaluation
     from redraft.data import Example, ExampleResult
