@@ -74,7 +74,8 @@ _OFFER = re.compile(r"\bI(?:'m| am) ready\b|\bI(?:'ll| will| can|'m going to| am
                     r"process|look at|provide the (?:final )?answer|give the (?:final )?answer)\b"
                     r"|\bplease (?:provide|give|send|input|enter) (?:me )?(?:the|your|an?) (?:input|instructions|problem|"
                     r"question|text|review|sentence)s?\b|\bplease proceed\b", re.I)
-_PIECES = re.compile(r"((?<=[.!?])[ \t]+|\n+)")  # sentences and line breaks, the separators kept
+# Sentences and lines: split on it, a text alternates pieces and the gaps between them (a line break is a gap of its own).
+_SENTENCES = re.compile(r"((?<=[.!?])[^\S\n]+|\n+)")
 LEAST_WORDS = 5  # the fewest words left, once sentences to the user are out, that still make an instruction
 
 
@@ -88,7 +89,7 @@ def without_replies(prompt: str) -> tuple[str, list[str]]:
     """The prompt without its sentences addressed to the user ("Understood.", "Please provide the
     inputs.", "I'll process the input…"), its layout otherwise kept; and the sentences taken out.
     The 1.5B engineer often wraps a sound instruction in one such sentence; the rest is still a prompt."""
-    pieces = _PIECES.split(prompt.strip())
+    pieces = _SENTENCES.split(prompt.strip())
     kept, dropped = [], []
     for i in range(0, len(pieces), 2):
         sentence, gap = pieces[i], pieces[i + 1] if i + 1 < len(pieces) else ""
@@ -222,15 +223,12 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     return [c for c in found if c is not None]  # None: no demos edit this round
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
 def added_sentences(instruction: str, text: str) -> str:
     """What an addition adds to the instructions: its sentences the instructions do not already have, in
     order (a small engineer often hands the instructions back first, whole or in part)."""
     have = " ".join(instruction.split()).lower()
     new = []
-    for part in _SENTENCE_END.split(text.strip()):
+    for part in _SENTENCES.split(text.strip())[::2]:
         sentence = " ".join(part.split())
         if sentence and sentence.lower() not in have and sentence.lower() not in " ".join(new).lower():
             new.append(sentence)
