@@ -243,7 +243,7 @@ async def refill(ctx: RunContext, parent: Evaluation, round_no: int, found: list
     for draw in range(1, 2 * want):
         if len(found) >= want:
             break
-        extra = await with_new_demos(ctx, parent, round_no, draw, look_further=False)
+        extra = await with_new_demos(ctx, parent, round_no, draw, look_further=False, taken=found)
         if extra is None:
             break
         found = usable(ctx, [*found, extra])[0]
@@ -251,36 +251,49 @@ async def refill(ctx: RunContext, parent: Evaluation, round_no: int, found: list
 
 
 async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int, draw: int = 0,
-                         look_further: bool = True) -> Candidate | None:
-    """The parent's instruction with worked examples from train, mined from what it gets wrong.
+                         look_further: bool = True, taken: Sequence[Candidate] = ()) -> Candidate | None:
+    """The parent's instruction with worked examples from train, mined from what it gets wrong: a set of
+    examples it has not been tried with yet (in an earlier round, or in `taken`, this round's candidates),
+    or None when a few draws find no new set.
 
     Where replies carry working (numbers, or a prompt that reasons before its label), an example shows a
-    right reply of the task model itself, working included (DSPy's bootstrapped demonstrations): with
-    too few right replies so far, the parent is first run on more train examples to find some, and when
-    that finds too few there is no such edit this round. A target alone would teach the task model to
-    skip its working (on svamp, worked examples of bare answers had the 0.5B answer 10 to 8 of 30
-    questions). Where the reply is the label alone, the examples show their targets.
+    right reply of the task model itself, working included (DSPy's bootstrapped demonstrations). Those
+    come from the train examples some prompt has run on, so while fewer than 2k of them are new to the
+    parent's examples, the parent is first run on more train examples to find some (on svamp, four
+    rounds of screening alone left 5 right replies, and a round's "new" sets were the same four examples
+    in another order); when there are too few there is no such edit this round. A target alone would
+    teach the task model to skip its working (on svamp, worked examples of bare answers had the 0.5B
+    answer 10 to 8 of 30 questions). Where the reply is the label alone, the examples show their targets.
     """
     s = ctx.scenario
     kind = metric_kind(ctx)
     rng = random.Random(s.seed * 7 + round_no + 1009 * draw)
     k = s.search.demos if s.search.demos is not None else demo_count(len(labels_of(ctx)))
     base = parent.candidate
-    if kind == "numeric" or base.reasoning:
+    tried = {frozenset(c.demos) for c in [*(ev.candidate for ev in ctx.state.evaluations.values()), *taken]
+             if c.instruction == base.instruction and c.reasoning == base.reasoning}
+    traces: dict[str, str] = {}
+    shows_replies = kind == "numeric" or base.reasoning
+    if shows_replies:
         need = min(k, 2)
         traces = right_replies(ctx, base.reasoning, reply_limit(ctx))
-        if len(traces) < need and look_further:
-            await bootstrap(ctx, parent, round_no, size=2 * k)
+        if look_further and sum(1 for i in traces if i not in base.demos) < 2 * k:
+            # a top-up costs what screening one more candidate does
+            await bootstrap(ctx, parent, round_no, size=2 * k if len(traces) < need else s.minibatch)
             traces = right_replies(ctx, base.reasoning, reply_limit(ctx))
         if len(traces) < need:
             return None
-        wrong = pick_failures(kind, s.splits.train, parent.train, k, rng)
         pool = [e for e in s.splits.train if e.id in traces]
-        picked = pick_demos(pool, k, rng, prefer=wrong, avoid=base.demos)
-        replies = {e.id: traces[e.id] for e in picked}
     else:
-        wrong = pick_failures(kind, s.splits.train, parent.train, k, rng)
-        picked, replies = pick_demos(s.splits.train, k, rng, prefer=wrong, avoid=base.demos), {}
+        pool = list(s.splits.train)
+    wrong = pick_failures(kind, s.splits.train, parent.train, k, rng)
+    for _ in range(5):  # another draw when this set was tried already (a small pool repeats itself)
+        picked = pick_demos(pool, k, rng, prefer=wrong, avoid=base.demos)
+        if frozenset(e.id for e in picked) not in tried:
+            break
+    else:
+        return None
+    replies = {e.id: traces[e.id] for e in picked} if shows_replies else {}
     what = "swapped the worked examples for" if base.demos else "added"
     how = " (the task model's own right replies, working included)" if replies else ""
     which = f" (draw {draw + 1}, in place of a dropped edit)" if draw else ""

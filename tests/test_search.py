@@ -75,16 +75,16 @@ def sums(n: int = 30) -> list[tuple[str, str]]:
     return [(f"Ann has {i} pens and gets {i + 3} more. How many pens now?", str(2 * i + 3)) for i in range(n)]
 
 
-def sums_scenario(folder: Path) -> Path:
-    """A numeric scenario on sums(): 10 train, 10 dev, 10 test, 2 rounds."""
-    examples = "\n".join(f'  - {{input: "{t}", target: "{y}"}}' for t, y in sums())
+def sums_scenario(folder: Path, train: int = 10, rounds: int = 2) -> Path:
+    """A numeric scenario on sums(): `train` train, 10 dev, 10 test, 2 rounds."""
+    examples = "\n".join(f'  - {{input: "{t}", target: "{y}"}}' for t, y in sums(train + 20))
     return write_scenario(folder, f"""\
 name: sums
 description: Add.
 task: Solve the word problem. The answer is a number.
 examples:
 {examples}
-split: {{train: 10, dev: 10, test: 10, seed: 2}}
+split: {{train: {train}, dev: 10, test: 10, seed: 2}}
 metric: {{type: numeric}}
 minibatch: 4
 noise_repeats: 0
@@ -92,10 +92,17 @@ criteria:
   - name: correct
     description: The number is right.
 critics: [clarity, fidelity]
-rounds: 2
-stop: {{patience: 2}}
+rounds: {rounds}
+stop: {{patience: {rounds}}}
 seed: 11
 {ROLES}""", "sums.yaml")
+
+
+def adds_working(texts: list[str], args: dict) -> str:
+    """Right, with its working, as often as the prompt's q says; else a bare wrong answer."""
+    prompt, text = texts[0], texts[-1]
+    a, b = (int(x) for x in re.findall(r"\d+", text)[:2])
+    return f"{a} + {b} = {a + b}\nAnswer: {a + b}" if by_quality(prompt, text, args["seed"]) else f"Answer: {a + b + 1}"
 
 
 def test_number_tasks_show_the_models_own_right_working_as_worked_examples(isolated: Path) -> None:
@@ -115,6 +122,29 @@ def test_number_tasks_show_the_models_own_right_working_as_worked_examples(isola
     for reply in shown.values():  # each shown reply is one the task model got right, working included
         a, b, c = (int(x) for x in re.fullmatch(r"(\d+) \+ (\d+) = (\d+)\nAnswer: \3", reply).groups())
         assert a + b == c and f"Input: Ann has {a} pens and gets {b} more. How many pens now?\nReply:\n{reply}" in demos[0]["prompt"]
+
+
+def test_number_tasks_try_a_new_set_of_worked_examples_each_time(isolated: Path) -> None:
+    # The engineer only hands the instructions back, so every round's other places go to more draws of
+    # worked examples. Round 1's drafts all ran on the same 4 train examples: drawn from their right
+    # replies alone, every "new" set would be those same examples, in another order at best.
+    path = sums_scenario(isolated, train=20, rounds=3)
+    def same_again(texts: list[str], args: dict) -> str:
+        current = re.search(r'"""(.*?)"""', texts[-1], re.S)
+        return json.dumps({"prompt": current.group(1).strip() if current else "Add the two numbers. [q=5]",
+                           "changes": "none"})
+
+    models = FakeModels({"pe": same_again, "exe": adds_working, "mod": moderator, "crit": critic})
+    state = state_of(run(path, models))
+    demos = [ev["candidate"] for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "demos"]
+    assert len(demos) >= 4, "later rounds tried several sets of worked examples"
+    sets = [(c["instruction"], frozenset(c["demos"])) for c in demos]
+    assert len(set(sets)) == len(sets), "a set of worked examples was tried twice with the same instructions"
+    round_one = set(state["rounds"][0]["batch"])
+    shown = {i for c in demos for i in c["demos"]}
+    assert shown - round_one, "the worked examples came only from round 1's minibatch"
+    for c in demos:  # still the task model's own right replies, working included
+        assert all(re.fullmatch(r"\d+ \+ \d+ = \d+\nAnswer: \d+", r) for r in c["replies"].values())
 
 
 def test_right_bare_answers_are_not_shown_as_worked_examples(isolated: Path) -> None:
