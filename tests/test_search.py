@@ -76,7 +76,7 @@ def sums(n: int = 30) -> list[tuple[str, str]]:
 
 
 def sums_scenario(folder: Path, train: int = 10, rounds: int = 2) -> Path:
-    """A numeric scenario on sums(): `train` train, 10 dev, 10 test, 2 rounds."""
+    """A numeric scenario on sums(): `train` train, 10 dev, 10 test, `rounds` rounds."""
     examples = "\n".join(f'  - {{input: "{t}", target: "{y}"}}' for t, y in sums(train + 20))
     return write_scenario(folder, f"""\
 name: sums
@@ -107,13 +107,7 @@ def adds_working(texts: list[str], args: dict) -> str:
 
 def test_number_tasks_show_the_models_own_right_working_as_worked_examples(isolated: Path) -> None:
     path = sums_scenario(isolated)
-    def working(texts: list[str], args: dict) -> str:  # right (with its working) as often as the prompt's q says
-        prompt, text = texts[0], texts[-1]
-        a, b = (int(x) for x in re.findall(r"\d+", text)[:2])
-        right = by_quality(prompt, text, args["seed"])
-        return f"{a} + {b} = {a + b}\nAnswer: {a + b}" if right else f"Answer: {a + b + 1}"
-
-    models = FakeModels({"pe": engineer(lambda s: 5, 3), "exe": working, "mod": moderator, "crit": critic})
+    models = FakeModels({"pe": engineer(lambda s: 5, 3), "exe": adds_working, "mod": moderator, "crit": critic})
     state = state_of(run(path, models))
     demos = [ev for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "demos"]
     assert demos, "round 2 tried new worked examples"
