@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the fake server lives with the tests
 from fakeserver import ChildServer  # noqa: E402
 
 from redraft import RunOptions, run_scenario  # noqa: E402
-from redraft.endpoints import ConfiguredModels, parse_config_list  # noqa: E402
-from redraft.runs import RunDir  # noqa: E402
+from redraft.llm.endpoints import ConfiguredModels, parse_config_list  # noqa: E402
+from redraft.store.runs import RunDir  # noqa: E402
 
 CRITICS = ["clarity", "fidelity", "format"]
 

@@ -8,20 +8,20 @@ from dataclasses import dataclass
 from typing import Callable
 from pathlib import Path
 
-from .cards import AgentCard, PACKAGE_AGENTS, check_card, load_cards
-from .budget import Budget, resumed_caps
-from .llm import Caller
-from .endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
-from .projection import Projection, projected_spend
-from .results import Summary
-from .reopen import reopen, scenario_changes
-from .run_report import write_run_report
-from .runs import RunConfig, RunDir, read_run
-from .scenario import Scenario, load_scenario
-from .context import Seat
+from .config.cards import AgentCard, PACKAGE_AGENTS, check_card, load_cards
+from .config.budget import Budget, resumed_caps
+from .llm.client import Caller
+from .llm.endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
+from .report.projection import Projection, projected_spend
+from .records.results import Summary
+from .store.reopen import reopen, scenario_changes
+from .report.run_page import write_run_report
+from .store.runs import RunConfig, RunDir, read_run
+from .config.scenario import Scenario, load_scenario
+from .search.context import Seat
 from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError, RunInterrupted, Terminated
-from .runtime import cache_folder, check_folder, interrupts_cancel, make_caller, serving
-from .team import ReviewSettings, OnMessage, OnProgress, Session, build_session, run_session, seat_roles
+from .llm.serving import cache_folder, check_folder, interrupts_cancel, make_caller, serving
+from .chat.team import ReviewSettings, OnMessage, OnProgress, Session, build_session, run_session, seat_roles
 
 
 def agent_dirs(scenario: Scenario, extra: list[str] | None = None) -> list[Path]:

@@ -20,7 +20,7 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import RunOptions
-    from .projection import Projection
+    from .report.projection import Projection
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -105,7 +105,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     final prompt; `redraft export RUN_DIR` gives the prompt in the forms other tools take.
     """
     from .console import runs_table
-    from .history import list_runs
+    from .store.history import list_runs
 
     runs, broken = list_runs(args.runs_dir)
     if not runs and not broken:
@@ -126,7 +126,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     and how to resume it.
     """
     from .console import Console
-    from .history import read_run
+    from .store.history import read_run
 
     past = read_run(args.run_dir)
     status = "finished" if past.status == "finished" else f"resumable: redraft resume {past.run.path}"
@@ -159,9 +159,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> "RunOptions":
     from .api import RunOptions
-    from .budget import Budget
-    from .loader import check_value
-    from .team import ReviewSettings
+    from .config.budget import Budget
+    from .config.loader import check_value
+    from .chat.team import ReviewSettings
 
     # Each cap's flag is its field's name (--max-calls sets max_calls), checked against the same bounds as the scenario's.
     caps = {name: check_value(Budget, name, getattr(args, name), "--" + name.replace("_", "-")) for name in Budget.model_fields}
@@ -203,8 +203,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """List the scenarios you can run: those in ./scenarios and the shipped examples."""
-    from .loader import read_yaml
-    from .scenario import list_scenarios
+    from .config.loader import read_yaml
+    from .config.scenario import list_scenarios
 
     paths = list_scenarios()
     if not paths:
@@ -247,7 +247,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """
     from .compare import ARMS, CompareOptions, compare_scenario
     from .console import ProgressLine
-    from .report import terminal_table
+    from .report.compare_page import terminal_table
 
     line = ProgressLine(log_steps=True)
     options = CompareOptions(
@@ -411,7 +411,7 @@ def _interrupt_inside(exc: BaseException) -> str | None:
 def _main(argv: list[str], debug: bool) -> int:
     from dotenv import find_dotenv, load_dotenv
 
-    from .loader import read_text
+    from .config.loader import read_text
 
     env_file = find_dotenv(usecwd=True)
     try:  # read here so that a .env that is not text is one clear line, like any other file

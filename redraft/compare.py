@@ -14,24 +14,25 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .context import RunContext
-from .evaluate import majority_baseline, score_examples
+from .search.context import RunContext
+from .config.baseline import Baseline, majority_baseline
+from .search.evaluate import score_examples
 from .api import prepare
-from .runtime import check_folder, interrupts_cancel, make_caller, serving
-from .budget import Budget
-from .cards import AgentCard
+from .llm.serving import check_folder, interrupts_cancel, make_caller, serving
+from .config.budget import Budget
+from .config.cards import AgentCard
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
-from .llm import Caller
-from .endpoints import ModelProvider, open_models
-from .progress import OnProgress, Progress
-from .report import write_reports
-from .results import ARM_NAMES, ARMS, Arm, Baseline, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
-from .runs import RunDir, new_folder, now_iso
-from .scenario import Scenario
-from .search import draft
-from .projection import projected_spend
-from .stats import Interval, PairedDifference, mean_ci, paired_difference
-from .team import build_session, run_session
+from .llm.client import Caller
+from .llm.endpoints import ModelProvider, open_models
+from .llm.progress import OnProgress, Progress
+from .report.compare_page import write_reports
+from .records.results import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
+from .store.runs import RunDir, new_folder, now_iso
+from .config.scenario import Scenario
+from .search.loop import draft
+from .report.projection import projected_spend
+from .eval.stats import Interval, PairedDifference, mean_ci, paired_difference
+from .chat.team import build_session, run_session
 
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
 SINGLE_SHOT_SEEDS = 100  # draft seeds offsets, clear of the chat's own (seed + round, at most 100 rounds)

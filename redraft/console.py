@@ -8,13 +8,13 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .progress import duration
-from .results import Summary, agreement_text, score_text
+from .llm.progress import duration
+from .records.results import Summary, agreement_text, score_text
 from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import Hooks
-    from .history import PastRun
+    from .store.history import PastRun
 
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
 

@@ -14,10 +14,10 @@ from urllib.parse import urlparse
 
 import yaml
 
-from .context import template_values
+from .search.context import template_values
 from .errors import RedraftError
-from .evaluate import executor_messages
-from .history import PastRun, read_run
+from .search.evaluate import executor_messages
+from .store.history import PastRun, read_run
 from .secrets import scrub
 
 ExportFormat = Literal["text", "messages", "promptfoo", "python"]
@@ -135,7 +135,7 @@ _GRADE_FORMAT = {"type": "json_schema", "json_schema": {"name": "grade", "strict
 
 _METRIC_ASSERT = """\
 from pathlib import Path
-from redraft.metrics import MetricSpec, build_metric
+from redraft.config.metrics import MetricSpec, build_metric
 metric = build_metric(MetricSpec.model_validate({spec}), base_dir=Path({folder}))
 r = metric(output, context["vars"]["expected"])
 why = r.feedback or (f"read as {{r.extracted!r}}" if r.extracted is not None else "no answer found in the output")

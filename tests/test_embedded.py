@@ -14,7 +14,7 @@ pytestmark = pytest.mark.embedded
 
 def _server_processes() -> list[str]:
     out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "redraft.embedded" in line]
+    return [line for line in out.splitlines() if "redraft.llm.embedded" in line]
 
 
 def test_support_reply_two_rounds_on_the_embedded_model(isolated: Path) -> None:

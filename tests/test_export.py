@@ -20,7 +20,7 @@ from test_compare import sentiment_models, sentiment_scenario
 from redraft import EndpointError
 from redraft.errors import RedraftError
 from redraft.export import FORMATS, export_run
-from redraft.history import read_run
+from redraft.store.history import read_run
 
 SENTINEL_KEY = "sk-export-SENTINEL-5e1f0c2a9b"
 V1 = "You answer refund requests. Refunds within 30 days only; say so politely."
@@ -203,7 +203,7 @@ class HalfEmbedded(ScriptedModels):
     """Scripted seats, with the task executor (tag `exe`) on the real embedded model (one slot)."""
 
     def __init__(self, scripts: dict[str, list[str]]):
-        from redraft.endpoints import EmbeddedModels
+        from redraft.llm.endpoints import EmbeddedModels
 
         super().__init__(scripts)
         self.embedded = EmbeddedModels(parallel=1)
@@ -228,7 +228,7 @@ INPUTS = ["My order #4471 arrived with a cracked mug. I want a refund.",
 def test_exported_messages_give_the_runs_outputs_on_the_embedded_model(isolated: Path) -> None:
     import openai
 
-    from redraft.embedded import EmbeddedServer, default_gguf
+    from redraft.llm.embedded import EmbeddedServer, default_gguf
 
     inputs = "".join(f'  - "{text}"\n' for text in INPUTS)
     text = (SCENARIO.replace("rounds: 3", "rounds: 1\nconcurrency: 1\nmax_tokens: 32")

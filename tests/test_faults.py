@@ -23,7 +23,7 @@ from fakeserver import (JUNK, FakeOpenAI, Fault, body_fault, content_fault, die_
                         status_fault)
 
 from redraft import EndpointError, RunOptions, resume_run, run_scenario
-from redraft.budget import Budget
+from redraft.config.budget import Budget
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # autogen warns about the fake model's name
 

@@ -9,8 +9,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from redraft.errors import ConfigError
-from redraft.loader import load_model
-from redraft.metrics import (
+from redraft.config.loader import load_model
+from redraft.config.metrics import (
     Metric,
     MetricResult,
     MetricSpec,

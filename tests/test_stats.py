@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from redraft.stats import (
+from redraft.eval.stats import (
     Interval,
     describe,
     judge_noise,

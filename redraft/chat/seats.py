@@ -1,0 +1,323 @@
+"""The seats at the table as AgentChat agents. Each builds its own request from the run state,
+so a small model sees a short, focused context instead of the whole chat."""
+
+from __future__ import annotations
+
+import random
+from typing import AsyncGenerator, Sequence
+
+from autogen_agentchat.agents import BaseChatAgent
+from autogen_agentchat.base import Response
+from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMessage, TextMessage
+from autogen_core import CancellationToken
+from autogen_core.models import SystemMessage, UserMessage
+
+from ..search import loop as search
+from ..search.context import RunContext, Seat
+from ..eval.critique import CriticResult, Proposal, aggregate, proposal_schema
+from ..eval.diagnosis import error_pattern, rank_correlation
+from ..search.evaluate import failures_text, metric_results, panel_results, rescoring_noise, run_prompt
+from ..llm.client import JsonReply
+from ..llm.repetition import cut_loop
+from ..records.results import agreement_text, score_text
+from ..records.state import RoundRecord, RunState
+
+
+def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:
+    return TextMessage(source=source, content=content, metadata={"kind": kind, "round": str(round_no)})
+
+
+class _KeepsErrors(BaseChatAgent):
+    """A seat whose failed turn's exception is kept for the run (AgentChat re-raises it as RuntimeError(str))."""
+
+    table: RunContext
+
+    @property
+    def produced_message_types(self) -> Sequence[type[BaseChatMessage]]:
+        return (TextMessage, StopMessage)
+
+    async def on_reset(self, cancellation_token: CancellationToken) -> None:
+        pass
+
+    async def on_messages_stream(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
+        async for item in self.table.failed.watch(self._stream(messages, cancellation_token)):
+            yield item
+
+    async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
+        response = None
+        async for item in self._stream(messages, cancellation_token):
+            if isinstance(item, Response):
+                response = item
+        assert response is not None
+        return response
+
+    async def _stream(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
+        yield await self.turn()
+
+    async def turn(self) -> Response:
+        raise NotImplementedError
+
+
+class _Seated(_KeepsErrors):
+    def __init__(self, seat: Seat, table: RunContext):
+        super().__init__(seat.name, seat.card.description.strip())
+        self.seat = seat
+        self.table = table
+
+
+class PromptEngineer(_Seated):
+    """Proposes prompt vN: drafts from a meta-instruction, or edits the best prompt so far."""
+
+    async def turn(self) -> Response:
+        state, s = self.table.state, self.table.scenario
+        n = state.round + 1
+        if s.labeled:
+            return await self._candidates(n)
+        if state.pending_edit:
+            record = RoundRecord(round=n, prompt=state.pending_edit, changes="edited by the reviewer", origin="reviewer")
+            state.pending_edit = None
+        elif n == 1 and s.seed_prompt:
+            record = RoundRecord(round=n, prompt=s.seed_prompt.strip(), changes="the scenario's seed prompt, scored as given", origin="seed")
+        else:
+            record = await self._propose(n)
+        state.rounds.append(record)
+        text = f"Prompt v{n}:\n{record.prompt}\n\nWhat changed: {record.changes or '(not said)'}"
+        return Response(chat_message=_msg(self.name, text, "proposal", n))
+
+    async def _candidates(self, n: int) -> Response:
+        """Labeled scenarios: several candidates, different on purpose (see search.py)."""
+        t, state = self.table, self.table.state
+        last = state.rounds[-1] if state.rounds else None
+        state.proposed, dropped = await search.propose(t, n, _critiques(last) if last else "- (none yet)")
+        train = t.scenario.splits.train
+        first = state.proposed[0]
+        state.rounds.append(RoundRecord(round=n, prompt=first.prompt(train), changes=first.changes, origin=first.operator))
+        parts = [f"Candidates for v{n} ({len(state.proposed)}):"]
+        for i, c in enumerate(state.proposed, 1):
+            demos = f"\n    + {len(c.demos)} worked examples from train" if c.demos else ""
+            parts.append(f"[{i}] {c.operator}: {c.changes or '(not said)'}\n    {c.instruction}{demos}")
+        if dropped:
+            parts.append(f"Dropped ({len(dropped)}):")
+            parts += [f"- {why}" for why in dropped]
+        return Response(chat_message=_msg(self.name, "\n".join(parts), "proposal", n))
+
+    async def _propose(self, n: int) -> RoundRecord:
+        t, state, card = self.table, self.table.state, self.seat.card
+        values = t.base_values() | {"round": str(n)}
+        best = state.best()
+        if not state.rounds:
+            drafted = await search.draft(t, t.scenario.seed + n, n)
+            junk = drafted.operator == "fallback"
+            changes = f"({drafted.changes.strip('()')}; the task description stands in)" if junk else drafted.changes
+            return RoundRecord(round=n, prompt=drafted.instruction, changes=changes,
+                               origin="fallback" if junk else "prompt_engineer", stand_in=junk)
+        else:
+            anchor = best or state.rounds[-1]
+            last = state.rounds[-1]
+            values |= {
+                "best_round": str(anchor.round),
+                "best_score": score_text(anchor.score),
+                "scale": t.scenario.scale.text,
+                "best_prompt": anchor.prompt,
+                "trajectory": _trajectory(state),
+                "critiques": _critiques(last),
+                "failures": failures_text(t, last),
+                "focus": last.focus or "the weakest criterion",
+                "reviewer": state.pending_feedback or "(none)",
+            }
+            user = card.render("revise", **values)
+        parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
+                                              system=card.render_system(values), user=user, seed=t.scenario.seed + n)
+        state.pending_feedback = None
+        if parsed.value is not None and parsed.value.prompt.strip():
+            return RoundRecord(round=n, prompt=parsed.value.prompt.strip(), changes=parsed.value.changes.strip())
+        # Junk from the model: keep the chat going on the best prompt so far (else the last one), never on the junk.
+        source = best or state.rounds[-1]
+        return RoundRecord(round=n, prompt=source.prompt, changes=f"(reply unusable: {parsed.error}; kept the previous prompt)",
+                           origin="fallback", stand_in=source.stand_in)
+
+
+class TaskExecutor(_Seated):
+    """Runs the candidate on a train minibatch and on every dev example, concurrently; posts the minibatch outputs."""
+
+    async def turn(self) -> Response:
+        t, record, s = self.table, self.table.state.current(), self.table.scenario
+        if s.labeled:
+            await search.evaluate_round(t, record, t.state.proposed)
+            t.state.proposed = []
+            lines = [f"Ran the {len(record.candidates)} candidates for v{record.round} (train minibatch of "
+                     f"{len(record.batch)}, then dev for the promising ones):", search.candidates_text(record),
+                     f"Prompt v{record.round} (the round's best):\n{record.prompt}"]
+            return Response(chat_message=_msg(self.name, "\n".join(lines), "outputs", record.round))
+        train = s.splits.train
+        batch = random.Random(s.seed * 7919 + record.round).sample(train, min(s.minibatch, len(train)))
+        batch.sort(key=train.index)
+        todo = {e.id: e for e in [*batch, *s.splits.dev]}
+        record.batch = [e.id for e in batch]
+        record.outputs = await run_prompt(t, record.prompt, list(todo.values()), record.round)
+        lines = [f"Ran prompt v{record.round} on {len(batch)} train examples"
+                 + (f" and {len(todo) - len(batch)} more dev examples (scored for selection)." if len(todo) > len(batch) else ".")]
+        for i, e in enumerate(batch, 1):
+            lines.append(f"[{i}] input: {e.input}\n    output: {record.outputs[e.id]}")
+        return Response(chat_message=_msg(self.name, "\n".join(lines), "outputs", record.round))
+
+
+class Evaluator(_KeepsErrors):
+    """Scores outputs against targets with the scenario's metric, and shows the failing train examples."""
+
+    def __init__(self, table: RunContext, name: str = "evaluator"):
+        super().__init__(name, "Scores outputs against the labeled targets and shows the failures.")
+        self.table = table
+
+    async def turn(self) -> Response:
+        t, record, s = self.table, self.table.state.current(), self.table.scenario
+        by_id = {e.id: e for e in [*s.splits.train, *s.splits.dev]}
+        record.train = metric_results(t, [by_id[i] for i in record.batch], record.outputs)
+        record.dev = metric_results(t, [e for e in s.splits.dev if e.id in record.outputs], record.outputs)
+        right = sum(1 for r in record.train.values() if r.score >= 1)
+        lines = [f"Metric {t.metric.name if t.metric else ''} on v{record.round}: train {score_text(record.train_score)} "
+                 f"({right}/{len(record.train)} right), dev {score_text(record.dev_score)} (n={len(record.dev)})."]
+        errors = record.metric_errors
+        if errors:
+            lines.append(f"Metric errors on {len(errors)} of {len(record.train) + len(record.dev)} examples (each scored 0; "
+                         f"fix metric.function): {errors[0]}")
+        failing = failures_text(t, record)
+        if failing != "(none)":
+            lines.append("Failing train examples (fix these without breaking what works):\n" + failing)
+        parent = search.parent_of(t)
+        if record.candidates and parent is not None:
+            lines.append("Error pattern of the best prompt so far, over every train example it ran on:\n"
+                         + error_pattern(search.metric_kind(t), s.splits.train, parent.train))
+        return Response(chat_message=_msg(self.name, "\n".join(lines), "metric", record.round))
+
+
+class CriticPanel(_KeepsErrors):
+    """Every critic reviews the outputs blind (no prompt, no round number), concurrently;
+    each review is posted under the critic's own name, then the panel's aggregate."""
+
+    def __init__(self, table: RunContext, name: str = "critic_panel"):
+        super().__init__(name, "The critics: each scores the outputs against the criteria and names failures.")
+        self.table = table
+
+    async def _stream(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> AsyncGenerator[BaseAgentEvent | BaseChatMessage | Response, None]:
+        t, record, s = self.table, self.table.state.current(), self.table.scenario
+        criteria = [c.name for c in s.criteria]
+        by_id = {e.id: e for e in [*s.splits.train, *s.splits.dev]}
+        # Labeled: the critics give feedback on the train minibatch; rubric-only: they also score dev.
+        ids = record.batch if s.labeled else list(dict.fromkeys([*record.batch, *(e.id for e in s.splits.dev)]))
+        items = [by_id[i] for i in ids]
+        results, per_example = await panel_results(t, items, record.outputs, record.round, s.seed)
+        record.critics = results
+        record.panel = aggregate(results, criteria)
+        record.panel.noise = await rescoring_noise(t, items, record.outputs, record.round, results)
+        if not s.labeled:
+            record.train = {i: per_example[i] for i in record.batch if i in per_example}
+            record.dev = {e.id: per_example[e.id] for e in s.splits.dev if e.id in per_example}
+        else:  # the metric is the score; how far do the critics' own scores follow it?
+            ids = [i for i in record.batch if i in per_example and i in record.train]
+            record.judge_validity = rank_correlation([per_example[i].score for i in ids], [record.train[i].score for i in ids])
+        inner = [_msg(r.critic, _format_review(r), "review", record.round) for r in results]
+        for m in inner:
+            yield m
+        p = record.panel
+        parts = [f"{c} {p.mean[c]:.1f}±{p.spread[c]:.1f}" for c in criteria if c in p.mean]
+        alpha = agreement_text(p.agreement)
+        summary = (
+            f"Panel for v{record.round}: overall {score_text(p.score)}"
+            + (f" ±{p.spread['overall']:.1f}" if "overall" in p.spread else "")
+            + f" ({p.n_parsed}/{p.n_critics} reviews parsed)"
+            + (f"; {', '.join(parts)}" if parts else "")
+            + (f"; agreement α={alpha}" if alpha != "n/a" else "")
+            + (f"; judge noise sd={p.noise['mean_sd']:.2f}" if p.noise.get("mean_sd") is not None else "")
+            + (f"; judge validity (rank correlation with the metric) {record.judge_validity:+.2f}"
+               if record.judge_validity is not None else "")
+        )
+        yield Response(chat_message=_msg(self.name, summary, "panel", record.round), inner_messages=inner)
+
+
+class Moderator(_Seated):
+    """Keeps the best prompt (chosen on dev, by more than the noise), decides whether to stop,
+    and tells the Prompt Engineer what to fix."""
+
+    async def turn(self) -> Response:
+        t, state = self.table, self.table.state
+        record = state.current()
+        record.decision = t.select.decide(state, record)
+        if record.decision.accepted:
+            state.best_round, state.since_best = record.round, 0
+        else:
+            state.since_best += 1
+        best = state.best()
+        reason = t.stop.reason(state, record)
+        head = (f"Round {record.round}: dev {score_text(record.dev_score)}, train {score_text(record.train_score)}. "
+                + ("New best" if record.decision.accepted else f"Best stays round {best.round} ({score_text(best.score)})" if best else "No best yet")
+                + f": {record.decision.reason}")
+        if reason:
+            if state.final() is None:
+                reason = f"no usable prompt was found: no reply of the Prompt Engineer could be used ({reason})"
+            state.stop_reason = reason
+            best_txt = f"round {best.round} ({score_text(best.score)})" if best else "none (no round was scored)"
+            return Response(chat_message=StopMessage(source=self.name, content=f"{head}. Stopping: {reason}. Best prompt: {best_txt}.",
+                                                     metadata={"kind": "stop", "round": str(record.round)}))
+        record.focus = search.focus_from_errors(t) if t.scenario.labeled else await self._focus(record)
+        return Response(chat_message=_msg(self.name, f"{head}. Focus next: {record.focus}", "decision", record.round))
+
+    async def _focus(self, record: RoundRecord) -> str:
+        t = self.table
+        p = record.panel
+        crit = [c.name for c in t.scenario.criteria]
+        scored = {c: p.mean[c] for c in crit if p and c in p.mean}
+        weakest = min(scored, key=lambda c: scored[c]) if scored else None
+        issues = [i for r in record.critics if r.review for i in r.review.issues][:6]
+        default = f"raise '{weakest}' ({scored[weakest]:.1f}/10)" if weakest else "make the reviews parse: state the output format exactly"
+        if issues:
+            default += f"; first fix: {issues[0]}"
+        values = t.base_values() | {
+            "round": str(record.round),
+            "scores": ", ".join(f"{c} {v:.1f}" for c, v in scored.items()) or "(no review parsed)",
+            "weakest": weakest or "(unknown)",
+            "issues": "\n".join(f"- {i}" for i in issues) or "- (none named)",
+        }
+        messages = [SystemMessage(content=self.seat.card.render_system(values)),
+                    UserMessage(content=self.seat.card.render("focus", **values), source="user")]
+        result = await t.caller.complete(self.seat.sampling, messages, round_no=record.round, seed=t.scenario.seed)
+        note = result.content.strip() if isinstance(result.content, str) else ""
+        note = cut_loop(" ".join(note.split()))[:400]
+        return f"{default}. {note}" if note else default
+
+
+def _trajectory(state: RunState) -> str:
+    lines = []
+    for r in state.rounds[-4:]:
+        short = " ".join(r.prompt.split())
+        short = short if len(short) <= 160 else short[:157] + "..."
+        lines.append(f"- v{r.round} dev {score_text(r.dev_score)}, train {score_text(r.train_score)}: {short}")
+    return "\n".join(lines) or "- (none)"
+
+
+def _critiques(record: RoundRecord) -> str:
+    lines = []
+    for r in record.critics:
+        if r.review is None:
+            continue
+        for i in r.review.issues[:2]:
+            lines.append(f"- {r.critic}: {i}")
+        for e in r.review.edits[:1]:
+            lines.append(f"- {r.critic} suggests: {e}")
+    return "\n".join(lines) or "- (no usable critique)"
+
+
+def _format_review(r: CriticResult) -> str:
+    if r.review is None:
+        return f"(review unusable, not counted: {r.error})"
+    scores = ", ".join(f"{k} {v}" for k, v in r.review.scores.items())
+    out = [f"Per criterion (1-10): {scores} (mean {r.review.overall():.1f}); per output (1-10): {r.review.per_output}"]
+    out += [f"Issue: {i}" for i in r.review.issues]
+    out += [f"Edit: {e}" for e in r.review.edits]
+    return "\n".join(out)

@@ -1,0 +1,336 @@
+"""Every model call goes through here: usage is metered, endpoint failures become clear errors,
+and structured replies are parsed with one repair retry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Generic, TypeVar
+
+import openai
+from autogen_core import CancellationToken
+from autogen_core.models import AssistantMessage, CreateResult, LLMMessage, RequestUsage, SystemMessage, UserMessage
+from pydantic import BaseModel, ValidationError
+
+from ..config.budget import Budget
+from .cache import CallCache
+from ..errors import BudgetExceeded, EndpointError
+from .endpoints import Endpoint, ModelProvider
+from ..secrets import scrub
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Usage(BaseModel):
+    """Calls and tokens, summed."""
+
+    calls: int = 0  # every completion the chat used, from the network or the cache
+    network_calls: int = 0  # completions that came over the network
+    requests: int = 0  # requests sent over the network: every attempt, retries and failures included
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    network_tokens: int = 0  # tokens actually sent/received over the network (what budgets cap)
+    cost_usd: float = 0.0
+    seconds: float = 0.0  # summed time inside model calls (calls overlap, so this can exceed wall time)
+
+    def add(self, other: "Usage") -> None:
+        """Accumulate another usage into this one."""
+        self.calls += other.calls
+        self.network_calls += other.network_calls
+        self.requests += other.requests
+        self.cache_hits += other.cache_hits
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+        self.network_tokens += other.network_tokens
+        self.cost_usd += other.cost_usd
+        self.seconds += other.seconds
+
+
+class Ledger(BaseModel):
+    """Usage per role, per round, and per role in each round."""
+
+    by_role: dict[str, Usage] = {}
+    by_round: dict[int, Usage] = {}
+    by_round_role: dict[int, dict[str, Usage]] = {}  # round -> role -> usage (round 0: the final test scoring)
+
+    def record(self, role: str, round_no: int, usage: Usage) -> None:
+        """Add one call's usage."""
+        self.by_role.setdefault(role, Usage()).add(usage)
+        self.by_round.setdefault(round_no, Usage()).add(usage)
+        self.by_round_role.setdefault(round_no, {}).setdefault(role, Usage()).add(usage)
+
+    @property
+    def total(self) -> Usage:
+        """Everything, summed."""
+        out = Usage()
+        for u in self.by_role.values():
+            out.add(u)
+        return out
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Who calls and how: the role (metered in the ledger), its model tag and its sampling settings."""
+
+    role: str
+    tag: str
+    temperature: float
+    max_tokens: int
+
+
+@dataclass(frozen=True)
+class JsonReply(Generic[T]):
+    """The structured reply asked for: its model, its JSON schema, and an optional extra check."""
+
+    model: type[T]
+    schema: dict[str, Any]
+    check: Callable[[T], None] | None = None
+
+
+@dataclass
+class Parsed(Generic[T]):
+    """A structured reply: the value, or None with the reason, and every raw text seen."""
+
+    value: T | None
+    raw: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON object in a reply, tolerating code fences and chatter around it."""
+    text = text.strip()
+    m = _FENCE.search(text)
+    if m:
+        text = m.group(1).strip()
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON object found in the reply")
+    obj, _ = json.JSONDecoder().raw_decode(text[start:])
+    return obj
+
+
+RETRYABLE = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError, openai.APIConnectionError,
+             openai.APIResponseValidationError, asyncio.TimeoutError)
+
+
+class Caller:
+    """Calls models for the agents: bounded concurrency per endpoint, retries with backoff,
+    a content-addressed cache, budget caps, and usage metered per role and round."""
+
+    def __init__(self, models: ModelProvider, ledger: Ledger | None = None, *, cache: CallCache | None = None,
+                 budget: Budget | None = None, cancel: CancellationToken | None = None):
+        self.models = models
+        self.ledger = ledger or Ledger()
+        self.cache = cache
+        self.budget = budget or Budget()
+        # The token of the work this caller serves: cancelling it (Ctrl-C) aborts the calls in flight.
+        self.cancel_token = cancel or CancellationToken()
+        self._pools: dict[str, asyncio.Semaphore] = {}
+        self._reserved_tokens = 0
+        # Told of every change to the ledger, at once: the run folder keeps it, so a killed process loses none.
+        self.on_spend: Callable[[Ledger], None] | None = None
+        self.in_flight = 0  # calls started and not finished yet (waiting for a slot included)
+        self.listener: Callable[[], None] | None = None  # told when a call starts or ends (the progress line)
+
+    def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
+        if ep.id not in self._pools:
+            self._pools[ep.id] = asyncio.Semaphore(ep.max_concurrency)
+        return self._pools[ep.id]
+
+    def _record(self, role: str, round_no: int, usage: Usage) -> None:
+        self.ledger.record(role, round_no, usage)
+        if self.on_spend is not None:
+            self.on_spend(self.ledger)
+
+    def _reserve(self, prompt_estimate: int, max_tokens: int) -> None:
+        """Refuse a call that could take the run past a token or dollar cap (checked before the call, so never exceeded)."""
+        spent = self.ledger.total
+        b = self.budget
+        tokens = spent.network_tokens + self._reserved_tokens + prompt_estimate + max_tokens
+        if b.max_tokens is not None and tokens > b.max_tokens:
+            raise BudgetExceeded(f"max_tokens {b.max_tokens} reached")
+        if b.max_usd is not None and spent.cost_usd >= b.max_usd:
+            raise BudgetExceeded(f"max_usd {b.max_usd} reached")
+        self._reserved_tokens += prompt_estimate + max_tokens
+
+    def _send(self, role: str, round_no: int) -> None:
+        """Count one request as it is sent, retries included, refusing the one that would pass max_calls.
+
+        Counted before it leaves, so one cancelled or cut off by a killed process is counted too; the
+        check and the count run with no await between them, so concurrent calls cannot both pass it.
+        """
+        cap = self.budget.max_calls
+        if cap is not None and self.ledger.total.requests + 1 > cap:
+            raise BudgetExceeded(f"max_calls {cap} reached")
+        self._record(role, round_no, Usage(requests=1))
+
+    async def complete(self, sampling: Sampling, messages: list[LLMMessage], *, round_no: int, seed: int | None = None,
+                       response_format: dict[str, Any] | None = None) -> CreateResult:
+        """One chat completion: from the cache, or from the endpoint with retries.
+
+        Raises EndpointError when retries are exhausted and BudgetExceeded at a cap.
+        """
+        self.in_flight += 1
+        self._changed()
+        try:
+            return await self._complete(sampling, messages, round_no, seed, response_format)
+        finally:
+            self.in_flight -= 1
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.listener is not None:
+            self.listener()
+
+    async def _complete(self, sampling: Sampling, messages: list[LLMMessage], round_no: int, seed: int | None,
+                        response_format: dict[str, Any] | None) -> CreateResult:
+        args: dict[str, Any] = {"temperature": sampling.temperature, "max_tokens": sampling.max_tokens}
+        if seed is not None:
+            args["seed"] = seed
+        if response_format is not None:
+            args["response_format"] = response_format
+        ep = self.models.endpoint(sampling.tag)
+        key = None
+        if self.cache is not None:
+            key = CallCache.key(ep.id, [m.model_dump(mode="json", exclude={"source"}) for m in messages], args)
+            hit = self.cache.get(key)
+            if hit is not None:
+                result = CreateResult(finish_reason=hit.get("finish_reason", "stop"), content=hit["content"],
+                                      usage=RequestUsage(**hit["usage"]), cached=True)
+                self._record(sampling.role, round_no, Usage(calls=1, cache_hits=1, prompt_tokens=result.usage.prompt_tokens,
+                                                            completion_tokens=result.usage.completion_tokens))
+                return result
+        estimate = sum(len(str(m.content)) for m in messages) // 4
+        self._reserve(estimate, sampling.max_tokens)
+        try:
+            async with self._pool(ep):
+                started = time.monotonic()
+                result = await self._with_retries(ep, sampling, round_no, messages, args)
+                elapsed = time.monotonic() - started
+        finally:
+            self._reserved_tokens -= estimate + sampling.max_tokens
+        usage = Usage(calls=1, network_calls=1, prompt_tokens=result.usage.prompt_tokens,
+                      completion_tokens=result.usage.completion_tokens, seconds=elapsed,
+                      network_tokens=result.usage.prompt_tokens + result.usage.completion_tokens)
+        usage.cost_usd = ep.cost(usage.prompt_tokens, usage.completion_tokens) or 0.0
+        self._record(sampling.role, round_no, usage)
+        if self.cache is not None and key is not None and isinstance(result.content, str):
+            self.cache.put(key, {"content": result.content, "finish_reason": result.finish_reason,
+                                 "usage": {"prompt_tokens": result.usage.prompt_tokens,
+                                           "completion_tokens": result.usage.completion_tokens}})
+        return result
+
+    async def _with_retries(self, ep: Endpoint, sampling: Sampling, round_no: int, messages: list[LLMMessage],
+                            args: dict[str, Any]) -> CreateResult:
+        tag = sampling.tag
+        client = self.models.client(tag)
+        attempt = 0
+        while True:
+            try:
+                self._send(sampling.role, round_no)
+                result = await asyncio.wait_for(
+                    client.create(messages, extra_create_args=args, cancellation_token=self.cancel_token), ep.timeout)
+                if not isinstance(result.content, str):
+                    raise ValueError("the reply has no text content")
+                return result
+            except RETRYABLE as exc:
+                if attempt >= ep.max_retries:
+                    raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
+                await asyncio.sleep(_backoff(exc, attempt, ep.retry_base_seconds))
+                attempt += 1
+            except openai.APIStatusError as exc:  # 4xx other than 429: retrying will not help
+                raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
+            except (ValueError, LookupError, TypeError, AttributeError) as exc:
+                # A body the client could not turn into a completion (malformed JSON, missing fields,
+                # an empty choices list).
+                if attempt >= ep.max_retries:
+                    raise EndpointError(_describe_failure(ep.description, tag, exc, attempt + 1)) from None
+                await asyncio.sleep(_backoff(exc, attempt, ep.retry_base_seconds))
+                attempt += 1
+
+    async def complete_json(self, reply: JsonReply[T], sampling: Sampling, *, round_no: int, system: str, user: str,
+                            seed: int | None = None) -> Parsed[T]:
+        """Ask for JSON matching the reply's schema; on junk, one repair retry; then give up without raising."""
+        structured = self.models.endpoint(sampling.tag).structured_output
+        fmt = {"type": "json_schema", "json_schema": {"name": reply.model.__name__.lower(), "schema": reply.schema, "strict": True}}
+        if not structured:
+            user = f"{user}\n\nReply with only a JSON object matching this JSON schema:\n{json.dumps(reply.schema)}"
+        messages: list[LLMMessage] = [SystemMessage(content=system), UserMessage(content=user, source="user")]
+        parsed: Parsed[T] = Parsed(value=None)
+        for attempt in range(2):
+            result = await self.complete(sampling, messages, round_no=round_no, seed=None if seed is None else seed + attempt,
+                                         response_format=fmt if structured else None)
+            text = result.content if isinstance(result.content, str) else json.dumps(result.content, default=str)
+            parsed.raw.append(text)
+            try:
+                value = reply.model.model_validate(extract_json(text))
+                if reply.check is not None:
+                    reply.check(value)
+                parsed.value, parsed.error = value, None
+                return parsed
+            except (ValueError, ValidationError) as exc:
+                parsed.error = _short_error(exc)
+            messages = [
+                *messages,
+                AssistantMessage(content=text, source=sampling.role),
+                UserMessage(
+                    content=f"That reply could not be used: {parsed.error}. "
+                    "Reply again with only the JSON object, complete and valid.",
+                    source="user",
+                ),
+            ]
+        return parsed
+
+
+def _short_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        e = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in e["loc"]) or "reply"
+        return f"{where}: {e['msg']}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON ({exc.msg} at character {exc.pos})"
+    return str(exc)
+
+
+def _backoff(exc: BaseException, attempt: int, base: float) -> float:
+    """Seconds to wait: the server's Retry-After when it gives one, else exponential with full jitter."""
+    if isinstance(exc, openai.APIStatusError):
+        value = exc.response.headers.get("retry-after")
+        if value:
+            try:
+                return min(max(float(value), 0.0), 120.0)
+            except ValueError:
+                pass
+            try:  # the other form HTTP allows: a date
+                return min(max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0), 120.0)
+            except (TypeError, ValueError):
+                pass
+    return random.uniform(0, base * (2 ** attempt)) if base > 0 else 0.0
+
+
+def _describe_failure(desc: dict[str, Any], tag: str, exc: BaseException, attempts: int) -> str:
+    where = desc.get("base_url") or ("the embedded model" if desc.get("api_type") == "embedded" else "api.openai.com")
+    what = f"model '{desc.get('model')}' (tag '{tag}') at {where}"
+    tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"
+    if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
+        text = f"{what} timed out{tries}; check that the server is up, or raise 'timeout' in OAI_CONFIG_LIST"
+    elif isinstance(exc, openai.APIConnectionError):
+        text = f"cannot reach {what}: connection failed{tries}. Check base_url in OAI_CONFIG_LIST and that the server is running"
+    elif isinstance(exc, openai.AuthenticationError):
+        text = f"{what} refused the API key (401). Check api_key in OAI_CONFIG_LIST or .env"
+    elif isinstance(exc, openai.NotFoundError):
+        text = f"{what} answered 404: the model name or base_url is wrong"
+    elif isinstance(exc, openai.APIStatusError):
+        text = f"{what} answered HTTP {exc.status_code}{tries}: {scrub(str(exc.message))[:200]}"  # scrubbed before it is cut
+    else:
+        text = f"{what} returned a response that is not a chat completion{tries} ({type(exc).__name__}: {scrub(str(exc))[:200]})"
+    return scrub(text)

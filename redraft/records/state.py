@@ -1,0 +1,167 @@
+"""The run's typed state: every round's prompt, outputs, scores and reviews, and the best so far."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .candidate import Candidate, Evaluation, Operator
+from ..eval.critique import CriticResult, PanelStats
+from ..config.data import ExampleResult
+
+Origin = Literal["prompt_engineer"] | Operator  # who or which edit wrote a round's prompt
+ReviewerAction = Literal["continue", "feedback", "edit", "approve", "stop", "timeout"]
+
+
+class ReadByKey(BaseModel):
+    """A typed record that can also be read by key (`d["accepted"]`, `"scores" in d`), as it was when a dict."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in type(self).model_fields:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in type(self).model_fields
+
+
+class Decision(ReadByKey):
+    """The outcome of comparing a candidate with the best so far on the same dev examples."""
+
+    accepted: bool
+    rule: Literal["none", "first", "bootstrap", "mean"]
+    estimate: float | None = None  # mean of candidate − best over paired dev examples
+    ci_low: float | None = None
+    ci_high: float | None = None
+    margin: float = 0.0  # what the win had to clear
+    n: int = 0
+    reason: str
+
+
+class ReviewerVerdict(BaseModel):
+    """What the human reviewer did in one round."""
+
+    round: int
+    action: ReviewerAction
+    text: str | None = None
+    score: float | None = None
+    panel_score: float | None = None  # the panel's overall mean, for agreement with /score
+    combined_score: float | None = None  # panel and reviewer, weighted
+    moderator_would_accept: bool | None = None  # for /approve: did the moderator's own rule agree?
+
+
+class CandidateResult(BaseModel):
+    """One candidate of a round as the transcript and summary show it."""
+
+    key: str
+    operator: Operator
+    changes: str = ""
+    screen: float | None = None  # mean on the round's train minibatch
+    parent_screen: float | None = None  # the parent's mean on the same minibatch
+    dev: float | None = None  # mean on dev, when it got that far
+    chosen: bool = False  # the round's record is this candidate
+
+
+class RoundRecord(BaseModel):
+    """Everything one round produced."""
+
+    round: int
+    prompt: str
+    changes: str = ""
+    origin: Origin = "prompt_engineer"
+    batch: list[str] = Field(default_factory=list)  # train example ids run this round
+    outputs: dict[str, str] = Field(default_factory=dict)  # example id -> output (train batch and dev)
+    train: dict[str, ExampleResult] = Field(default_factory=dict)
+    dev: dict[str, ExampleResult] = Field(default_factory=dict)
+    critics: list[CriticResult] = Field(default_factory=list)
+    panel: PanelStats | None = None
+    decision: Decision | None = None
+    reviewer: ReviewerVerdict | None = None
+    focus: str | None = None
+    candidates: list[CandidateResult] = Field(default_factory=list)  # every candidate of the round (labeled search)
+    judge_validity: float | None = None  # rank correlation of the critics' per-output scores with the metric
+    stand_in: bool = False  # no proposal: the task's own text stood in for unusable replies; never the best or final prompt
+
+    @property
+    def train_score(self) -> float | None:
+        """Mean score on this round's train minibatch."""
+        return _mean(self.train)
+
+    @property
+    def dev_score(self) -> float | None:
+        """Mean score on dev: what selection uses."""
+        return _mean(self.dev)
+
+    @property
+    def score(self) -> float | None:
+        """The score selection compares (dev)."""
+        return self.dev_score
+
+    @property
+    def metric_errors(self) -> list[str]:
+        """The metric's error on each train and dev example it failed on this round."""
+        return [r.error for r in [*self.train.values(), *self.dev.values()] if r.error]
+
+    @property
+    def metric_failure(self) -> str | None:
+        """The metric's first error when it failed on every example of the round: then nothing was measured."""
+        errors = self.metric_errors
+        return errors[0] if errors and len(errors) == len(self.train) + len(self.dev) else None
+
+
+class HeldOutScore(BaseModel):
+    """The final prompt on the held-out test examples, scored once at the end."""
+
+    round: int
+    score: float
+    ci_low: float
+    ci_high: float
+    n: int
+    per_example: dict[str, ExampleResult]
+    outputs: dict[str, str]
+
+
+class RunState(BaseModel):
+    """Where the chat stands; checkpointed after every turn so a run can be resumed."""
+
+    rounds: list[RoundRecord] = Field(default_factory=list)
+    best_round: int | None = None
+    since_best: int = 0
+    stop_reason: str | None = None
+    test: HeldOutScore | None = None
+    pending_edit: str | None = None  # the reviewer's edited prompt: the next candidate
+    pending_feedback: str | None = None  # the reviewer's feedback: the engineer must address it next
+    evaluations: dict[str, Evaluation] = Field(default_factory=dict)  # every prompt run so far, by prompt key
+    proposed: list[Candidate] = Field(default_factory=list)  # this round's candidates, until the executor runs them
+
+    @property
+    def round(self) -> int:
+        """The number of the round in progress (0 before the first proposal)."""
+        return len(self.rounds)
+
+    def current(self) -> RoundRecord:
+        """The round in progress."""
+        return self.rounds[-1]
+
+    def best(self) -> RoundRecord | None:
+        """The best round so far (not simply the last)."""
+        return self.rounds[self.best_round - 1] if self.best_round else None
+
+    def owes_test(self, held_out: bool) -> bool:
+        """Whether the stopped run still owes its one held-out test score (there are test examples and a best prompt)."""
+        return bool(self.stop_reason) and self.test is None and held_out and self.best() is not None
+
+    def finished(self, held_out: bool) -> bool:
+        """Whether the run is over: the chat stopped and owes no test score (resume does not continue it)."""
+        return bool(self.stop_reason) and not self.owes_test(held_out)
+
+    def final(self) -> RoundRecord | None:
+        """The round whose prompt is the run's final prompt: the best, else the last one that was really
+        proposed; None when no proposal was usable (a stand-in is never a final prompt)."""
+        return self.best() or next((r for r in reversed(self.rounds) if not r.stand_in), None)
+
+
+def _mean(results: dict[str, ExampleResult]) -> float | None:
+    return round(statistics.fmean(r.score for r in results.values()), 4) if results else None

@@ -1,0 +1,330 @@
+"""A run as one self-contained HTML page (report.html in its folder): the score per round, what each round
+changed and why, what went wrong, what the critics and the reviewer said, the candidates, the usage, and the
+held-out test score; every labeled score beside the majority class."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from . import pages
+from .._files import write_atomic
+from .chart import Axis, Level, Line, line_chart
+from ..config.data import Example, ExampleResult
+from ..eval.diagnosis import confusion, error_kind
+from ..llm.client import Usage
+from ..records.results import Summary, agreement_text
+from ..store.runs import RunDir
+from ..config.scenario import Scenario
+from ..secrets import scrub_data
+from ..records.state import RoundRecord, RunState
+
+COLORS = {"dev": "#1c7ed6", "train": "#f08c00", "panel": "#7048e8", "test": "#2f9e44", "majority": "#868e96"}
+SHOWN = 8  # failing examples shown per round
+
+
+def write_run_report(run: RunDir, summary: Summary, state: RunState, scenario: Scenario) -> Path:
+    """Write report.html into the run folder; return its path."""
+    path = run.path / "report.html"
+    # Scrubbed as data, string by string, before rendering: masking the page's text could break its markup.
+    summary = Summary.model_validate(scrub_data(summary.model_dump(mode="json")))
+    state = RunState.model_validate(scrub_data(state.model_dump(mode="json")))
+    write_atomic(path, render_run(summary, state, scenario))
+    return path
+
+
+def render_run(summary: Summary, state: RunState, scenario: Scenario) -> str:
+    """The run report as one HTML page that opens offline."""
+    view = _View(summary, state, scenario)
+    s = summary
+    meta = [("scenario", s.scenario), ("scores", s.score_scale), ("run folder", s.run_dir), ("started", s.started),
+            ("written", s.finished), ("stopped", s.stop_reason), ("time", f"{s.seconds:.1f} s"),
+            *[("model", f"{role}: " + ", ".join(f"{k}={v}" for k, v in spec.items())) for role, spec in s.models.items()]]
+    parts = [
+        f"<h1>redraft run: {html.escape(s.scenario)}</h1>",
+        f'<p class="verdict">{html.escape(view.headline())}</p>',
+        pages.meta_list(meta),
+        "<h2>Score per round</h2>",
+        pages.note(view.chart_note()),
+        view.chart(),
+        view.score_table(),
+        "<h2>Test (held out)</h2>",
+        view.test(),
+        "<h2>Final prompt</h2>",
+        f'<div class="prompt">{html.escape(s.final_prompt or "(none)")}</div>',
+        "<h2>Usage per role and round</h2>",
+        view.usage(),
+        "<h2>Rounds</h2>",
+        *view.rounds(),
+    ]
+    return pages.page(f"redraft run: {s.scenario}", parts)
+
+
+class _View:
+    """What the page shows, from the summary, the run state and the scenario's examples."""
+
+    def __init__(self, summary: Summary, state: RunState, scenario: Scenario):
+        self.summary, self.state, self.scenario = summary, state, scenario
+        self.scale = "0-1" if scenario.labeled else "1-10"
+        self.examples = {e.id: e for e in [*scenario.splits.train, *scenario.splits.dev, *scenario.splits.test]}
+        self.kind = scenario.metric.type if scenario.metric else "panel"
+        splits = scenario.splits
+        self.n_dev, self.batch = len(splits.dev), min(scenario.minibatch, len(splits.train))  # the examples each line is on
+
+    def score(self, value: float | None, scale: str | None = None) -> str:
+        return pages.score(value, scale or self.scale)
+
+    def base(self, split: str) -> str:
+        """The majority class's score on a split, as '; majority class 0.310' (empty without one)."""
+        b = self.summary.majority.get(split)  # type: ignore[call-overload]
+        return f"; majority class {self.score(b.score)}" if b else ""
+
+    def headline(self) -> str:
+        s = self.summary
+        if s.best_round is None:
+            return f"No round was scored. Stopped: {s.stop_reason}."
+        text = f"Best prompt: round {s.best_round}, dev {self.score(s.best_score)}{self.base('dev')}."
+        if s.test:
+            text += (f" Test (held out, scored once): {self.score(s.test.score)} (95% CI "
+                     f"{self.score(s.test.ci_low)}..{self.score(s.test.ci_high)}, n={s.test.n}){self.base('test')}.")
+        return text + f" Stopped: {s.stop_reason}."
+
+    # ---- the chart and the table of scores
+
+    def chart_note(self) -> str:
+        dev, batch = self.n_dev, self.batch
+        text = (f"Each line is scored on its own examples: dev, the {dev} examples prompts are chosen on; train, the "
+                f"round's minibatch of up to {batch} train examples (a new sample each round, so it moves more); the "
+                "panel, the critics' mean score of the outputs they reviewed (1-10")
+        text += ", right axis)." if self.scenario.labeled else ")."
+        text += " Dashed: what does not change with the round."
+        if self.summary.majority:
+            text += " The majority class always gives train's most frequent answer: a prompt must beat it to show skill."
+        return text
+
+    def chart(self) -> str:
+        rounds, labeled, dev, batch = self.state.rounds, self.scenario.labeled, self.n_dev, self.batch
+
+        def series(value: str) -> list[tuple[int, float]]:
+            return [(r.round, v) for r in rounds if (v := getattr(r, value)) is not None]
+
+        panel = [(r.round, r.panel.mean["overall"]) for r in rounds if r.panel and "overall" in r.panel.mean]
+        lines = [  # dev last, on top: without a split, train and dev are the same inputs and their lines meet
+            Line(series("train_score"), COLORS["train"], f"train (minibatch of up to {batch})", attrs={"id": "train-line"}),
+            Line(panel, COLORS["panel"], "panel (critics, 1-10" + (", right axis)" if labeled else ")"),
+                 axis="right" if labeled else "left", attrs={"id": "panel-line"}),
+            Line(series("dev_score"), COLORS["dev"], f"dev ({dev} examples)", attrs={"id": "dev-line"}),
+        ]
+        levels = []
+        if (base := self.summary.majority.get("dev")) is not None:
+            levels.append(Level(base.score, COLORS["majority"], f"majority class on dev: {self.score(base.score)}",
+                                {"class_": "baseline"}))
+        if self.summary.test:
+            t = self.summary.test
+            levels.append(Level(t.score, COLORS["test"], f"final prompt on test ({t.n} examples): {self.score(t.score)}",
+                                {"class_": "test"}))
+        left = Axis(f"score ({self.summary.score_scale})", self.scale)
+        right = Axis("panel (1-10)", "1-10") if labeled else None
+        return line_chart(lines, levels, left, right=right, fmt="{:.3f}" if labeled else "{:.2f}")
+
+    def score_table(self) -> str:
+        headers = ["round", "dev", "train", "panel", "agreement (α)", "origin", "selection"]
+        rows, css = [], []
+        for r in self.state.rounds:
+            best = " (best)" if r.round == self.summary.best_round else ""
+            rows.append([f"{r.round}{best}", self.score(r.dev_score), self.score(r.train_score),
+                         self.score(r.panel.mean.get("overall") if r.panel else None, "1-10"),
+                         agreement_text(r.panel.agreement if r.panel else None), r.origin,
+                         r.decision.reason if r.decision else ""])
+            css.append("chosen" if best else "")
+        if self.summary.majority:
+            m = self.summary.majority
+            rows.append([f"majority class ('{next(iter(m.values())).answer}')",
+                         *[self.score(m[k].score) if k in m else "–" for k in ("dev", "train")], "–", "–", "–", ""])
+            css.append("baseline")
+        return pages.table(headers, rows, row_css=css, text=(5, 6))
+
+    # ---- test, usage
+
+    def test(self) -> str:
+        t, held = self.summary.test, self.state.test
+        if t is None:
+            why = "no test examples in the split" if not self.scenario.splits.test else "not scored: the run stopped first"
+            return pages.note(f"No test score ({why}).")
+        rows = [[f"final prompt (round {t.round})", self.score(t.score),
+                 f"{self.score(t.ci_low)}..{self.score(t.ci_high)}", str(t.n)]]
+        if "test" in self.summary.majority:
+            rows.append([f"majority class ('{self.summary.majority['test'].answer}')",
+                         self.score(self.summary.majority["test"].score), "–", str(t.n)])
+        out = [pages.table(["", "score", "95% CI", "examples"], rows, row_css=["", "baseline"][: len(rows)]),
+               pages.note("Scored once, at the end, for the final prompt only; nothing was chosen on these examples.")]
+        if held is not None:
+            out.append(self.errors(list(self.scenario.splits.test), held.per_example, held.outputs, "test"))
+        return "\n".join(out)
+
+    def usage(self) -> str:
+        by_round = self.summary.usage_by_round
+        if not by_round:
+            return pages.note("No usage per round recorded.")
+        rounds = sorted(by_round, key=lambda n: (n == 0, n))  # round 0 is the test scoring, at the end
+        roles = list(dict.fromkeys(role for n in rounds for role in by_round[n]))
+        headers = ["role", *[f"round {n}" if n else "test" for n in rounds], "total"]
+        rows = []
+        for role in roles:
+            cells = [by_round[n].get(role) for n in rounds]
+            rows.append([role, *[_usage(u) for u in cells], _usage(self.summary.usage_by_role.get(role))])
+        totals = []
+        for n in rounds:
+            total = Usage()
+            for u in by_round[n].values():
+                total.add(u)
+            totals.append(_usage(total))
+        rows.append(["all roles", *totals, _usage(self.summary.usage)])
+        u = self.summary.usage
+        cost = f", ${u.cost_usd:.4f}" if u.cost_usd else ""
+        return "\n".join([pages.table(headers, rows, row_css=[""] * len(roles) + ["chosen"]),
+                          pages.note(f"Model calls (in brackets, those replayed from the reply cache) and tokens "
+                                     "(prompt + completion); test: the final scoring on the held-out examples. In all: "
+                                     f"{u.calls} calls, {u.network_calls} over the network ({u.requests} requests with "
+                                     f"retries), {u.cache_hits} from the cache{cost}.")])
+
+    # ---- rounds
+
+    def rounds(self) -> list[str]:
+        out, best = [], None
+        for r in self.state.rounds:
+            out.append(self.round(r, best))
+            if r.decision and r.decision.accepted:
+                best = r
+        return out or [pages.note("No round was recorded.")]
+
+    def round(self, r: RoundRecord, best: RoundRecord | None) -> str:
+        scores = [f"dev {self.score(r.dev_score)}{self.base('dev')}", f"train {self.score(r.train_score)}"]
+        if r.panel and r.panel.score is not None:
+            scores.append(f"panel {self.score(r.panel.score, '1-10')}, agreement α {agreement_text(r.panel.agreement)}")
+        if r.judge_validity is not None:
+            scores.append(f"judge validity {r.judge_validity:+.2f}")
+        parts = [f'<section class="round" id="round-{r.round}">',
+                 f"<h3>Round {r.round} — {html.escape(r.origin)}{_outcome(r)}</h3>", pages.note("; ".join(scores) + ".")]
+        mine = "This round's prompt" + (" (the best of its candidates)" if len(r.candidates) > 1 else "")
+        if best is None or best.prompt == r.prompt:
+            what = mine + (" (unchanged from the best so far)" if best else "")
+            parts += [f"<p>{what}:</p>", f'<div class="prompt">{html.escape(r.prompt)}</div>']
+        else:
+            parts += [f"<p>{mine}, against the best so far (round {best.round}):</p>",
+                      f'<div class="diff">{pages.word_diff(best.prompt, r.prompt)}</div>']
+        parts.append(f"<p><b>Engineer's note:</b> {html.escape(r.changes or '(none)')}</p>")
+        if r.candidates:
+            parts += ["<p><b>Candidates</b></p>", self.candidates(r, best)]
+        split = "dev" if r.dev else "train"
+        parts += [f"<p><b>Errors</b> (on {split})</p>",
+                  self.errors([self.examples[i] for i in (r.dev or r.train) if i in self.examples], r.dev or r.train,
+                              r.outputs, split)]
+        parts += ["<p><b>Critics</b></p>", self.critics(r)]
+        if r.reviewer is not None:
+            v = r.reviewer
+            said = f": {v.text}" if v.text else ""
+            scored = f" (score {v.score:g}/10)" if v.score is not None else ""
+            parts.append(f"<p><b>Reviewer:</b> {html.escape(v.action + said + scored)}</p>")
+        if r.decision is not None:
+            verdict = "kept as the new best" if r.decision.accepted else "not kept"
+            parts.append(f"<p><b>Selection:</b> {verdict} ({html.escape(r.decision.rule)} rule): "
+                         f"{html.escape(r.decision.reason)}.</p>")
+        if r.focus:
+            parts.append(f"<p><b>Focus next:</b> {html.escape(r.focus)}</p>")
+        return "\n".join([*parts, "</section>"])
+
+    def candidates(self, r: RoundRecord, best: RoundRecord | None) -> str:
+        head = "".join(f"<th>{h}</th>" for h in ["edit", "what changed", "minibatch (parent)", "dev", "prompt"])
+        rows = []
+        for c in r.candidates:
+            screen = self.score(c.screen) + (f" ({self.score(c.parent_screen)})" if c.parent_screen is not None else "")
+            ev = self.state.evaluations.get(c.key)
+            prompt = ""
+            if ev is not None:
+                body = pages.word_diff(best.prompt, ev.prompt) if best else html.escape(ev.prompt)
+                prompt = f'<details><summary>{"diff" if best else "prompt"}</summary><div class="diff">{body}</div></details>'
+            mark = ' class="chosen"' if c.chosen else ""
+            dev = self.score(c.dev) if c.dev is not None else "not promoted"
+            rows.append(f"<tr{mark}><td>{html.escape(c.operator)}{' (chosen)' if c.chosen else ''}</td>"
+                        f"<td>{html.escape(c.changes)}</td><td class=\"num\">{screen}</td><td class=\"num\">{dev}</td>"
+                        f"<td>{prompt}</td></tr>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+    def errors(self, examples: list[Example], results: dict[str, ExampleResult], outputs: dict[str, str],
+               split: str) -> str:
+        """A confusion table (label metrics), else the failing examples."""
+        scored = [e for e in examples if e.id in results]
+        if not scored:
+            return pages.note("No scored examples.")
+        if self.kind == "label":
+            return _confusion(scored, results, split)
+        if self.scenario.labeled:
+            failing = [e for e in scored if results[e.id].score < 1]
+            head = f"{len(scored) - len(failing)} of {len(scored)} right on {split}."
+        else:  # the panel's score of each output; the lowest ones, below the middle of the scale
+            failing = sorted((e for e in scored if (results[e.id].score or 0) < 5.5), key=lambda e: results[e.id].score)
+            head = f"{len(failing)} of {len(scored)} outputs scored below 5.5 by the panel on {split}."
+        if not failing:
+            return pages.note(head)
+        labeled, rows = self.scenario.labeled, []
+        for e in failing[:SHOWN]:
+            res, got = results[e.id], outputs.get(e.id, "")
+            expected = pages.cell(e.target, "tg") if labeled else ""
+            what = error_kind(self.kind, e, res) if labeled else self.score(res.score)
+            rows.append(f"<tr><td class=\"id\">{html.escape(e.id)}</td>{pages.cell(e.input, 'in')}{expected}"
+                        f"{pages.cell(got or '(empty)', 'out')}<td>{html.escape(what)}</td></tr>")
+        more = f" Showing {SHOWN}." if len(failing) > SHOWN else ""
+        columns = ["id", "input", "expected", "output", "error"] if labeled else ["id", "input", "output", "panel score"]
+        head_row = "".join(f"<th>{h}</th>" for h in columns)
+        return (pages.note(head + more) + f'<table class="ex"><thead><tr>{head_row}</tr></thead>'
+                f"<tbody>{''.join(rows)}</tbody></table>")
+
+    def critics(self, r: RoundRecord) -> str:
+        if not r.critics:
+            return pages.note("No review this round.")
+        rows = []
+        for c in r.critics:
+            if c.review is None:
+                rows.append(f"<tr><td>{html.escape(c.critic)}</td><td colspan=\"3\">review unparseable: "
+                            f"{html.escape(c.error or '')}</td></tr>")
+                continue
+            scores = ", ".join(f"{k} {v}" for k, v in c.review.scores.items())
+            issues = "".join(f"<li>{html.escape(i)}</li>" for i in c.review.issues) or "<li>(none)</li>"
+            edits = "".join(f"<li>{html.escape(e)}</li>" for e in c.review.edits) or "<li>(none)</li>"
+            rows.append(f"<tr><td>{html.escape(c.critic)}</td><td>{html.escape(scores)}</td>"
+                        f"<td><ul>{issues}</ul></td><td><ul>{edits}</ul></td></tr>")
+        head = "".join(f"<th>{h}</th>" for h in ["critic", "scores", "issues", "suggested edits"])
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _confusion(examples: list[Example], results: dict[str, ExampleResult], split: str) -> str:
+    """Expected (rows) against answered (columns) counts; the diagonal is right."""
+    cells = confusion(examples, results)
+    expected = sorted({e for e, _ in cells})
+    answered = expected + sorted({a for _, a in cells} - set(expected))
+    right = sum(n for (e, a), n in cells.items() if e == a)
+    head = "".join(f"<th>{html.escape(a)}</th>" for a in ["expected ↓ answered →", *answered])
+    rows = []
+    for e in expected:
+        tds = []
+        for a in answered:
+            n = cells.get((e, a), 0)
+            css = "hit" if e == a and n else "miss" if n else ""
+            tds.append(f'<td class="num {css}">{n or ""}</td>')
+        rows.append(f"<tr><th>{html.escape(e)}</th>{''.join(tds)}</tr>")
+    table = f'<table class="confusion"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return pages.note(f"{right} of {len(examples)} right on {split}.") + table
+
+
+def _outcome(r: RoundRecord) -> str:
+    if r.decision is None:
+        return " (not decided: the run stopped first)"
+    return ": the new best" if r.decision.accepted else ": not kept"
+
+
+def _usage(u: Usage | None) -> str:
+    if u is None or not (u.calls or u.requests):
+        return "–"
+    cached = f" ({u.cache_hits} cached)" if u.cache_hits else ""
+    return f"{u.calls} call{'s' if u.calls != 1 else ''}{cached}, {u.prompt_tokens + u.completion_tokens:,} tok"

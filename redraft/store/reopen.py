@@ -1,0 +1,132 @@
+"""Reopening a run folder to resume it: its saved settings and checkpoint read back (a damaged file is
+refused with what is still usable and how to recover), a finished run refused, and the differences
+from the scenario file as it is now."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from pydantic import ValidationError
+
+from ..errors import RedraftError
+from .runs import Checkpoint, RunConfig, RunDir
+from ..config.scenario import Scenario, load_scenario
+
+
+@dataclass
+class Reopened:
+    """A run folder read back for resuming: its settings, its scenario as it ran, its last checkpoint."""
+
+    config: RunConfig
+    scenario: Scenario
+    checkpoint: Checkpoint
+
+
+def reopen(run: RunDir) -> Reopened:
+    """Read a run's config.json and state.json; refuse a damaged file or a finished run, changing nothing."""
+    settings = "the run's settings are damaged"
+    config = _read(run, run.config_path, settings, lambda: RunConfig.read(run), _scenario_from_summary(run))
+    scenario = _read(run, run.config_path, settings, config.restored_scenario, config.scenario_file)
+    checkpoint = _read(run, run.state_path, "the checkpoint is damaged", lambda: Checkpoint.read(run),
+                       config.scenario_file)
+    state = checkpoint.run
+    if state.finished(bool(scenario.splits.test)):
+        raise RedraftError(
+            f"{run.path}: this run already finished ({state.stop_reason}). resume continues interrupted runs; a "
+            "finished run is not continued, not even with --rounds: its final prompt and its test score (held-out, "
+            f"scored once) stay as they are. To go further, start a new run: redraft run "
+            f"{config.scenario_file or 'SCENARIO'} --rounds N (unless the reply cache was off, it replays the calls already made)")
+    return Reopened(config=config, scenario=scenario, checkpoint=checkpoint)
+
+
+T = TypeVar("T")
+
+
+def _read(run: RunDir, path: Path, damaged: str, read: Callable[[], T], scenario_file: str | None) -> T:
+    try:
+        return read()
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise RedraftError(
+            f"{path}: {damaged} ({_why(path, exc)}), so this run cannot be resumed; nothing was changed. Still "
+            f"usable: {_usable(run)}. To recover, start the scenario again: redraft run {scenario_file or 'SCENARIO'} "
+            "(unless the reply cache was off, it replays the calls already made)") from None
+
+
+def _why(path: Path, exc: Exception) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return f"cannot be read: {err.strerror}"
+    if not raw.strip():
+        return "the file is empty"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the file is not text"
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            return "not valid JSON: cut short, or overwritten"
+        missing = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "missing"]
+        return f"missing: {', '.join(missing[:4])}" if missing else f"{errors[0]['msg'] if errors else exc}"
+    return str(exc).splitlines()[0]
+
+
+def _usable(run: RunDir) -> str:
+    """What a damaged run folder still holds that a person can read or use."""
+    parts = []
+    lines = _transcript(run)
+    if lines:
+        rounds = max((int(e.get("round", 0)) for e in lines), default=0)
+        parts.append(f"transcript.jsonl ({len(lines)} messages up to round {rounds}, intact)")
+    prompts = sorted(run.prompts.glob("round-*.txt")) if run.prompts.is_dir() else []
+    if prompts:
+        parts.append(f"prompts/ ({len(prompts)} prompt{'s' if len(prompts) > 1 else ''})")
+    parts += [p.name for p in (run.summary_path, run.final_prompt_path) if p.is_file()]
+    return ", ".join(parts) or "nothing (no message was recorded)"
+
+
+def _transcript(run: RunDir) -> list[dict[str, Any]]:
+    try:
+        raw = run.transcript_path.read_bytes()
+    except OSError:
+        return []
+    out = []
+    for line in raw.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            out.append(entry)
+    return out
+
+
+def _scenario_from_summary(run: RunDir) -> str | None:
+    try:
+        found = json.loads(run.summary_path.read_text(encoding="utf-8")).get("scenario_file")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
+def scenario_changes(reopened: Reopened) -> str | None:
+    """A note when the scenario file is no longer what the run was started with (resume uses the run's copy)."""
+    config = reopened.config
+    if config.scenario_file is None:
+        return None
+    where = config.scenario_file
+    try:
+        now = load_scenario(where)
+    except RedraftError as exc:
+        state = "is not found from here" if not Path(where).is_file() else f"no longer loads ({exc})"
+        return f"the scenario file {where} {state}; resuming with the run's own copy of it (config.json)"
+    before, after = config.scenario, now.model_dump(mode="json")
+    keys = [k for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+    if now.splits != config.splits:
+        keys.append("the examples it loads")
+    if not keys:
+        return None
+    return (f"the scenario file {where} changed since this run started ({', '.join(keys)}); resuming with the "
+            "run's own copy of it (config.json), as it was. To use the edited file, start a new run")
