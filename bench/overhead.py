@@ -46,7 +46,7 @@ from fakeserver import ChildServer  # noqa: E402
 
 from redraft import RunOptions, run_scenario  # noqa: E402
 from redraft.llm.endpoints import ConfiguredModels, parse_config_list  # noqa: E402
-from redraft.store.runs import RunDir  # noqa: E402
+from redraft.store import RunDir  # noqa: E402
 
 CRITICS = ["clarity", "fidelity", "format"]
 

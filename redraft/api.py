@@ -14,14 +14,15 @@ from .llm.client import Caller
 from .llm.endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
 from .report.projection import Projection, projected_spend
 from .records.results import Summary
-from .store.reopen import reopen, scenario_changes
+from .store import Reached, RunConfig, RunDir, build_summary, read_run, reopen, scenario_changes, write_summary
 from .report.run_page import write_run_report
-from .store.runs import RunConfig, RunDir, read_run
 from .config.scenario import Scenario, load_scenario
 from .search.context import Seat
-from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError, RunInterrupted, Terminated
+from .errors import ConfigError, EmbeddedModelError, EndpointError, RunInterrupted, Terminated
 from .llm.serving import cache_folder, check_folder, interrupts_cancel, make_caller, serving
-from .chat.team import ReviewSettings, OnMessage, OnProgress, Session, build_session, run_session, seat_roles
+from .chat import OnMessage, ReviewSettings, Runner, Session, build_session, seat_roles
+from .config.baseline import majority_baselines
+from .llm.progress import OnProgress
 
 
 def agent_dirs(scenario: Scenario, extra: list[str] | None = None) -> list[Path]:
@@ -137,8 +138,7 @@ def resume_run(run_dir: str | Path, options: RunOptions | None = None, hooks: Ho
     """Continue an interrupted run from its last completed turn, appending to its transcript."""
     opts, hooks = options or RunOptions(), hooks or Hooks()
     run = RunDir(Path(run_dir))
-    if not run.config_path.is_file() or not run.state_path.is_file():
-        raise RedraftError(f"{run_dir}: not a redraft run folder (config.json and state.json are needed to resume)")
+    run.require("resume")
     with run.owned():
         return _resume(run, opts, hooks, models)
 
@@ -188,7 +188,7 @@ def check_cost_tracked(scenario: Scenario, seats: list[Seat], models: ModelProvi
     tag = next((s.tag for s in seats if models.endpoint(s.tag).price is None), None)
     if tag is None:
         return
-    model = models.endpoint(tag).description.get("model")
+    model = models.endpoint(tag).description.model
     message = (f"cost cannot be tracked: model '{model}' (tag '{tag}') has no price in {getattr(models, 'source', 'the model config')}; "
                "add \"price\": [USD per 1k prompt tokens, USD per 1k completion tokens] to its entry, or cap with "
                "--max-calls or --max-tokens instead")
@@ -245,7 +245,27 @@ async def _run(session: Session, models: ModelProvider, run: RunDir, hooks: Hook
 
     try:
         with interrupts_cancel(stop):
-            return await run_session(session, models, run, hooks.on_message, hooks.on_progress)
+            return await run_chat(Runner(session, models, run, hooks.on_message, hooks.on_progress))
     finally:
         if close:
             await models.close()
+
+
+async def run_chat(runner: Runner) -> Summary:
+    """Run the chat to its end, then write what it leaves in its folder (summary.json, final_prompt.txt,
+    report.html) from whatever it reached, however it stopped."""
+    try:
+        await runner.run_chat()
+    finally:
+        summary = write_results(runner.run, runner.session, runner.models, runner.reached())
+    return summary
+
+
+def write_results(run: RunDir, session: Session, models: ModelProvider, reached: Reached) -> Summary:
+    """summary.json, final_prompt.txt and report.html of a run, from what it reached."""
+    table = session.table
+    majority = majority_baselines(table.scenario.splits, table.metric) if table.scenario.labeled else {}
+    summary = build_summary(run.path, table.scenario, reached, table.models_used(models), majority)
+    write_summary(run, summary)
+    write_run_report(run, summary, reached.state, table.scenario)
+    return summary

@@ -105,7 +105,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     final prompt; `redraft export RUN_DIR` gives the prompt in the forms other tools take.
     """
     from .console import runs_table
-    from .store.history import list_runs
+    from .store import list_runs
 
     runs, broken = list_runs(args.runs_dir)
     if not runs and not broken:
@@ -126,9 +126,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     and how to resume it.
     """
     from .console import Console
-    from .store.history import read_run
+    from .store import read_run
 
-    past = read_run(args.run_dir)
+    past = read_run(args.run_dir, purpose="show it")
     status = "finished" if past.status == "finished" else f"resumable: redraft resume {past.run.path}"
     Console().summary(past.summary, str(past.run.path), status=status)
     return 0
@@ -161,7 +161,7 @@ def _options(args: argparse.Namespace) -> "RunOptions":
     from .api import RunOptions
     from .config.budget import Budget
     from .config.loader import check_value
-    from .chat.team import ReviewSettings
+    from .chat import ReviewSettings
 
     # Each cap's flag is its field's name (--max-calls sets max_calls), checked against the same bounds as the scenario's.
     caps = {name: check_value(Budget, name, getattr(args, name), "--" + name.replace("_", "-")) for name in Budget.model_fields}
@@ -296,6 +296,17 @@ def _budget_and_review_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--review-weight", type=float, default=1.0, metavar="W", help="with --review: your /score counts as W critics (default 1)")
 
 
+def _compare_args(cmp: argparse.ArgumentParser) -> None:
+    """What `redraft compare` takes."""
+    cmp.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file (with a test split), or the name of a shipped example")
+    cmp.add_argument("--repeats", type=int, default=3, metavar="K", help="run each arm K times with different seeds (default: 3)")
+    cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: single_shot,best_of_n,sequential)")
+    cmp.add_argument("--out", metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
+    cmp.add_argument("--rounds", type=int, metavar="N", help="the chat's round limit (overrides the scenario)")
+    _agents_flag(cmp)
+    _model_flags(cmp)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each command's help is its docstring."""
     parser = argparse.ArgumentParser(
@@ -338,15 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--config", metavar="PATH", help="also check model tags against this OAI_CONFIG_LIST")
     val.add_argument("--agents", action="append", metavar="DIR", help="extra agent cards folder (repeatable)")
 
-    cmp = add("compare", cmd_compare)
-    cmp.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file (with a test split), or the name of a shipped example")
-    cmp.add_argument("--repeats", type=int, default=3, metavar="K", help="run each arm K times with different seeds (default: 3)")
-    cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: single_shot,best_of_n,sequential)")
-    cmp.add_argument("--out", metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
-    cmp.add_argument("--rounds", type=int, metavar="N", help="the chat's round limit (overrides the scenario)")
-    _agents_flag(cmp)
-    _model_flags(cmp)
-
+    _compare_args(add("compare", cmd_compare))
     add("scenarios", cmd_scenarios)
 
     runs = add("runs", cmd_runs)

@@ -17,7 +17,7 @@ from pathlib import Path
 from .search.context import RunContext
 from .config.baseline import Baseline, majority_baseline
 from .search.evaluate import score_examples
-from .api import prepare
+from .api import prepare, run_chat
 from .llm.serving import check_folder, interrupts_cancel, make_caller, serving
 from .config.budget import Budget
 from .config.cards import AgentCard
@@ -26,13 +26,14 @@ from .llm.client import Caller
 from .llm.endpoints import ModelProvider, open_models
 from .llm.progress import OnProgress, Progress
 from .report.compare_page import write_reports
-from .records.results import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, Difference, Example, RoundPoint
-from .store.runs import RunDir, new_folder, now_iso
+from .records.results import (ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, ComparedExample, Difference,
+                              RoundPoint)
+from .store import RunDir, new_folder, now_iso
 from .config.scenario import Scenario
-from .search.loop import draft
+from .search.propose import draft
 from .report.projection import projected_spend
 from .eval.stats import Interval, PairedDifference, mean_ci, paired_difference
-from .chat.team import build_session, run_session
+from .chat import Runner, build_session
 
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
 SINGLE_SHOT_SEEDS = 100  # draft seeds offsets, clear of the chat's own (seed + round, at most 100 rounds)
@@ -132,7 +133,7 @@ def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *
     if opts.repeats < 1:
         raise RedraftError(f"--repeats must be at least 1, got {opts.repeats}")
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
-    _check_splits(scenario, arms)
+    _check_splits_for_arms(scenario, arms)
     out = check_folder(opts.out_dir, "--out") if opts.out_dir is not None else new_folder(Path("compare"), scenario.name)
     if (out / "compare.json").exists() or (out / "runs").exists():
         raise RedraftError(f"{out} already holds a comparison; choose another folder with --out")
@@ -152,7 +153,8 @@ def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *
     return result
 
 
-def _check_splits(scenario: Scenario, arms: list[str]) -> None:
+def _check_splits_for_arms(scenario: Scenario, arms: list[str]) -> None:
+    """That the scenario has the splits the arms need: test for every arm, dev for the arms that choose on it."""
     key = "dataset.split" if scenario.dataset is not None else "split"
     if not scenario.splits.test:
         hint = ("add test: N to dataset.split" if scenario.dataset is not None
@@ -291,7 +293,7 @@ async def _sequential(c: _Comparison, k: int) -> ArmRepeat:
 
     hook("")
     started = time.monotonic()
-    await run_session(session, c.models, run, on_progress=hook, score_test=False)
+    await run_chat(Runner(session, c.models, run, on_progress=hook, score_test=False))
     best = state.best()
     prompt = best.prompt if best else (state.rounds[-1].prompt if state.rounds else c.scenario.task.strip())
     rounds = [RoundPoint(round=r.round, prompt=r.prompt, train_score=r.train_score, dev_score=r.dev_score)
@@ -383,7 +385,7 @@ def _result(c: _Comparison, produced: dict[Arm, list[ArmRepeat]]) -> CompareResu
         arms=arms,
         differences=diffs,
         verdict=verdict(arms, diffs, len(s.splits.test)),
-        examples=[Example(id=e.id, input=e.input, target=e.target or None) for e in s.splits.test],
+        examples=[ComparedExample(id=e.id, input=e.input, target=e.target or None) for e in s.splits.test],
         created=now_iso(),
         models=c.models_used,
         majority=_majority(c),
@@ -414,5 +416,5 @@ def _example_means(repeats: list[ArmRepeat]) -> list[float]:
     return [statistics.fmean(values) for values in zip(*(r.per_example for r in repeats))]
 
 
-__all__ = ["ARMS", "ArmRepeat", "ArmResult", "CompareOptions", "CompareResult", "Difference", "Example", "Interval",
+__all__ = ["ARMS", "ArmRepeat", "ArmResult", "CompareOptions", "CompareResult", "ComparedExample", "Difference", "Interval",
            "RoundPoint", "compare_scenario", "differences", "verdict"]

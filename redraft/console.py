@@ -6,7 +6,7 @@ import os
 import sys
 import textwrap
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .llm.progress import duration
 from .records.results import Summary, agreement_text, score_text
@@ -14,7 +14,8 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import Hooks
-    from .store.history import PastRun
+    from .records.transcript import Entry
+    from .store import RunRecord
 
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
 
@@ -85,11 +86,11 @@ class Console:
     def _clear_progress(self) -> None:
         self._progress.clear()
 
-    def on_message(self, entry: dict[str, Any]) -> None:
+    def on_message(self, entry: Entry) -> None:
         """Show one transcript entry as it happens."""
         if self.quiet:
             return
-        kind, source, content, rnd = entry["kind"], entry["source"], entry["content"], entry["round"]
+        kind, source, content, rnd = entry.kind, entry.source, entry.content, entry.round
         if kind == "task":
             self.print(self._c("1", "Task") + "\n" + _indent(content, 2))
             return
@@ -181,7 +182,7 @@ def column_legend(s: Summary) -> list[str]:
          if any(None in (r.dev_score, r.train_score, r.mean.get("overall")) for r in s.rounds) else [])
 
 
-def runs_table(runs: list["PastRun"]) -> list[str]:
+def runs_table(runs: list["RunRecord"]) -> list[str]:
     """One line per past run: when, scenario, rounds, best and test score, finished or resumable, why it stopped."""
     lines = [f"{'started':<16}  {'scenario':<20} {'rounds':>6} {'best':>6} {'test':>6}  {'status':<9}  {'stopped':<34}  folder"]
     for p in runs:

@@ -17,7 +17,8 @@ import yaml
 from .search.context import template_values
 from .errors import RedraftError
 from .search.evaluate import executor_messages
-from .store.history import PastRun, read_run
+from .llm.endpoints import ModelUse
+from .store import RunRecord, read_run
 from .secrets import scrub
 
 ExportFormat = Literal["text", "messages", "promptfoo", "python"]
@@ -34,7 +35,7 @@ class ExecutorRequest:
     messages: list[dict[str, str]]
     temperature: float
     max_tokens: int
-    endpoint: dict[str, Any]  # the model as the run recorded it: api_type, base_url or gguf, never a key
+    endpoint: ModelUse  # the model as the run recorded it: api_type, base_url or gguf, never a key
     round: int  # the round whose prompt this is
 
     def body(self) -> dict[str, Any]:
@@ -43,7 +44,7 @@ class ExecutorRequest:
                 "temperature": self.temperature, "max_tokens": self.max_tokens}
 
 
-def executor_request(past: PastRun) -> ExecutorRequest:
+def executor_request(past: RunRecord) -> ExecutorRequest:
     """The final prompt as the run's executor sends it: its card's messages, its model and sampling settings."""
     s = past.summary
     if not s.final_prompt:
@@ -53,20 +54,18 @@ def executor_request(past: PastRun) -> ExecutorRequest:
     seat = past.config.models[name]
     round_no = s.best_round or len(s.rounds)
     values = template_values(past.config.restored_scenario(), round_no)
-    endpoint = {k: v for k, v in seat.items() if k not in ("tag", "temperature", "max_tokens")}
     # As AutoGen's client sends them: a user or assistant message carries its source as `name`.
     messages = [{"role": role, **({} if role == "system" else {"name": role}), "content": text}
                 for role, text in executor_messages(card, values, s.final_prompt, _SLOT)]
-    return ExecutorRequest(model=str(seat["model"]), messages=messages,
-                           temperature=float(seat["temperature"]), max_tokens=int(seat["max_tokens"]), endpoint=endpoint,
-                           round=round_no)
+    return ExecutorRequest(model=seat.model, messages=messages, temperature=seat.temperature,
+                           max_tokens=seat.max_tokens, endpoint=seat, round=round_no)
 
 
 def export_run(run_dir: str | Path, fmt: ExportFormat) -> str:
     """The run's final prompt in one of FORMATS."""
     if fmt not in FORMATS:
         raise RedraftError(f"unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}")
-    past = read_run(run_dir)
+    past = read_run(run_dir, purpose="export it")
     if fmt == "text":
         if not past.summary.final_prompt:
             executor_request(past)  # raises the message for a run without a prompt
@@ -84,7 +83,7 @@ def export_run(run_dir: str | Path, fmt: ExportFormat) -> str:
 # --- promptfoo ----------------------------------------------------------------------------------
 
 
-def promptfoo_config(past: PastRun, request: ExecutorRequest) -> str:
+def promptfoo_config(past: RunRecord, request: ExecutorRequest) -> str:
     """A promptfooconfig.yaml: the prompt as chat messages, the run's executor model as the provider, and the
     scenario's held-out examples (dev when it holds none out) as tests, each asserting the run's own measure."""
     scenario = past.config.restored_scenario()
@@ -109,8 +108,8 @@ def promptfoo_config(past: PastRun, request: ExecutorRequest) -> str:
     }
     if not scenario.labeled:
         grader = past.config.models[next(n for n, c in past.config.cards.items() if c.role == "critic")]
-        provider = _provider(grader, str(grader["model"]), 0.0, int(grader["max_tokens"]))
-        if grader.get("api_type") == "embedded":  # a small model writes promptfoo's grade JSON only when held to it
+        provider = _provider(grader, grader.model, 0.0, grader.max_tokens)
+        if grader.api_type == "embedded":  # a small model writes promptfoo's grade JSON only when held to it
             provider["config"]["response_format"] = _GRADE_FORMAT
         config["defaultTest"] = {"options": {"provider": provider}}
     which = "held-out test examples" if held_out else "dev examples (it holds none out for test)"
@@ -157,10 +156,10 @@ def _raw(text: str) -> str:
     return f"{{% raw %}}{text}{{% endraw %}}" if any(t in text for t in ("{{", "{%", "{#")) else text
 
 
-def _provider(endpoint: dict[str, Any], model: str, temperature: float, max_tokens: int) -> dict[str, Any]:
+def _provider(endpoint: ModelUse, model: str, temperature: float, max_tokens: int) -> dict[str, Any]:
     """A promptfoo provider for a model as the run recorded it; keys come from environment variables."""
     settings = {"temperature": temperature, "max_tokens": max_tokens}
-    kind, base = endpoint.get("api_type"), endpoint.get("base_url")
+    kind, base = endpoint.api_type, endpoint.base_url
     if kind == "azure":
         return {"id": f"azure:chat:{model}",
                 "config": {"apiHost": urlparse(base or "").netloc, "apiKey": "{{ env.AZURE_OPENAI_API_KEY }}", **settings}}
@@ -173,10 +172,10 @@ def _provider(endpoint: dict[str, Any], model: str, temperature: float, max_toke
     return {"id": f"openai:chat:{model}", "config": {**config, **settings}}
 
 
-def _provider_notes(endpoint: dict[str, Any]) -> list[str]:
-    kind = endpoint.get("api_type")
+def _provider_notes(endpoint: ModelUse) -> list[str]:
+    kind = endpoint.api_type
     if kind == "embedded":
-        return [f"The run used redraft's embedded model ({endpoint.get('gguf', 'a GGUF file')}): serve it with an "
+        return [f"The run used redraft's embedded model ({endpoint.gguf or 'a GGUF file'}): serve it with an "
                 "OpenAI-compatible server (e.g. llama.cpp's `llama-server -m FILE --port 8080`) and set "
                 "OPENAI_BASE_URL=http://127.0.0.1:8080/v1."]
     if kind == "azure":
@@ -198,16 +197,16 @@ _Dumper.add_representer(str, _str)
 # --- Python ---------------------------------------------------------------------------------------
 
 
-def python_snippet(past: PastRun, request: ExecutorRequest) -> str:
+def python_snippet(past: RunRecord, request: ExecutorRequest) -> str:
     """A short script that sends the final prompt as the run's executor did, with the openai client."""
-    kind, base = request.endpoint.get("api_type"), request.endpoint.get("base_url")
+    kind, base = request.endpoint.api_type, request.endpoint.base_url
     if kind == "azure":
         client = ('AzureOpenAI(azure_endpoint=' + repr(base) + ', api_version=os.environ["OPENAI_API_VERSION"],\n'
                   '                     api_key=os.environ["AZURE_OPENAI_API_KEY"])')
         needs = "AZURE_OPENAI_API_KEY and OPENAI_API_VERSION"
     elif kind == "embedded":
         client = 'OpenAI(base_url=os.environ["OPENAI_BASE_URL"], api_key="not-needed")'
-        needs = (f"OPENAI_BASE_URL, where an OpenAI-compatible server serves {request.endpoint.get('gguf', 'the GGUF file')} "
+        needs = (f"OPENAI_BASE_URL, where an OpenAI-compatible server serves {request.endpoint.gguf or 'the GGUF file'} "
                  "(e.g. llama.cpp's `llama-server -m FILE --port 8080`: http://127.0.0.1:8080/v1)")
     else:
         client = "OpenAI(" + (f"base_url=os.environ.get('OPENAI_BASE_URL', {base!r})" if base else "") + ")"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from redraft.llm.endpoints import Endpoint
+from redraft.llm.endpoints import Endpoint, ModelDescription
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +43,7 @@ class ScriptedModels:
         return self.clients[tag]
 
     def endpoint(self, tag: str) -> Endpoint:
-        return Endpoint(id=f"scripted|{tag}", description={"model": f"scripted-{tag}", "api_type": "scripted"},
+        return Endpoint(id=f"scripted|{tag}", description=ModelDescription(model=f"scripted-{tag}", api_type="scripted"),
                         structured_output=self.structured, max_retries=0)
 
     async def close(self) -> None:

@@ -19,7 +19,7 @@ from autogen_core.models import CreateResult, RequestUsage
 from conftest import write_scenario
 from redraft.compare import ARMS, CompareOptions, CompareResult, Difference, compare_scenario, differences, verdict
 from redraft.errors import ConfigError
-from redraft.llm.endpoints import Endpoint
+from redraft.llm.endpoints import Endpoint, ModelDescription
 
 # ---- model doubles
 
@@ -69,7 +69,7 @@ class FakeModels:
         return self.clients[tag]
 
     def endpoint(self, tag: str) -> Endpoint:
-        return Endpoint(id=f"fake|{tag}", description={"model": f"fake-{tag}", "api_type": "fake"},
+        return Endpoint(id=f"fake|{tag}", description=ModelDescription(model=f"fake-{tag}", api_type="fake"),
                         structured_output=True, max_retries=0, price=self.price)
 
     async def close(self) -> None:

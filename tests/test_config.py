@@ -95,7 +95,7 @@ def test_config_list_expands_env_and_keeps_keys_out_of_descriptions(monkeypatch:
     models = ConfiguredModels(entries, "cfg")
     assert entries[0].api_key.get_secret_value() == "sk-secret"
     assert "sk-secret" not in repr(entries[0]) and "sk-secret" not in str(models.endpoint("default"))
-    assert models.endpoint("default").description["model"] == "a" and models.endpoint("fast").description["model"] == "b"
+    assert models.endpoint("default").description.model == "a" and models.endpoint("fast").description.model == "b"
     assert models.endpoint("fast").price == (0.1, 0.2) and not models.has_tag("slow")
     assert models.endpoint("default").id != models.endpoint("fast").id
     with pytest.raises(ConfigError, match=r"cfg: \[0\].api_key: environment variable MISSING is not set"):

@@ -20,7 +20,7 @@ from test_compare import sentiment_models, sentiment_scenario
 from redraft import EndpointError
 from redraft.errors import RedraftError
 from redraft.export import FORMATS, export_run
-from redraft.store.history import read_run
+from redraft.store import read_run
 
 SENTINEL_KEY = "sk-export-SENTINEL-5e1f0c2a9b"
 V1 = "You answer refund requests. Refunds within 30 days only; say so politely."
@@ -81,9 +81,9 @@ def test_promptfoo_config_of_a_labeled_run_has_promptfoos_keys_and_asserts_the_m
                         {"role": "user", "name": "user", "content": "{{input}}"}]
     (provider,) = config["providers"]
     executor = outcome.summary.models["task_executor"]
-    assert provider["id"] == f"openai:chat:{executor['model']}"
-    assert provider["config"] == {"apiKey": "{{ env.OPENAI_API_KEY }}", "temperature": executor["temperature"],
-                                  "max_tokens": executor["max_tokens"]}
+    assert provider["id"] == f"openai:chat:{executor.model}"
+    assert provider["config"] == {"apiKey": "{{ env.OPENAI_API_KEY }}", "temperature": executor.temperature,
+                                  "max_tokens": executor.max_tokens}
 
     past = read_run(outcome.run_dir.path)
     test_examples = past.config.splits.test

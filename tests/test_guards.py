@@ -71,8 +71,8 @@ def test_looping_engineer_and_critics_are_cut_and_echoed_reviews_flagged_in_the_
     r1 = out.summary.rounds[0]
     assert r1.prompt == cut_loop(LOOPING_PROMPT) and r1.changes == cut_loop(LOOPING_CHANGES)
     assert models.requests("exe")[0]["system"] == cut_loop(LOOPING_PROMPT)  # the executor runs the cut prompt
-    assert r1.critics["clarity"]["issues"] == ["I'm here to help you find a solution."]
-    assert "copies the requested shape" in r1.critics["fidelity"]["error"]
+    assert r1.critics["clarity"].issues == ["I'm here to help you find a solution."]
+    assert "copies the requested shape" in r1.critics["fidelity"].error
     assert "could not be used: the reply copies the requested shape" in models.requests("c2")[1]["user"]
     assert r1.dev_score == 6.5 and r1.panel.mean["overall"] == 6.5  # only the real review counts
     lines = {ln["source"]: ln["content"] for ln in read_transcript(out.run_dir.path)}

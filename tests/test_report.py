@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from render_check import count_colors, read_png, render
 
-from redraft.records.results import ArmRepeat, ArmResult, Baseline, CompareResult, Difference, Example, RoundPoint
+from redraft.records.results import ArmRepeat, ArmResult, Baseline, CompareResult, ComparedExample, Difference, RoundPoint
 from redraft.report.compare_page import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
 
 EVIL = "Reply politely & briefly. <script>alert(1)</script>"
@@ -108,7 +108,7 @@ def make_result(**changes: object) -> CompareResult:
         ],
         verdict=VERDICT,
         examples=[
-            Example(
+            ComparedExample(
                 id=f"t{i}",
                 input=f"Ticket {i}: my order <#{i}> & invoice " + "x" * 300 * (i == 0),
                 target=None if i == 3 else f"label {i}",
@@ -116,7 +116,8 @@ def make_result(**changes: object) -> CompareResult:
             for i in range(4)
         ],
         created="2025-01-02T03:04:05Z",
-        models={"default": {"model": "gpt-4o-mini", "temperature": 0.7}},
+        models={"default": {"tag": "default", "model": "gpt-4o-mini", "api_type": "openai", "temperature": 0.7,
+                            "max_tokens": 256}},
     )
     data.update(changes)
     return CompareResult.model_validate(data)

@@ -36,11 +36,11 @@ def test_three_rounds_keep_the_best_not_the_last(scenario_file: Path, isolated: 
     assert [r.dev_score for r in s.rounds] == [4.0, 8.0, 6.0]
     assert [r.mean["overall"] for r in s.rounds] == [4.25, 8.25, 6.0]
     assert s.best_round == 2 and s.best_score == 8.0
-    assert s.rounds[1].selection["accepted"] and not s.rounds[2].selection["accepted"]
+    assert s.rounds[1].selection.accepted and not s.rounds[2].selection.accepted
     assert s.final_prompt == V2
     assert s.stop_reason == "round limit reached (3)"
-    assert s.rounds[2].critics["fidelity"]["error"]
-    assert s.rounds[2].critics["fidelity"]["raw"] == ["junk", "{\"scores\": {\"policy\": 99}}"]
+    assert s.rounds[2].critics["fidelity"].error
+    assert s.rounds[2].critics["fidelity"].raw == ["junk", "{\"scores\": {\"policy\": 99}}"]
     assert s.rounds[0].spread["overall"] == 0.25
     assert s.usage.calls == 3 + 6 + 3 + 5 + 2
     assert all(models.remaining(tag) == 0 for tag in models.clients)
@@ -161,7 +161,7 @@ def test_a_usable_proposal_after_junk_becomes_the_final_prompt(isolated: Path) -
     })
     out = run(path, models)
     s = out.summary
-    assert not s.rounds[0].selection["accepted"] and "never proposed" in s.rounds[0].selection["reason"]
+    assert not s.rounds[0].selection.accepted and "never proposed" in s.rounds[0].selection.reason
     assert s.best_round == 2 and s.final_prompt == V2 and s.stop_reason == "round limit reached (2)"
     assert (out.run_dir.path / "final_prompt.txt").read_text().strip() == V2
 
@@ -189,7 +189,7 @@ def test_critics_who_all_give_one_score_show_no_agreement_figure(isolated: Path)
     models = ScriptedModels({"pe": [proposal(V1)], "exe": ["a", "b"], "c1": [review(6, 6)], "c2": [review(5, 7)], "mod": []})
     out = run(path, models)
     agreement = out.summary.rounds[0].panel.agreement
-    assert agreement["value"] is None and agreement["note"] == "no variation"
+    assert agreement.value is None and agreement.note == "no variation"
     panel = [ln for ln in read_transcript(out.run_dir.path) if ln["source"] == "critic_panel"]
     assert "agreement α=n/a (no variation)" in panel[0]["content"]
     text = io.StringIO()

@@ -12,7 +12,9 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
-from ..search import loop as search
+from ..search.metric import metric_kind
+from ..search.propose import draft
+from ..search.round import candidates_text, evaluate_round, focus_from_errors, parent_of, propose
 from ..search.context import RunContext, Seat
 from ..eval.critique import CriticResult, Proposal, aggregate, proposal_schema
 from ..eval.diagnosis import error_pattern, rank_correlation
@@ -89,10 +91,10 @@ class PromptEngineer(_Seated):
         return Response(chat_message=_msg(self.name, text, "proposal", n))
 
     async def _candidates(self, n: int) -> Response:
-        """Labeled scenarios: several candidates, different on purpose (see search.py)."""
+        """Labeled scenarios: several candidates, different on purpose (see search/round.py)."""
         t, state = self.table, self.table.state
         last = state.rounds[-1] if state.rounds else None
-        state.proposed, dropped = await search.propose(t, n, _critiques(last) if last else "- (none yet)")
+        state.proposed, dropped = await propose(t, n, _critiques(last) if last else "- (none yet)")
         train = t.scenario.splits.train
         first = state.proposed[0]
         state.rounds.append(RoundRecord(round=n, prompt=first.prompt(train), changes=first.changes, origin=first.operator))
@@ -110,7 +112,7 @@ class PromptEngineer(_Seated):
         values = t.base_values() | {"round": str(n)}
         best = state.best()
         if not state.rounds:
-            drafted = await search.draft(t, t.scenario.seed + n, n)
+            drafted = await draft(t, t.scenario.seed + n, n)
             junk = drafted.operator == "fallback"
             changes = f"({drafted.changes.strip('()')}; the task description stands in)" if junk else drafted.changes
             return RoundRecord(round=n, prompt=drafted.instruction, changes=changes,
@@ -147,10 +149,10 @@ class TaskExecutor(_Seated):
     async def turn(self) -> Response:
         t, record, s = self.table, self.table.state.current(), self.table.scenario
         if s.labeled:
-            await search.evaluate_round(t, record, t.state.proposed)
+            await evaluate_round(t, record, t.state.proposed)
             t.state.proposed = []
             lines = [f"Ran the {len(record.candidates)} candidates for v{record.round} (train minibatch of "
-                     f"{len(record.batch)}, then dev for the promising ones):", search.candidates_text(record),
+                     f"{len(record.batch)}, then dev for the promising ones):", candidates_text(record),
                      f"Prompt v{record.round} (the round's best):\n{record.prompt}"]
             return Response(chat_message=_msg(self.name, "\n".join(lines), "outputs", record.round))
         train = s.splits.train
@@ -188,10 +190,10 @@ class Evaluator(_KeepsErrors):
         failing = failures_text(t, record)
         if failing != "(none)":
             lines.append("Failing train examples (fix these without breaking what works):\n" + failing)
-        parent = search.parent_of(t)
+        parent = parent_of(t)
         if record.candidates and parent is not None:
             lines.append("Error pattern of the best prompt so far, over every train example it ran on:\n"
-                         + error_pattern(search.metric_kind(t), s.splits.train, parent.train))
+                         + error_pattern(metric_kind(t), s.splits.train, parent.train))
         return Response(chat_message=_msg(self.name, "\n".join(lines), "metric", record.round))
 
 
@@ -234,7 +236,7 @@ class CriticPanel(_KeepsErrors):
             + f" ({p.n_parsed}/{p.n_critics} reviews parsed)"
             + (f"; {', '.join(parts)}" if parts else "")
             + (f"; agreement α={alpha}" if alpha != "n/a" else "")
-            + (f"; judge noise sd={p.noise['mean_sd']:.2f}" if p.noise.get("mean_sd") is not None else "")
+            + (f"; judge noise sd={p.noise.mean_sd:.2f}" if p.noise and p.noise.mean_sd is not None else "")
             + (f"; judge validity (rank correlation with the metric) {record.judge_validity:+.2f}"
                if record.judge_validity is not None else "")
         )
@@ -265,7 +267,7 @@ class Moderator(_Seated):
             best_txt = f"round {best.round} ({score_text(best.score)})" if best else "none (no round was scored)"
             return Response(chat_message=StopMessage(source=self.name, content=f"{head}. Stopping: {reason}. Best prompt: {best_txt}.",
                                                      metadata={"kind": "stop", "round": str(record.round)}))
-        record.focus = search.focus_from_errors(t) if t.scenario.labeled else await self._focus(record)
+        record.focus = focus_from_errors(t) if t.scenario.labeled else await self._focus(record)
         return Response(chat_message=_msg(self.name, f"{head}. Focus next: {record.focus}", "decision", record.round))
 
     async def _focus(self, record: RoundRecord) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import statistics
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import (BaseModel, BeforeValidator, Field, SerializerFunctionWrapHandler, WrapSerializer, field_validator,
+                      model_serializer)
 
 from ..llm.repetition import cut_loop
 from .stats import describe, krippendorff_alpha, no_variation
@@ -159,6 +160,51 @@ class CriticResult(BaseModel):
     raw: list[str] = Field(default_factory=list)
 
 
+class _LeavesOutAbsent(BaseModel):
+    """A record whose optional keys (those that default to None) are left out of its JSON while None, as
+    they were when it was a dict; keys that are required stay, null or not."""
+
+    @model_serializer(mode="wrap")
+    def _without_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        fields = type(self).model_fields
+        return {k: v for k, v in handler(self).items() if v is not None or fields[k].is_required()}
+
+
+class Agreement(_LeavesOutAbsent):
+    """How far the critics agreed on the outputs they scored: Krippendorff's alpha, interval metric."""
+
+    method: str = "krippendorff_alpha_interval"
+    value: float | None  # None when it cannot be measured (too few raters or ratings, or no variation)
+    raters: int  # critics whose review parsed
+    units: int  # outputs scored
+    note: str | None = None  # why value is None, when known (NO_VARIATION)
+
+
+class JudgeNoise(_LeavesOutAbsent):
+    """How much one critic's per-output scores move when it re-scores the same outputs."""
+
+    critic: str | None  # the first critic whose review parsed; None when none did
+    repeats: int  # re-scorings asked for (noise_repeats)
+    parsed: int  # re-scorings that parsed
+    note: str | None = None  # why nothing was re-scored
+    mean_sd: float | None = None  # per output, the population standard deviation of its scores; their mean
+    max_sd: float | None = None
+    items: int | None = None  # outputs scored more than once
+
+
+def _none_if_empty(value: Any) -> Any:
+    return value or None
+
+
+def _empty_if_none(value: BaseModel | None, handler: SerializerFunctionWrapHandler) -> Any:
+    return {} if value is None else handler(value)
+
+
+# Written as {} when there is none, as they were when dicts (and read back from {} as None).
+PanelAgreement = Annotated[Agreement | None, BeforeValidator(_none_if_empty), WrapSerializer(_empty_if_none)]
+PanelNoise = Annotated[JudgeNoise | None, BeforeValidator(_none_if_empty), WrapSerializer(_empty_if_none)]
+
+
 class PanelStats(BaseModel):
     """The panel's aggregate per criterion and overall (mean, median, spread = population standard
     deviation across critics), the critics' agreement, and the judges' own noise."""
@@ -169,8 +215,8 @@ class PanelStats(BaseModel):
     score: float | None
     n_parsed: int
     n_critics: int
-    agreement: dict[str, Any] = Field(default_factory=dict)
-    noise: dict[str, Any] = Field(default_factory=dict)
+    agreement: PanelAgreement = None
+    noise: PanelNoise = None  # None without re-scoring (noise_repeats 0)
 
 
 def aggregate(results: list[CriticResult], criteria: list[str]) -> PanelStats:
@@ -193,10 +239,9 @@ def aggregate(results: list[CriticResult], criteria: list[str]) -> PanelStats:
     n_units = max((len(r) for r in ratings if r), default=0)
     table = [r if r else [None] * n_units for r in ratings]
     alpha = krippendorff_alpha(table, level="interval") if n_units and len(parsed) >= 2 else None
-    agreement = {"method": "krippendorff_alpha_interval", "value": None if alpha is None else round(alpha, 3),
-                 "raters": len(parsed), "units": n_units}
-    if alpha is None and len(parsed) >= 2 and no_variation(table):
-        agreement["note"] = NO_VARIATION  # every critic gave every output the same score: alpha is 0/0, not 1
+    # Every critic gave every output the same score: alpha is 0/0 there, not 1.
+    note = NO_VARIATION if alpha is None and len(parsed) >= 2 and no_variation(table) else None
+    agreement = Agreement(value=None if alpha is None else round(alpha, 3), raters=len(parsed), units=n_units, note=note)
     return PanelStats(mean=mean, median=median, spread=spread, score=mean.get("overall"), n_parsed=len(parsed),
                       n_critics=len(results), agreement=agreement)
 

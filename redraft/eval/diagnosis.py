@@ -17,10 +17,6 @@ from ..config.data import Example, ExampleResult
 NO_ANSWER = "(no answer found)"
 
 
-def _wrong(results: dict[str, ExampleResult]) -> list[str]:
-    return [i for i, r in results.items() if r.score < 1]
-
-
 def error_kind(kind: str, example: Example, result: ExampleResult) -> str:
     """The cell an error falls in: 'expected -> got' for labels, too high / too low / none for numbers."""
     if kind == "label":

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ..config.budget import Budget
 from .cache import CallCache
 from ..errors import BudgetExceeded, EndpointError
-from .endpoints import Endpoint, ModelProvider
+from .endpoints import Endpoint, ModelDescription, ModelProvider
 from ..secrets import scrub
 
 T = TypeVar("T", bound=BaseModel)
@@ -317,9 +317,9 @@ def _backoff(exc: BaseException, attempt: int, base: float) -> float:
     return random.uniform(0, base * (2 ** attempt)) if base > 0 else 0.0
 
 
-def _describe_failure(desc: dict[str, Any], tag: str, exc: BaseException, attempts: int) -> str:
-    where = desc.get("base_url") or ("the embedded model" if desc.get("api_type") == "embedded" else "api.openai.com")
-    what = f"model '{desc.get('model')}' (tag '{tag}') at {where}"
+def _describe_failure(desc: ModelDescription, tag: str, exc: BaseException, attempts: int) -> str:
+    where = desc.base_url or ("the embedded model" if desc.api_type == "embedded" else "api.openai.com")
+    what = f"model '{desc.model}' (tag '{tag}') at {where}"
     tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"
     if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
         text = f"{what} timed out{tries}; check that the server is up, or raise 'timeout' in OAI_CONFIG_LIST"

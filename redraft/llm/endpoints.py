@@ -11,7 +11,8 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from autogen_core.models import ChatCompletionClient, ModelFamily
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StrictBool, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, SerializerFunctionWrapHandler, StrictBool,
+                      ValidationError, field_validator, model_serializer)
 
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 from ..errors import ConfigError
@@ -20,6 +21,36 @@ from ..secrets import redact_url, register, url_secrets
 
 EMBEDDED = "embedded"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ModelDescription(BaseModel):
+    """What a summary may show about the model behind a tag: never its key."""
+
+    model: str
+    api_type: str
+    base_url: str | None = None  # secrets masked, ${NAME} placeholders kept
+    tags: list[str] | None = None
+    gguf: str | None = None  # the embedded model's file
+
+    @model_serializer(mode="wrap")
+    def _set_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Unset fields are left out; a seat's own settings come first (as config.json and summary.json show them)."""
+        data = handler(self)
+        first = [k for k in ("tag", "temperature", "max_tokens") if k in data]
+        return {k: data[k] for k in [*first, *(k for k in data if k not in first)] if data[k] is not None}
+
+
+class ModelUse(ModelDescription):
+    """A role's model as a run records it: the tag, the sampling settings and the endpoint's description."""
+
+    tag: str
+    temperature: float
+    max_tokens: int
+
+    @classmethod
+    def of(cls, tag: str, temperature: float, max_tokens: int, description: ModelDescription) -> ModelUse:
+        """A seat's settings beside its endpoint's description."""
+        return cls(tag=tag, temperature=temperature, max_tokens=max_tokens, **description.model_dump())
 
 
 class ModelInfo(BaseModel):
@@ -78,14 +109,11 @@ class ModelEntry(BaseModel):
             return (v, v)
         return v
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ModelDescription:
         """What a summary may show about this model: never the key."""
-        out: dict[str, Any] = {"model": self.model, "api_type": self.api_type}
-        if self.base_url:
-            out["base_url"] = redact_url(self._base_url_setting or self.base_url)
-        if self.tags:
-            out["tags"] = list(self.tags)
-        return out
+        return ModelDescription(model=self.model, api_type=self.api_type,
+                                base_url=redact_url(self._base_url_setting or self.base_url) if self.base_url else None,
+                                tags=list(self.tags) if self.tags else None)
 
 
 @dataclass(frozen=True)
@@ -93,7 +121,7 @@ class Endpoint:
     """What the caller needs to know about the model behind a tag (never its key)."""
 
     id: str  # identifies the model and endpoint: the cache key and the concurrency pool use it
-    description: dict[str, Any]
+    description: ModelDescription
     price: tuple[float, float] | None = None
     structured_output: bool = False
     max_concurrency: int = 4
@@ -359,7 +387,7 @@ class EmbeddedModels:
     def endpoint(self, tag: str) -> Endpoint:
         return Endpoint(
             id=f"{EMBEDDED}|{self.gguf.name}|{self.gguf.stat().st_size}",
-            description={"model": self.server.model_name, "api_type": EMBEDDED, "gguf": str(self.gguf)},
+            description=ModelDescription(model=self.server.model_name, api_type=EMBEDDED, gguf=str(self.gguf)),
             structured_output=True, max_concurrency=self.server.parallel, timeout=600, max_retries=2,
             retry_base_seconds=0.5,
         )

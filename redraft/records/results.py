@@ -8,8 +8,10 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from ..config.baseline import Baseline, Split
+from ..eval.critique import Agreement, PanelAgreement, PanelNoise
 from ..llm.client import Usage
-from .state import CandidateResult, Decision, Origin, ReadByKey, ReviewerVerdict
+from ..llm.endpoints import ModelUse
+from .state import CandidateResult, Decision, Origin, ReviewerVerdict
 
 Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt
 ARMS: tuple[Arm, ...] = get_args(Arm)
@@ -21,16 +23,15 @@ def score_text(x: float | None, width: int = 0) -> str:
     return "n/a".rjust(width) if x is None else f"{x:{width}.2f}"
 
 
-def agreement_text(agreement: dict[str, Any] | None) -> str:
+def agreement_text(agreement: Agreement | None) -> str:
     """The critics' agreement (Krippendorff's alpha) as shown: two decimals, or n/a with the reason when known."""
-    value = (agreement or {}).get("value")
-    if value is not None:
-        return f"{value:.2f}"
-    note = (agreement or {}).get("note")
+    if agreement is not None and agreement.value is not None:
+        return f"{agreement.value:.2f}"
+    note = agreement.note if agreement is not None else None
     return f"n/a ({note})" if note else "n/a"
 
 
-class ReviewSummary(ReadByKey):
+class ReviewSummary(BaseModel):
     """A critic's parsed review of one round, in summary.json."""
 
     model_config = ConfigDict(extra="forbid")
@@ -42,7 +43,7 @@ class ReviewSummary(ReadByKey):
     edits: list[str]
 
 
-class UnparsedReview(ReadByKey):
+class UnparsedReview(BaseModel):
     """A critic's review that could not be used: why, and the raw replies."""
 
     model_config = ConfigDict(extra="forbid")
@@ -57,8 +58,8 @@ class PanelSummary(BaseModel):
     mean: dict[str, float]
     median: dict[str, float]
     spread: dict[str, float]
-    agreement: dict[str, Any]
-    noise: dict[str, Any]
+    agreement: PanelAgreement
+    noise: PanelNoise
 
 
 class RoundSummary(BaseModel):
@@ -138,7 +139,7 @@ class Summary(BaseModel):
     run_dir: str
     started: str
     finished: str
-    models: dict[str, dict[str, Any]]
+    models: dict[str, ModelUse]
     rounds: list[RoundSummary]
     best_round: int | None
     best_score: float | None
@@ -217,8 +218,8 @@ class Difference(BaseModel):
     p_value: float | None = None  # two-sided paired sign-flip permutation test
 
 
-class Example(BaseModel):
-    """A test example as shown in the report."""
+class ComparedExample(BaseModel):
+    """A test example the arms were compared on, as shown in the report."""
 
     id: str
     input: str
@@ -235,8 +236,8 @@ class CompareResult(BaseModel):
     arms: dict[Arm, ArmResult]
     differences: list[Difference]
     verdict: str
-    examples: list[Example]
+    examples: list[ComparedExample]
     created: str
-    models: dict[str, dict] = Field(default_factory=dict)
+    models: dict[str, ModelUse] = Field(default_factory=dict)
     out_dir: str | None = None  # where compare.json, report.md and report.html were written
     majority: Baseline | None = None  # labeled: always answering train's most frequent target

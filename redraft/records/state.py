@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -15,19 +15,7 @@ Origin = Literal["prompt_engineer"] | Operator  # who or which edit wrote a roun
 ReviewerAction = Literal["continue", "feedback", "edit", "approve", "stop", "timeout"]
 
 
-class ReadByKey(BaseModel):
-    """A typed record that can also be read by key (`d["accepted"]`, `"scores" in d`), as it was when a dict."""
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in type(self).model_fields:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in type(self).model_fields
-
-
-class Decision(ReadByKey):
+class Decision(BaseModel):
     """The outcome of comparing a candidate with the best so far on the same dev examples."""
 
     accepted: bool

@@ -65,7 +65,7 @@ def _round_series(result: CompareResult) -> tuple[list[Series], Series]:
 
 
 def _models(result: CompareResult) -> list[str]:
-    return [f"{tag}: " + ", ".join(f"{k}={v}" for k, v in spec.items()) for tag, spec in result.models.items()]
+    return [f"{tag}: " + ", ".join(f"{k}={v}" for k, v in spec.model_dump().items()) for tag, spec in result.models.items()]
 
 
 def _arm_row(arm: ArmResult, scale: str) -> list[str]:

@@ -14,7 +14,7 @@ from ..config.data import Example, ExampleResult
 from ..eval.diagnosis import confusion, error_kind
 from ..llm.client import Usage
 from ..records.results import Summary, agreement_text
-from ..store.runs import RunDir
+from ..store import RunDir
 from ..config.scenario import Scenario
 from ..secrets import scrub_data
 from ..records.state import RoundRecord, RunState
@@ -39,7 +39,7 @@ def render_run(summary: Summary, state: RunState, scenario: Scenario) -> str:
     s = summary
     meta = [("scenario", s.scenario), ("scores", s.score_scale), ("run folder", s.run_dir), ("started", s.started),
             ("written", s.finished), ("stopped", s.stop_reason), ("time", f"{s.seconds:.1f} s"),
-            *[("model", f"{role}: " + ", ".join(f"{k}={v}" for k, v in spec.items())) for role, spec in s.models.items()]]
+            *[("model", f"{role}: " + ", ".join(f"{k}={v}" for k, v in spec.model_dump().items())) for role, spec in s.models.items()]]
     parts = [
         f"<h1>redraft run: {html.escape(s.scenario)}</h1>",
         f'<p class="verdict">{html.escape(view.headline())}</p>',

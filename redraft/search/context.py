@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from autogen_core import CancellationToken
 
 from ..config.cards import AgentCard
-from ..llm.endpoints import ModelProvider
+from ..llm.endpoints import ModelProvider, ModelUse
 from ..llm.client import Caller, Sampling
 from ..config.metrics import Metric
 from ..config.scenario import Scenario
@@ -89,10 +89,10 @@ class RunContext:
         """Every seat, in the order of the round."""
         return [self.engineer, self.executor, *self.critics, self.moderator]
 
-    def models_used(self, models: ModelProvider) -> dict[str, dict[str, Any]]:
+    def models_used(self, models: ModelProvider) -> dict[str, ModelUse]:
         """Per role, the model it uses (no secrets)."""
-        return {s.name: {"tag": s.tag, "temperature": s.temperature, "max_tokens": s.max_tokens,
-                         **models.endpoint(s.tag).description} for s in self.seats}
+        return {s.name: ModelUse.of(s.tag, s.temperature, s.max_tokens, models.endpoint(s.tag).description)
+                for s in self.seats}
 
     def base_values(self) -> dict[str, str]:
         """Template variables every card may use."""

@@ -13,7 +13,8 @@ from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 from ..records.candidate import split_prompt
 from ..config.cards import AgentCard
 from .context import RunContext, Seat
-from ..eval.critique import CriticResult, Review, check_review, per_output_panel, review_schema, review_values
+from ..eval.critique import (CriticResult, JudgeNoise, Review, check_review, per_output_panel, review_schema,
+                             review_values)
 from ..config.data import Example, ExampleResult
 from ..llm.client import JsonReply
 from ..records.state import RoundRecord
@@ -110,24 +111,24 @@ async def panel_results(table: RunContext, examples: list[Example], outputs: dic
 
 
 async def rescoring_noise(table: RunContext, examples: list[Example], outputs: dict[str, str], round_no: int,
-                          results: list[CriticResult]) -> dict:
+                          results: list[CriticResult]) -> JudgeNoise | None:
     """Re-score the same outputs with the first critic that parsed, to see how much its scores move."""
     repeats = table.scenario.noise_repeats
     first = next((r for r in results if r.review is not None), None)
     if repeats <= 0:
-        return {}
+        return None
     if first is None or first.review is None:  # nothing to re-score: say so rather than leave it blank
-        return {"critic": None, "repeats": repeats, "parsed": 0, "note": "no critic's review was usable"}
+        return JudgeNoise(critic=None, repeats=repeats, parsed=0, note="no critic's review was usable")
     seat = next(c for c in table.critics if c.name == first.critic)
     again = await gather_all(review_outputs(table, seat, examples, outputs, round_no, table.scenario.seed + k)
                              for k in range(1, repeats + 1))
     runs = [first.review.per_output, *(r.review.per_output for r in again if r.review is not None)]
     if len(runs) < 2:
-        return {"critic": seat.name, "repeats": repeats, "parsed": 0}
+        return JudgeNoise(critic=seat.name, repeats=repeats, parsed=0)
     per_item = [[float(run[i]) for run in runs] for i in range(len(examples))]
     noise = judge_noise(per_item)
-    return {"critic": seat.name, "repeats": repeats, "parsed": len(runs) - 1,
-            **{k: round(v, 3) if isinstance(v, float) else v for k, v in noise.items()}}
+    return JudgeNoise(critic=seat.name, repeats=repeats, parsed=len(runs) - 1,
+                      **{k: round(v, 3) if isinstance(v, float) else v for k, v in noise.items()})
 
 
 async def score_examples(table: RunContext, prompt: str, examples: list[Example], round_no: int, *,

@@ -73,7 +73,7 @@ class BestOnDev:
         ids = [i for i in record.dev if i in best.dev]
         margin = self.min_effect
         if self.add_noise:
-            margin += (record.panel.noise.get("mean_sd") if record.panel else None) or 0.0
+            margin += (record.panel.noise.mean_sd if record.panel and record.panel.noise else None) or 0.0
         decision = self.rule.decide([record.dev[i].score for i in ids], [best.dev[i].score for i in ids], margin)
         if self.break_ties and margin == 0 and decision.estimate == 0:
             return tie_break(state, record, decision)

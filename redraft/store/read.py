@@ -1,19 +1,90 @@
-"""Reopening a run folder to resume it: its saved settings and checkpoint read back (a damaged file is
-refused with what is still usable and how to recover), a finished run refused, and the differences
-from the scenario file as it is now."""
+"""Reading a run folder back: a past run as it ended or as its last checkpoint left it (show, export,
+report, the list of runs), and reopening one to resume it (a damaged file refused with what is still
+usable and how to recover, a finished run refused, the scenario file's changes named)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from ..errors import RedraftError
-from .runs import Checkpoint, RunConfig, RunDir
+from ..config.baseline import Baseline, Split, majority_baselines
 from ..config.scenario import Scenario, load_scenario
+from ..errors import RedraftError
+from ..records.results import Summary
+from .checkpoint import Checkpoint, RunConfig
+from .folder import RunDir
+from .summary import Reached, build_summary
+
+
+@dataclass
+class RunRecord:
+    """A run folder read back: its configuration, its last checkpoint and its summary."""
+
+    run: RunDir
+    config: RunConfig
+    checkpoint: Checkpoint
+    summary: Summary
+    scenario: Scenario
+
+    @property
+    def status(self) -> Literal["finished", "resumable"]:
+        """finished, or resumable with `redraft resume`."""
+        return "finished" if self.checkpoint.run.finished(bool(self.config.splits.test)) else "resumable"
+
+
+def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
+    """A finished or interrupted run's record. summary.json is used when it is newer than the checkpoint; a run
+    killed after its last summary (or before any) gets one made from the checkpoint."""
+    run = RunDir(Path(path))
+    run.require(purpose)
+    try:
+        return _record(run)
+    except (ValidationError, ValueError) as exc:
+        raise RedraftError(f"{path}: the run's files cannot be read ({_first_line(exc)})") from None
+
+
+def _record(run: RunDir) -> RunRecord:
+    config, checkpoint = RunConfig.read(run), Checkpoint.read(run)
+    scenario = config.restored_scenario()
+    fresh = run.summary_path.is_file() and run.summary_path.stat().st_mtime_ns >= run.state_path.stat().st_mtime_ns
+    if fresh:
+        summary = Summary.model_validate_json(run.summary_path.read_text(encoding="utf-8"))
+    else:
+        reached = Reached(checkpoint.run, checkpoint.ledger, checkpoint.started, checkpoint.seconds)
+        summary = build_summary(run.path, scenario, reached, config.models, _majority(scenario))
+    # What summaries written before these fields existed lack.
+    if scenario.labeled and not summary.majority:
+        summary.majority = _majority(scenario)
+    summary.usage_by_round = summary.usage_by_round or checkpoint.ledger.by_round_role
+    return RunRecord(run=run, config=config, checkpoint=checkpoint, summary=summary, scenario=scenario)
+
+
+def _majority(scenario: Scenario) -> dict[Split, Baseline]:
+    return majority_baselines(scenario.splits, scenario.make_metric()) if scenario.labeled else {}
+
+
+def list_runs(runs_dir: str | Path) -> tuple[list[RunRecord], list[tuple[Path, str]]]:
+    """The runs under a folder, oldest first, and the run folders that could not be read (with why)."""
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise RedraftError(f"{runs_dir}: no such folder (runs go to ./runs, or to --runs-dir DIR of `redraft run`)")
+    found, broken = [], []
+    for path in sorted(p for p in root.iterdir() if p.is_dir()):
+        if not (path / "config.json").is_file():
+            continue  # not a run folder
+        try:
+            found.append(read_run(path))
+        except RedraftError as exc:
+            broken.append((path, str(exc)))
+    return found, broken
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @dataclass

@@ -1,0 +1,231 @@
+"""Proposing the round's candidates. Round 1 draws drafts from the meta-instruction, each with its own
+seed (about what best-of-N draws at the chat's calls); later rounds edit the best prompt so far with
+named operators (worked examples from train, sentences added against the most frequent errors,
+decision rules, the output instruction, a simpler prompt). A prompt's sentences written as the
+engineer's reply to a user ("Understood.", "Please provide the problem.") are taken out, and a prompt
+that is nothing else is no candidate; a candidate proposed before is dropped, and an edit whose place
+is lost (a repeat, an unusable reply) goes to another draw of worked examples."""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Sequence
+
+from ..records.candidate import ADDITIONS, Candidate, Evaluation, Operator, prompt_key
+from .policies import OperatorCycle
+from .context import RunContext
+from ..eval.critique import Proposal, proposal_schema
+from ..eval.diagnosis import error_pattern, failures_block, pick_failures
+from .evaluate import gather_all
+from ..llm.client import JsonReply
+from ..records.results import score_text
+from .demos import with_new_demos
+from .metric import labels_of, metric_kind
+
+SHOWN_FAILURES = 6
+REASONING_ROOM = 100  # the fewest reply tokens in which a small model can work through an input before answering
+
+
+def output_rule(ctx: RunContext, reasoning: bool = False) -> str:
+    """What the task model's reply must be, in words, from the metric (the draft and every edit say it).
+
+    A label task's reply is the label alone, unless the prompt has the model reason first (an edit that
+    has to win its screen like any other)."""
+    spec = ctx.scenario.metric
+    if spec is None:
+        return "what the task asks for"
+    if spec.type == "label" and spec.labels and reasoning:
+        return (f"a few short steps of working through the input, then a last line written 'Answer: <label>', "
+                f"the label exactly one of: {', '.join(spec.labels)}")
+    if spec.type == "label" and spec.labels:
+        return f"only the answer label, exactly one of: {', '.join(spec.labels)}; no explanation"
+    if spec.type == "numeric":
+        return "the final answer as a number, on a last line written 'Answer: <number>' (a few short steps of working may come first)"
+    return "exactly the output the task asks for, with nothing around it"
+
+
+# A prompt the engineer wrote as its own reply to a user: an acknowledgement, or the engineer offering to do
+# the task itself ("Understood. Please provide the movement instructions…", "I'm ready to solve the
+# arithmetic word problem. Please input…"). Such a text wins round 1 where every draft scores the same.
+_REPLY_OPENING = re.compile(r"^\W*(understood|sure|certainly|of course|okay|ok|got it|absolutely|alright|noted)\s*[.,!:]"
+                            r"|^\W*I (need|have|want) to\b", re.I)
+_OFFER = re.compile(r"\bI(?:'m| am) ready\b|\bI(?:'ll| will| can|'m going to| am going to) (?:solve|calculate|answer|"
+                    r"classify|determine|compute|figure|work out|help|follow|decide|reply|respond|read|analy[sz]e|"
+                    r"process|look at|provide the (?:final )?answer|give the (?:final )?answer)\b"
+                    r"|\bplease (?:provide|give|send|input|enter) (?:me )?(?:the|your|an?) (?:input|instructions|problem|"
+                    r"question|text|review|sentence)s?\b|\bplease proceed\b", re.I)
+# Sentences and lines: split on it, a text alternates pieces and the gaps between them (a line break is a gap of its own).
+_SENTENCES = re.compile(r"((?<=[.!?])[^\S\n]+|\n+)")
+LEAST_WORDS = 5  # the fewest words left, once sentences to the user are out, that still make an instruction
+
+
+def reads_as_reply(prompt: str) -> bool:
+    """Whether a proposed prompt reads as the engineer's reply to a user rather than an instruction for the
+    task model ("I will give you a problem. Solve it" is an instruction; "I will solve it" is not)."""
+    return bool(_REPLY_OPENING.search(prompt) or _OFFER.search(prompt))
+
+
+def without_replies(prompt: str) -> tuple[str, list[str]]:
+    """The prompt without its sentences addressed to the user ("Understood.", "Please provide the
+    inputs.", "I'll process the input…"), its layout otherwise kept; and the sentences taken out.
+    The 1.5B engineer often wraps a sound instruction in one such sentence; the rest is still a prompt."""
+    pieces = _SENTENCES.split(prompt.strip())
+    kept, dropped = [], []
+    for i in range(0, len(pieces), 2):
+        sentence, gap = pieces[i], pieces[i + 1] if i + 1 < len(pieces) else ""
+        if sentence.strip() and reads_as_reply(sentence):
+            dropped.append(" ".join(sentence.split()))
+        else:
+            kept.append(sentence + gap)
+    return "".join(kept).strip(), dropped
+
+
+async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], seed: int,
+                       round_no: int) -> tuple[str | None, str, str | None]:
+    """One request to the Prompt Engineer: (the prompt or None, what changed, why the reply was unusable)."""
+    seat, card = ctx.engineer, ctx.engineer.card
+    parsed = await ctx.caller.complete_json(JsonReply(Proposal, proposal_schema()), seat.sampling, round_no=round_no,
+                                            system=card.render_system(values), user=card.render(template, **values),
+                                            seed=seed)
+    if parsed.value is not None and parsed.value.prompt.strip():
+        prompt, changes = parsed.value.prompt.strip(), parsed.value.changes.strip()
+        kept, dropped = without_replies(prompt)
+        if reads_as_reply(kept) or (dropped and len(kept.split()) < LEAST_WORDS):
+            short = " ".join(prompt.split())
+            return None, "", f"written as a reply to the user, not a prompt: {short[:80]!r}"
+        if dropped:
+            changes = (f"{changes} " if changes else "") + f"(without {len(dropped)} sentence(s) to the user: {dropped[0][:60]!r})"
+        return kept, changes, None
+    return None, "", parsed.error
+
+
+def draft_values(ctx: RunContext, round_no: int = 1, reasoning: bool = False) -> dict[str, str]:
+    """The variables of the draft template."""
+    return ctx.base_values() | {"round": str(round_no), "output_rule": output_rule(ctx, reasoning)}
+
+
+async def draft(ctx: RunContext, seed: int, round_no: int = 1) -> Candidate:
+    """One draft from the meta-instruction (a single shot is exactly this)."""
+    prompt, changes, error = await ask_engineer(ctx, "draft", draft_values(ctx, round_no), seed, round_no)
+    if prompt is None:
+        return Candidate(instruction=ctx.scenario.task.strip(), operator="fallback",
+                         changes=f"(draft unusable: {error})")
+    return Candidate(instruction=prompt, operator="draft", changes=changes)
+
+
+async def drafts(ctx: RunContext, n: int) -> list[Candidate]:
+    """Round 1: n drafts side by side, each with its own seed (an unusable one comes back as a fallback)."""
+    s = ctx.scenario
+    found = [Candidate(instruction=s.seed_prompt.strip(), operator="seed",
+                       changes="the scenario's seed prompt, scored as given")] if s.seed_prompt else []
+    return found + await gather_all(draft(ctx, s.seed + 1 + i) for i in range(n - len(found)))
+
+
+def usable(ctx: RunContext, candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[str]]:
+    """The candidates worth running: not an unusable reply, and a prompt not proposed before in this
+    round or an earlier one; and a line for each of the others saying why it was dropped."""
+    seen = set(ctx.state.evaluations)
+    out, dropped = [], []
+    for c in candidates:
+        key = prompt_key(c.prompt(ctx.scenario.splits.train))
+        if c.operator == "fallback":
+            dropped.append(c.changes.strip("()"))
+        elif key in seen:
+            dropped.append(f"{c.operator}: the same prompt as an earlier candidate")
+        else:
+            seen.add(key)
+            out.append(c)
+    return out, dropped
+
+
+def trajectory(ctx: RunContext, limit: int = 6) -> str:
+    """Earlier instructions with their dev scores, best last (OPRO's meta-prompt order)."""
+    scored = [ev for ev in ctx.state.evaluations.values() if ev.dev]
+    scored.sort(key=lambda ev: (ev.mean("dev") or 0.0, -ev.round))
+    lines = []
+    for ev in scored[-limit:]:
+        short = " ".join(ev.candidate.instruction.split())
+        short = short if len(short) <= 200 else short[:197] + "..."
+        extra = f" + {len(ev.candidate.demos)} worked examples" if ev.candidate.demos else ""
+        lines.append(f"- dev {score_text(ev.mean('dev'))}{extra}: {short}")
+    return "\n".join(lines) or "- (none yet)"
+
+
+def edit_values(ctx: RunContext, parent: Evaluation, critiques: str, round_no: int) -> dict[str, str]:
+    """The variables of the edit template: the parent, its error pattern and failures, the trajectory."""
+    s, state = ctx.scenario, ctx.state
+    kind = metric_kind(ctx)
+    train = s.splits.train
+    rng = random.Random(s.seed * 31 + round_no)
+    failing = pick_failures(kind, train, parent.train, SHOWN_FAILURES, rng)
+    return draft_values(ctx, round_no, parent.candidate.reasoning) | {
+        "instruction": parent.candidate.instruction,
+        "best_score": score_text(parent.mean("dev")),
+        "trajectory": trajectory(ctx),
+        "error_pattern": error_pattern(kind, train, parent.train),
+        "failures": failures_block(failing, parent.outputs, parent.train),
+        "critiques": critiques,
+        "reviewer": state.pending_feedback or "(none)",
+    }
+
+
+async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: int, per_round: int) -> list[Candidate]:
+    """Later rounds: the operators this round asks for, applied to the best prompt so far."""
+    s = ctx.scenario
+    cycle = OperatorCycle(per_round, labeled_classes=len(labels_of(ctx)) > 1,
+                          reasoning_room=ctx.executor.max_tokens >= REASONING_ROOM)
+    ops = cycle.pick(round_no, parent.candidate)
+    values = edit_values(ctx, parent, critiques, round_no)
+    card = ctx.engineer.card
+    base = parent.candidate
+
+    async def apply(op: Operator, i: int) -> Candidate | None:
+        if op == "demos":
+            return await with_new_demos(ctx, parent, round_no)
+        op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
+        prompt, changes, error = await ask_engineer(
+            ctx, "add" if op in ADDITIONS else "edit", op_values | {"operator": card.render(f"operator_{op}", **op_values)},
+            s.seed + 100 * round_no + i, round_no)
+        if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
+            added = added_sentences(base.instruction, prompt)
+            prompt, error = ((f"{base.instruction.rstrip()}\n{added}", None) if added
+                             else (None, "it only repeats the current instructions"))
+        if prompt is None:
+            return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
+                             changes=f"({op} unusable: {error})")
+        if op == "reason_first":  # worked examples that show the label alone would teach the model not to reason
+            return Candidate(instruction=prompt, reasoning=True, operator=op, parent=parent.key, changes=changes)
+        return Candidate(instruction=prompt, demos=base.demos, replies=base.replies, reasoning=base.reasoning,
+                         operator=op, parent=parent.key, changes=changes)
+
+    found = await gather_all(apply(op, i) for i, op in enumerate(ops))
+    ctx.state.pending_feedback = None
+    return [c for c in found if c is not None]  # None: no demos edit this round
+
+
+def added_sentences(instruction: str, text: str) -> str:
+    """What an addition adds to the instructions: its sentences the instructions do not already have, in
+    order (a small engineer often hands the instructions back first, whole or in part)."""
+    have = " ".join(instruction.split()).lower()
+    new = []
+    for part in _SENTENCES.split(text.strip())[::2]:
+        sentence = " ".join(part.split())
+        if sentence and sentence.lower() not in have and sentence.lower() not in " ".join(new).lower():
+            new.append(sentence)
+    return " ".join(new)
+
+
+async def refill(ctx: RunContext, parent: Evaluation, round_no: int, found: list[Candidate],
+                 want: int) -> list[Candidate]:
+    """The round's candidates, with the places of dropped edits taken by other draws of worked examples
+    (no engineer call, and no run to find more right replies to show): a round is then still a choice
+    among `want` candidates rather than one."""
+    for draw in range(1, 2 * want):
+        if len(found) >= want:
+            break
+        extra = await with_new_demos(ctx, parent, round_no, draw, look_further=False, taken=found)
+        if extra is None:
+            break
+        found = usable(ctx, [*found, extra])[0]
+    return found
