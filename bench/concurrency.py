@@ -40,8 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the fake server lives with the tests
 from fakeserver import ChildServer  # noqa: E402
 
 from redraft import Hooks, RunOptions, run_scenario  # noqa: E402
-from redraft.config.cards import PACKAGE_AGENTS  # noqa: E402
-from redraft.config.scenario import load_scenario  # noqa: E402
+from redraft.config import PACKAGE_AGENTS, load_scenario
 
 SHIPPED_CRITICS = ["clarity", "fidelity", "format"]
 SETTINGS = [  # (inputs N, critics K, max_concurrency)

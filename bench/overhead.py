@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the fake server lives with the tests
 from fakeserver import ChildServer  # noqa: E402
 
 from redraft import RunOptions, run_scenario  # noqa: E402
-from redraft.llm.endpoints import ConfiguredModels, parse_config_list  # noqa: E402
+from redraft.llm import ConfiguredModels, parse_config_list
 from redraft.store import RunDir  # noqa: E402
 
 CRITICS = ["clarity", "fidelity", "format"]

@@ -33,8 +33,7 @@ from pathlib import Path
 import yaml
 
 from redraft.compare import CompareOptions, compare_scenario
-from redraft.llm.embedded import EmbeddedServer, default_gguf
-from redraft.llm.endpoints import ConfiguredModels, parse_config_list
+from redraft.llm import ConfiguredModels, EmbeddedServer, default_gguf, parse_config_list
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT.parent / "shared" / "datasets"

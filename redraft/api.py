@@ -5,24 +5,40 @@ from __future__ import annotations
 import asyncio
 import shutil
 from dataclasses import dataclass
-from typing import Callable
 from pathlib import Path
+from typing import Callable
 
-from .config.cards import AgentCard, PACKAGE_AGENTS, check_card, load_cards
-from .config.budget import Budget, resumed_caps
-from .llm.client import Caller
-from .llm.endpoints import ConfiguredModels, EmbeddedModels, ModelProvider, find_config, open_models
-from .report.projection import Projection, projected_spend
-from .records.results import Summary
-from .store import Reached, RunConfig, RunDir, build_summary, read_run, reopen, scenario_changes, write_summary
-from .report.run_page import write_run_report
-from .config.scenario import Scenario, load_scenario
-from .search.context import Seat
-from .errors import ConfigError, EmbeddedModelError, EndpointError, RunInterrupted, Terminated
-from .llm.serving import cache_folder, check_folder, interrupts_cancel, make_caller, serving
 from .chat import OnMessage, ReviewSettings, Runner, Session, build_session, seat_roles
-from .config.baseline import majority_baselines
-from .llm.progress import OnProgress
+from .config import (
+    PACKAGE_AGENTS,
+    AgentCard,
+    Budget,
+    Scenario,
+    check_card,
+    load_cards,
+    load_scenario,
+    majority_baselines,
+    resumed_caps,
+)
+from .errors import ConfigError, EmbeddedModelError, EndpointError, RunInterrupted, Terminated
+from .llm import (
+    Caller,
+    ConfiguredModels,
+    EmbeddedModels,
+    ModelProvider,
+    OnProgress,
+    cache_folder,
+    check_folder,
+    find_config,
+    interrupts_cancel,
+    make_caller,
+    open_models,
+    serving,
+)
+from .records import Summary
+from .report import Projection, projected_spend, write_run_report
+from .search import Seat
+from .store import Reached, RunConfig, RunDir, build_summary, read_run, reopen, scenario_changes, write_summary
 
 
 def agent_dirs(scenario: Scenario, extra: list[str] | None = None) -> list[Path]:

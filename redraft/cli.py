@@ -20,7 +20,7 @@ from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import RunOptions
-    from .report.projection import Projection
+    from .report import Projection
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -159,9 +159,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace) -> "RunOptions":
     from .api import RunOptions
-    from .config.budget import Budget
-    from .config.loader import check_value
     from .chat import ReviewSettings
+    from .config import Budget, check_value
 
     # Each cap's flag is its field's name (--max-calls sets max_calls), checked against the same bounds as the scenario's.
     caps = {name: check_value(Budget, name, getattr(args, name), "--" + name.replace("_", "-")) for name in Budget.model_fields}
@@ -203,8 +202,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
     """List the scenarios you can run: those in ./scenarios and the shipped examples."""
-    from .config.loader import read_yaml
-    from .config.scenario import list_scenarios
+    from .config import list_scenarios, read_yaml
 
     paths = list_scenarios()
     if not paths:
@@ -247,7 +245,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """
     from .compare import ARMS, CompareOptions, compare_scenario
     from .console import ProgressLine
-    from .report.compare_page import terminal_table
+    from .report import terminal_table
 
     line = ProgressLine(log_steps=True)
     options = CompareOptions(
@@ -414,7 +412,7 @@ def _interrupt_inside(exc: BaseException) -> str | None:
 def _main(argv: list[str], debug: bool) -> int:
     from dotenv import find_dotenv, load_dotenv
 
-    from .config.loader import read_text
+    from .config import read_text
 
     env_file = find_dotenv(usecwd=True)
     try:  # read here so that a .env that is not text is one clear line, like any other file

@@ -14,26 +14,26 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .search.context import RunContext
-from .config.baseline import Baseline, majority_baseline
-from .search.evaluate import score_examples
 from .api import prepare, run_chat
-from .llm.serving import check_folder, interrupts_cancel, make_caller, serving
-from .config.budget import Budget
-from .config.cards import AgentCard
-from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
-from .llm.client import Caller
-from .llm.endpoints import ModelProvider, open_models
-from .llm.progress import OnProgress, Progress
-from .report.compare_page import write_reports
-from .records.results import (ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, CompareResult, ComparedExample, Difference,
-                              RoundPoint)
-from .store import RunDir, new_folder, now_iso
-from .config.scenario import Scenario
-from .search.propose import draft
-from .report.projection import projected_spend
-from .eval.stats import Interval, PairedDifference, mean_ci, paired_difference
 from .chat import Runner, build_session
+from .config import AgentCard, Baseline, Budget, Scenario, majority_baseline
+from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
+from .eval import Interval, PairedDifference, mean_ci, paired_difference
+from .llm import (
+    Caller,
+    ModelProvider,
+    OnProgress,
+    Progress,
+    check_folder,
+    interrupts_cancel,
+    make_caller,
+    open_models,
+    serving,
+)
+from .records import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
+from .report import projected_spend, write_reports
+from .search import RunContext, draft, score_examples
+from .store import RunDir, new_folder, now_iso
 
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
 SINGLE_SHOT_SEEDS = 100  # draft seeds offsets, clear of the chat's own (seed + round, at most 100 rounds)

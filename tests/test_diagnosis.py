@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import random
 
-from redraft.records.candidate import Candidate, Evaluation, prompt_key, render_prompt, split_prompt
-from redraft.search.policies import OperatorCycle, demo_count, pick_demos, screening_batch
-from redraft.config.data import Example
-from redraft.eval.diagnosis import NO_ANSWER, confusion, error_pattern, failures_block, pick_failures, rank_correlation
-from redraft.config.data import ExampleResult
+from redraft.records import Candidate, Evaluation, prompt_key, render_prompt, split_prompt
+from redraft.search import OperatorCycle, demo_count, pick_demos, screening_batch
+from redraft.config import Example, ExampleResult
+from redraft.eval import NO_ANSWER, confusion, error_pattern, failures_block, pick_failures, rank_correlation
 
 
 def ex(i: int, target: str, text: str | None = None) -> Example:

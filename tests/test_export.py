@@ -203,7 +203,7 @@ class HalfEmbedded(ScriptedModels):
     """Scripted seats, with the task executor (tag `exe`) on the real embedded model (one slot)."""
 
     def __init__(self, scripts: dict[str, list[str]]):
-        from redraft.llm.endpoints import EmbeddedModels
+        from redraft.llm import EmbeddedModels
 
         super().__init__(scripts)
         self.embedded = EmbeddedModels(parallel=1)
@@ -228,7 +228,7 @@ INPUTS = ["My order #4471 arrived with a cracked mug. I want a refund.",
 def test_exported_messages_give_the_runs_outputs_on_the_embedded_model(isolated: Path) -> None:
     import openai
 
-    from redraft.llm.embedded import EmbeddedServer, default_gguf
+    from redraft.llm import EmbeddedServer, default_gguf
 
     inputs = "".join(f'  - "{text}"\n' for text in INPUTS)
     text = (SCENARIO.replace("rounds: 3", "rounds: 1\nconcurrency: 1\nmax_tokens: 32")

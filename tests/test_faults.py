@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from conftest import SCENARIO as BASE_SCENARIO
-from conftest import start_cli, write_scenario
+from conftest import SCENARIO as BASE_SCENARIO, start_cli, write_scenario
 from fakeserver import (JUNK, FakeOpenAI, Fault, body_fault, content_fault, die_fault, drop_fault, is_execution,
                         is_proposal, is_review, junk_reviews, on_matching, passthrough, slow_fault, smart_responder,
                         status_fault)
 
 from redraft import EndpointError, RunOptions, resume_run, run_scenario
-from redraft.config.budget import Budget
-from redraft.records.results import ReviewSummary
+from redraft.config import Budget
+from redraft.records import ReviewSummary
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # autogen warns about the fake model's name
 

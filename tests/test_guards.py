@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import SCENARIO, ScriptedModels, proposal, read_transcript, review, run, write_scenario
 
-from redraft.eval.critique import Review, check_review, echoed_shape
-from redraft.llm.repetition import cut_loop
+from redraft.eval import Review, check_review, echoed_shape
+from redraft.llm import cut_loop
 
 # Seen on the embedded SmolLM2-135M in `make demo`.
 LOOPING_CHANGES = ("refund policy; never promise anything the policy does not allow; Replies are polite; No bold "
@@ -82,8 +82,8 @@ def test_looping_engineer_and_critics_are_cut_and_echoed_reviews_flagged_in_the_
 
 
 def test_what_the_engineer_and_the_critics_may_write_is_bounded() -> None:
-    from redraft.config.cards import load_cards
-    from redraft.eval.critique import proposal_schema, review_schema
+    from redraft.config import load_cards
+    from redraft.eval import proposal_schema, review_schema
 
     cards = load_cards()
     for card in cards.values():

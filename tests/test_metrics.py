@@ -9,16 +9,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from redraft.errors import ConfigError
-from redraft.config.loader import load_model
-from redraft.config.metrics import (
-    Metric,
-    MetricResult,
-    MetricSpec,
-    build_metric,
-    extract_label,
-    extract_number,
-    normalize,
-)
+from redraft.config import (Metric, MetricResult, MetricSpec, build_metric, extract_label, extract_number, load_model,
+                            normalize)
 
 SENTIMENT = ["positive", "negative", "neutral"]
 

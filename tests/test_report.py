@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from render_check import count_colors, read_png, render
 
-from redraft.records.results import ArmRepeat, ArmResult, Baseline, CompareResult, ComparedExample, Difference, RoundPoint
-from redraft.report.compare_page import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
+from redraft.config import Baseline
+from redraft.records import ArmRepeat, ArmResult, CompareResult, ComparedExample, Difference, RoundPoint
+from redraft.report import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
 
 EVIL = "Reply politely & briefly. <script>alert(1)</script>"
 VERDICT = "Sequential refinement beat single-shot by +0.15 (95% CI +0.05 to +0.25); best-of-N was not different."

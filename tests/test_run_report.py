@@ -15,9 +15,9 @@ from render_check import count_colors, render
 from test_compare import sentiment_models, sentiment_scenario
 from test_round import three_round_script
 
-from redraft.config.budget import Budget
+from redraft.config import Budget
 from redraft.console import Console
-from redraft.report.run_page import COLORS
+from redraft.report import COLORS
 
 
 def test_labeled_scores_stand_beside_the_majority_class(isolated: Path) -> None:

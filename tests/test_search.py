@@ -12,8 +12,8 @@ from conftest import run, write_scenario
 from test_compare import (ROLES, FakeModels, by_quality, critic, engineer, moderator, sentiment_models,
                           sentiment_scenario)
 
-from redraft.records.candidate import prompt_key
-from redraft.search.demos import shows_working
+from redraft.records import prompt_key
+from redraft.search import shows_working
 
 
 def critic_that_follows_the_labels(texts: list[str], args: dict) -> str:
@@ -253,15 +253,15 @@ def test_a_draft_wrapped_in_sentences_to_the_user_is_scored_without_them(isolate
      "and provide the final answer as a number.", ""),
 ])
 def test_sentences_to_the_user_are_taken_out_of_a_prompt(text: str, kept: str) -> None:
-    from redraft.search.propose import without_replies
+    from redraft.search import without_replies
 
     assert without_replies(text)[0] == kept
 
 
 def test_an_edit_that_ties_its_parent_with_other_answers_goes_to_dev_and_one_with_the_same_answers_does_not() -> None:
-    from redraft.records.candidate import Candidate, Evaluation
-    from redraft.config.data import Example, ExampleResult
-    from redraft.search.screen import promoted
+    from redraft.records import Candidate, Evaluation
+    from redraft.config import Example, ExampleResult
+    from redraft.search import promoted
 
     batch = [Example(id=f"t{i}", input=f"q{i}", target="A") for i in range(4)]
 
@@ -296,7 +296,7 @@ def test_an_edit_that_ties_its_parent_with_other_answers_goes_to_dev_and_one_wit
     ("OK is not a label; answer positive or negative.", False),
 ])
 def test_a_prompt_written_as_a_reply_to_the_user_is_told_from_an_instruction(text: str, reply: bool) -> None:
-    from redraft.search.propose import reads_as_reply
+    from redraft.search import reads_as_reply
 
     assert reads_as_reply(text) is reply
 
@@ -343,7 +343,7 @@ def test_an_edit_is_written_as_an_addition_so_handing_the_instructions_back_adds
     ("Sarcasm is negative!  Praise is positive.", "Sarcasm is negative! Praise is positive."),
 ])
 def test_an_addition_keeps_only_sentences_the_instructions_do_not_have(text: str, added: str) -> None:
-    from redraft.search.propose import added_sentences
+    from redraft.search import added_sentences
 
     assert added_sentences("Label the review. Answer positive or negative.", text) == added
 
@@ -351,10 +351,10 @@ def test_an_addition_keeps_only_sentences_the_instructions_do_not_have(text: str
 def test_a_tie_on_dev_goes_to_the_prompt_better_on_the_train_examples_both_ran_on() -> None:
     """On trec, an edit that tied its parent on dev (13 of 30 each) was thrown away and the run ended 0.26
     on test; the same kind of edit won in three other runs (0.33-0.61). A dev tie now looks at train."""
-    from redraft.records.candidate import Candidate, Evaluation
-    from redraft.config.data import ExampleResult
-    from redraft.search.selection import BestOnDev, MeanWin
-    from redraft.records.state import RoundRecord, RunState
+    from redraft.records import Candidate, Evaluation
+    from redraft.config import ExampleResult
+    from redraft.search import BestOnDev, MeanWin
+    from redraft.records import RoundRecord, RunState
 
     dev = {f"d{i}": ExampleResult(score=float(i % 2)) for i in range(6)}  # both right on the same 3 of 6
     dev_other = {f"d{i}": ExampleResult(score=float(i % 2 == 0)) for i in range(6)}  # other 3 of 6: a tie too

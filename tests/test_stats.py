@@ -5,16 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from redraft.eval.stats import (
-    Interval,
-    describe,
-    judge_noise,
-    krippendorff_alpha,
-    no_variation,
-    mean_ci,
-    paired_bootstrap,
-    win_rate,
-)
+from redraft.eval import (Interval, describe, judge_noise, krippendorff_alpha, no_variation, mean_ci, paired_bootstrap, win_rate)
 
 N = None
 

@@ -12,9 +12,9 @@ import yaml
 from conftest import SCENARIO, ScriptedModels, proposal, review, run, write_scenario
 
 from redraft import ConfigError, validate_scenario
-from redraft.config.cards import BASE_VARIABLES, PACKAGE_AGENTS, ROLE_TEMPLATES, AgentCard, load_card, load_cards, template_variables
-from redraft.eval.critique import REVIEW_LISTS, review_schema, review_values
-from redraft.config.scenario import PACKAGE_SCENARIOS, load_scenario
+from redraft.config import (AgentCard, BASE_VARIABLES, PACKAGE_AGENTS, PACKAGE_SCENARIOS, ROLE_TEMPLATES, load_card,
+                            load_cards, load_scenario, template_variables)
+from redraft.eval import REVIEW_LISTS, review_schema, review_values
 
 LABELED = (PACKAGE_SCENARIOS / "ticket_routing.yaml").read_text(encoding="utf-8")
 LABELED_SEARCH = SCENARIO.replace("inputs:\n", "metric: {type: label, labels: [approve, deny]}\nminibatch: 2\n"

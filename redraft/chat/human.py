@@ -10,8 +10,8 @@ from autogen_agentchat.base import Response
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMessage, TextMessage
 from autogen_core import CancellationToken
 
-from ..records.state import ReviewerVerdict, RoundRecord
-from ..search.context import RunContext
+from ..records import ReviewerVerdict, RoundRecord
+from ..search import RunContext
 from .review_console import ReviewConsole
 
 

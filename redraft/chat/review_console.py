@@ -14,11 +14,9 @@ from typing import IO
 
 from autogen_core import CancellationToken
 
-from ..records.results import score_text
-from ..search.context import RunContext
-from ..search.evaluate import failures_text
+from ..records import score_text
+from ..search import RunContext, failures_text
 from ..secrets import scrub
-
 
 HELP = """Reviewer commands:
   Enter          go on as the panel and the moderator decide

@@ -12,15 +12,11 @@ from autogen_agentchat.base import TaskResult
 from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, SelectSpeakerEvent, TextMessage
 
 from ..errors import BudgetExceeded, RedraftError
-from ..eval.stats import mean_ci
-from ..llm.endpoints import ModelProvider
-from ..llm.progress import OnProgress, StepMeter
-from ..records.state import HeldOutScore
-from ..records.transcript import Entry
-from ..search.evaluate import score_examples
-from ..store.checkpoint import Checkpoint, RunConfig
-from ..store.folder import RunDir, now_iso
-from ..store.summary import Reached
+from ..eval import mean_ci
+from ..llm import ModelProvider, OnProgress, StepMeter
+from ..records import Entry, HeldOutScore
+from ..search import score_examples
+from ..store import Checkpoint, Reached, RunConfig, RunDir, now_iso
 from .team import REVIEWER, Session
 
 OnMessage = Callable[[Entry], None]

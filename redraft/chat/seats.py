@@ -12,17 +12,25 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
-from ..search.metric import metric_kind
-from ..search.propose import draft
-from ..search.round import candidates_text, evaluate_round, focus_from_errors, parent_of, propose
-from ..search.context import RunContext, Seat
-from ..eval.critique import CriticResult, Proposal, aggregate, proposal_schema
-from ..eval.diagnosis import error_pattern, rank_correlation
-from ..search.evaluate import failures_text, metric_results, panel_results, rescoring_noise, run_prompt
-from ..llm.client import JsonReply
-from ..llm.repetition import cut_loop
-from ..records.results import agreement_text, score_text
-from ..records.state import RoundRecord, RunState
+from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation
+from ..llm import JsonReply, cut_loop
+from ..records import RoundRecord, RunState, agreement_text, score_text
+from ..search import (
+    RunContext,
+    Seat,
+    candidates_text,
+    draft,
+    evaluate_round,
+    failures_text,
+    focus_from_errors,
+    metric_kind,
+    metric_results,
+    panel_results,
+    parent_of,
+    propose_candidates,
+    rescoring_noise,
+    run_prompt,
+)
 
 
 def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:
@@ -94,7 +102,7 @@ class PromptEngineer(_Seated):
         """Labeled scenarios: several candidates, different on purpose (see search/round.py)."""
         t, state = self.table, self.table.state
         last = state.rounds[-1] if state.rounds else None
-        state.proposed, dropped = await propose(t, n, _critiques(last) if last else "- (none yet)")
+        state.proposed, dropped = await propose_candidates(t, n, _critiques(last) if last else "- (none yet)")
         train = t.scenario.splits.train
         first = state.proposed[0]
         state.rounds.append(RoundRecord(round=n, prompt=first.prompt(train), changes=first.changes, origin=first.operator))

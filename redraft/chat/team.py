@@ -10,17 +10,13 @@ from autogen_agentchat.conditions import StopMessageTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 from pydantic import BaseModel, Field
 
-from .seats import CriticPanel, Evaluator, Moderator, PromptEngineer, TaskExecutor
-from ..config.cards import AgentCard, find_role
-from ..search.context import RunContext, Seat
-from ..llm.endpoints import ModelProvider, ModelUse
+from ..config import AgentCard, Scenario, check_value, find_role
 from ..errors import ConfigError
-from ..llm.client import Caller
-from ..config.loader import check_value
-from ..store.checkpoint import Checkpoint
-from ..config.scenario import Scenario
-from ..search.selection import BestOnDev, stop_rule
-from ..records.state import RunState
+from ..llm import Caller, ModelProvider, ModelUse
+from ..records import RunState
+from ..search import BestOnDev, RunContext, Seat, stop_rule
+from ..store import Checkpoint
+from .seats import CriticPanel, Evaluator, Moderator, PromptEngineer, TaskExecutor
 
 ROLES = ("prompt_engineer", "task_executor", "moderator")
 REVIEWER = "reviewer"  # the human reviewer's seat

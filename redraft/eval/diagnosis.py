@@ -12,7 +12,7 @@ import random
 import statistics
 from typing import Sequence
 
-from ..config.data import Example, ExampleResult
+from ..config import Example, ExampleResult
 
 NO_ANSWER = "(no answer found)"
 

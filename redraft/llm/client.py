@@ -17,11 +17,11 @@ from autogen_core import CancellationToken
 from autogen_core.models import AssistantMessage, CreateResult, LLMMessage, RequestUsage, SystemMessage, UserMessage
 from pydantic import BaseModel, ValidationError
 
-from ..config.budget import Budget
-from .cache import CallCache
+from ..config import Budget
 from ..errors import BudgetExceeded, EndpointError
-from .endpoints import Endpoint, ModelDescription, ModelProvider
 from ..secrets import scrub
+from .cache import CallCache
+from .endpoints import Endpoint, ModelDescription, ModelProvider
 
 T = TypeVar("T", bound=BaseModel)
 

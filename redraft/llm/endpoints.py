@@ -11,13 +11,23 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from autogen_core.models import ChatCompletionClient, ModelFamily
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, SerializerFunctionWrapHandler, StrictBool,
-                      ValidationError, field_validator, model_serializer)
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
-from .embedded import EmbeddedServer, check_gguf, default_gguf
+from ..config import allowed_keys, read_text, validation_to_config_error
 from ..errors import ConfigError
-from ..config.loader import allowed_keys, read_text, validation_to_config_error
 from ..secrets import redact_url, register, url_secrets
+from .embedded import EmbeddedServer, check_gguf, default_gguf
 
 EMBEDDED = "embedded"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..config.budget import Budget
-from .cache import CallCache, default_cache_dir
-from .endpoints import ModelProvider
+from ..config import Budget
 from ..errors import ConfigError
+from .cache import CallCache, default_cache_dir
 from .client import Caller, Ledger
+from .endpoints import ModelProvider
 
 
 def check_folder(path: str | Path, flag: str) -> Path:

@@ -15,7 +15,7 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, Field
 
-from ..config.data import Example, ExampleResult
+from ..config import Example, ExampleResult
 
 # "rewrite_errors" (a full rewrite around the errors, now "fix_errors", an addition) stays for runs saved before.
 Operator = Literal["draft", "seed", "reviewer", "fallback", "fix_errors", "rewrite_errors", "decision_rules", "demos",

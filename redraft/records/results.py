@@ -7,10 +7,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from ..config.baseline import Baseline, Split
-from ..eval.critique import Agreement, PanelAgreement, PanelNoise
-from ..llm.client import Usage
-from ..llm.endpoints import ModelUse
+from ..config import Baseline, Split
+from ..eval import Agreement, PanelAgreement, PanelNoise
+from ..llm import ModelUse, Usage
 from .state import CandidateResult, Decision, Origin, ReviewerVerdict
 
 Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt

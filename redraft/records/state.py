@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..config import ExampleResult
+from ..eval import CriticResult, PanelStats
 from .candidate import Candidate, Evaluation, Operator
-from ..eval.critique import CriticResult, PanelStats
-from ..config.data import ExampleResult
 
 Origin = Literal["prompt_engineer"] | Operator  # who or which edit wrote a round's prompt
 ReviewerAction = Literal["continue", "feedback", "edit", "approve", "stop", "timeout"]

@@ -9,10 +9,10 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from .chart import Axis, Level, Line, Series, line_chart, scale_bounds
-from . import pages
-from ..records.results import ARMS, ArmResult, CompareResult, Difference, RoundPoint
+from ..records import ARMS, ArmResult, CompareResult, Difference, RoundPoint
 from ..secrets import scrub_data
+from . import pages
+from .chart import Axis, Level, Line, Series, line_chart, scale_bounds
 
 __all__ = ["render_html", "render_markdown", "terminal_table", "write_reports"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from ..config.scenario import Scenario
-from ..search.context import RunContext, Seat
-from ..llm.endpoints import ModelProvider
+from ..config import Scenario
+from ..llm import ModelProvider
+from ..search import RunContext, Seat
 
 
 class Projection(BaseModel):

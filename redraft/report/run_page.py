@@ -7,17 +7,15 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from . import pages
 from .._files import write_atomic
-from .chart import Axis, Level, Line, line_chart
-from ..config.data import Example, ExampleResult
-from ..eval.diagnosis import confusion, error_kind
-from ..llm.client import Usage
-from ..records.results import Summary, agreement_text
-from ..store import RunDir
-from ..config.scenario import Scenario
+from ..config import Example, ExampleResult, Scenario
+from ..eval import confusion, error_kind
+from ..llm import Usage
+from ..records import RoundRecord, RunState, Summary, agreement_text
 from ..secrets import scrub_data
-from ..records.state import RoundRecord, RunState
+from ..store import RunDir
+from . import pages
+from .chart import Axis, Level, Line, line_chart
 
 COLORS = {"dev": "#1c7ed6", "train": "#f08c00", "panel": "#7048e8", "test": "#2f9e44", "majority": "#868e96"}
 SHOWN = 8  # failing examples shown per round

@@ -9,13 +9,10 @@ from typing import TypeVar
 
 from autogen_core import CancellationToken
 
-from ..config.cards import AgentCard
-from ..llm.endpoints import ModelProvider, ModelUse
-from ..llm.client import Caller, Sampling
-from ..config.metrics import Metric
-from ..config.scenario import Scenario
+from ..config import AgentCard, Metric, Scenario
+from ..llm import Caller, ModelProvider, ModelUse, Sampling
+from ..records import RunState
 from .selection import BestOnDev, StopRule
-from ..records.state import RunState
 
 T = TypeVar("T")
 

@@ -11,11 +11,11 @@ import random
 import re
 from typing import Sequence
 
-from ..records.candidate import Candidate, Evaluation
-from .policies import demo_count, pick_demos
+from ..eval import pick_failures
+from ..records import Candidate, Evaluation
 from .context import RunContext
-from ..eval.diagnosis import pick_failures
 from .metric import labels_of, metric_kind
+from .policies import demo_count, pick_demos
 from .screen import run
 
 

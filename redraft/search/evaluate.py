@@ -10,15 +10,20 @@ from typing import Awaitable, Iterable, TypeVar
 
 from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
-from ..records.candidate import split_prompt
-from ..config.cards import AgentCard
+from ..config import AgentCard, Example, ExampleResult
+from ..eval import (
+    CriticResult,
+    JudgeNoise,
+    Review,
+    check_review,
+    judge_noise,
+    per_output_panel,
+    review_schema,
+    review_values,
+)
+from ..llm import JsonReply
+from ..records import RoundRecord, split_prompt
 from .context import RunContext, Seat
-from ..eval.critique import (CriticResult, JudgeNoise, Review, check_review, per_output_panel, review_schema,
-                             review_values)
-from ..config.data import Example, ExampleResult
-from ..llm.client import JsonReply
-from ..records.state import RoundRecord
-from ..eval.stats import judge_noise
 
 SHOWN_FAILURES = 5
 T = TypeVar("T")

@@ -7,8 +7,8 @@ import collections
 import random
 from typing import Sequence
 
-from ..records.candidate import Candidate, Evaluation, Operator
-from ..config.data import Example
+from ..config import Example
+from ..records import Candidate, Evaluation, Operator
 
 
 class OperatorCycle:

@@ -12,16 +12,14 @@ import random
 import re
 from typing import Sequence
 
-from ..records.candidate import ADDITIONS, Candidate, Evaluation, Operator, prompt_key
-from .policies import OperatorCycle
+from ..eval import Proposal, error_pattern, failures_block, pick_failures, proposal_schema
+from ..llm import JsonReply
+from ..records import ADDITIONS, Candidate, Evaluation, Operator, prompt_key, score_text
 from .context import RunContext
-from ..eval.critique import Proposal, proposal_schema
-from ..eval.diagnosis import error_pattern, failures_block, pick_failures
-from .evaluate import gather_all
-from ..llm.client import JsonReply
-from ..records.results import score_text
 from .demos import with_new_demos
+from .evaluate import gather_all
 from .metric import labels_of, metric_kind
+from .policies import OperatorCycle
 
 SHOWN_FAILURES = 6
 REASONING_ROOM = 100  # the fewest reply tokens in which a small model can work through an input before answering

@@ -11,12 +11,10 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from ..records.candidate import Candidate, Evaluation, prompt_key
+from ..eval import top_error
+from ..records import Candidate, CandidateResult, Evaluation, RoundRecord, prompt_key, score_text
 from .context import RunContext
-from ..eval.diagnosis import top_error
 from .evaluate import gather_all
-from ..records.results import score_text
-from ..records.state import CandidateResult, RoundRecord
 from .metric import metric_kind
 from .propose import drafts, edits, refill, usable
 from .screen import highest_on_dev, promoted, run, screen
@@ -28,7 +26,7 @@ def parent_of(ctx: RunContext) -> Evaluation | None:
     return ctx.state.evaluations.get(prompt_key(best.prompt)) if best is not None else None
 
 
-async def propose(ctx: RunContext, round_no: int, critiques: str) -> tuple[list[Candidate], list[str]]:
+async def propose_candidates(ctx: RunContext, round_no: int, critiques: str) -> tuple[list[Candidate], list[str]]:
     """The round's candidates: the reviewer's edit, round 1's drafts, or named edits of the best so far;
     and why each proposal that is no candidate was dropped."""
     s, state = ctx.scenario, ctx.state

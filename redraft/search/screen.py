@@ -11,11 +11,11 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from ..records.candidate import Candidate, Evaluation, prompt_key
-from .policies import screening_batch
+from ..config import Example
+from ..records import Candidate, Evaluation, prompt_key
 from .context import RunContext
-from ..config.data import Example
 from .evaluate import gather_all, metric_results, run_prompt
+from .policies import screening_batch
 
 
 async def run(ctx: RunContext, candidate: Candidate, examples: Sequence[Example], round_no: int) -> Evaluation:

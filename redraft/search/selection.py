@@ -6,10 +6,9 @@ from __future__ import annotations
 import statistics
 from typing import Protocol
 
-from ..records.candidate import prompt_key
-from ..config.scenario import Scenario
-from ..records.state import Decision, RoundRecord, RunState
-from ..eval.stats import paired_bootstrap
+from ..config import Scenario
+from ..eval import paired_bootstrap
+from ..records import Decision, RoundRecord, RunState, prompt_key
 
 
 class Acceptance(Protocol):

@@ -8,14 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..config.budget import Budget
-from ..config.cards import AgentCard
-from ..config.data import Splits
-from ..config.scenario import Scenario
-from ..llm.client import Ledger
-from ..llm.endpoints import ModelUse
-from ..records.state import RunState
-from ..records.transcript import Entry
+from ..config import AgentCard, Budget, Scenario, Splits
+from ..llm import Ledger, ModelUse
+from ..records import Entry, RunState
 from .folder import RunDir
 
 

@@ -13,8 +13,8 @@ from typing import Any, Iterator, TextIO
 
 from .._files import write_atomic
 from ..errors import RedraftError
-from ..llm.client import Ledger
-from ..records.transcript import Entry
+from ..llm import Ledger
+from ..records import Entry
 from ..secrets import scrub, scrub_data
 
 

@@ -11,10 +11,9 @@ from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from ..config.baseline import Baseline, Split, majority_baselines
-from ..config.scenario import Scenario, load_scenario
+from ..config import Baseline, Scenario, Split, load_scenario, majority_baselines
 from ..errors import RedraftError
-from ..records.results import Summary
+from ..records import Summary
 from .checkpoint import Checkpoint, RunConfig
 from .folder import RunDir
 from .summary import Reached, build_summary

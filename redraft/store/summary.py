@@ -8,13 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._files import write_atomic
-from ..config.baseline import Baseline, Split
-from ..config.scenario import Scenario
-from ..llm.client import Ledger
-from ..llm.endpoints import ModelUse
-from ..records.results import (HeldOutSummary, PanelSummary, ReviewerAgreement, ReviewerScore, ReviewerSummary,
-                               ReviewSummary, RoundSummary, Summary, UnparsedReview)
-from ..records.state import HeldOutScore, RoundRecord, RunState
+from ..config import Baseline, Scenario, Split
+from ..llm import Ledger, ModelUse
+from ..records import (
+    HeldOutScore,
+    HeldOutSummary,
+    PanelSummary,
+    ReviewerAgreement,
+    ReviewerScore,
+    ReviewerSummary,
+    ReviewSummary,
+    RoundRecord,
+    RoundSummary,
+    RunState,
+    Summary,
+    UnparsedReview,
+)
 from ..secrets import scrub
 from .folder import RunDir, now_iso
 
