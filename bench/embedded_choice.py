@@ -147,7 +147,7 @@ def _replies(summary: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
     """Usable structured replies of all asked for, and how many texts the loop guard cut."""
     from redraft.eval import Review
     from redraft.llm import extract_json
-    from redraft.llm import cut_loop
+    from redraft.eval import cut_loop
 
     by_role = summary["usage_by_role"]
     critics = {name for r in summary["rounds"] for name in r["critics"]}

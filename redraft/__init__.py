@@ -1,4 +1,9 @@
-"""redraft: AI agents hold a group chat to refine a prompt, turn by turn, and measure whether it paid off."""
+"""redraft: AI agents hold a group chat to refine a prompt, turn by turn, and measure whether it paid off.
+
+The layers, from the bottom up, each importing only those before it: config (what the user writes), eval
+(pure scoring), records (the typed values a run keeps), llm (every model call) and store (the run folder),
+search (the candidate search), report (pages people read) and chat (AgentChat: seats, team, runner,
+reviewer); then api, compare, export, console and cli, the commands."""
 
 from __future__ import annotations
 

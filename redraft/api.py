@@ -9,32 +9,11 @@ from pathlib import Path
 from typing import Callable
 
 from .chat import OnMessage, ReviewSettings, Runner, Session, build_session, seat_roles
-from .config import (
-    PACKAGE_AGENTS,
-    AgentCard,
-    Budget,
-    Scenario,
-    check_card,
-    load_cards,
-    load_scenario,
-    majority_baselines,
-    resumed_caps,
-)
+from .config import (PACKAGE_AGENTS, AgentCard, Budget, Scenario, check_card, load_cards, load_scenario,
+                     majority_baselines, resumed_caps)
 from .errors import ConfigError, EmbeddedModelError, EndpointError, RunInterrupted, Terminated
-from .llm import (
-    Caller,
-    ConfiguredModels,
-    EmbeddedModels,
-    ModelProvider,
-    OnProgress,
-    cache_folder,
-    check_folder,
-    find_config,
-    interrupts_cancel,
-    make_caller,
-    open_models,
-    serving,
-)
+from .llm import (Caller, ConfiguredModels, EmbeddedModels, ModelProvider, OnProgress, cache_folder, check_folder,
+                  find_config, interrupts_cancel, make_caller, open_models, serving)
 from .records import Summary
 from .report import Projection, projected_spend, write_run_report
 from .search import Seat

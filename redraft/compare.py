@@ -19,17 +19,8 @@ from .chat import Runner, build_session
 from .config import AgentCard, Baseline, Budget, Scenario, majority_baseline
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
 from .eval import Interval, PairedDifference, mean_ci, paired_difference
-from .llm import (
-    Caller,
-    ModelProvider,
-    OnProgress,
-    Progress,
-    check_folder,
-    interrupts_cancel,
-    make_caller,
-    open_models,
-    serving,
-)
+from .llm import (Caller, ModelProvider, OnProgress, Progress, check_folder, interrupts_cancel, make_caller,
+                  open_models, serving)
 from .records import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
 from .report import projected_spend, write_reports
 from .search import RunContext, draft, score_examples

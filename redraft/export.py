@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import yaml
 
 from .errors import RedraftError
-from .llm import ModelUse
+from .records import ModelUse
 from .search import executor_messages, template_values
 from .secrets import scrub
 from .store import RunRecord, read_run

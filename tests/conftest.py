@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from autogen_ext.models.replay import ReplayChatCompletionClient
 
-from redraft.llm import Endpoint, ModelDescription
+from redraft.llm import Endpoint
+from redraft.records import ModelDescription
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,8 @@ from autogen_core.models import CreateResult, RequestUsage
 from conftest import write_scenario
 from redraft.compare import ARMS, CompareOptions, CompareResult, Difference, compare_scenario, differences, verdict
 from redraft.errors import ConfigError
-from redraft.llm import Endpoint, ModelDescription
+from redraft.llm import Endpoint
+from redraft.records import ModelDescription
 
 # ---- model doubles
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import SCENARIO, ScriptedModels, proposal, read_transcript, review, run, write_scenario
 
 from redraft.eval import Review, check_review, echoed_shape
-from redraft.llm import cut_loop
+from redraft.eval import cut_loop
 
 # Seen on the embedded SmolLM2-135M in `make demo`.
 LOOPING_CHANGES = ("refund policy; never promise anything the policy does not allow; Replies are polite; No bold "

@@ -13,24 +13,12 @@ from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
 from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation
-from ..llm import JsonReply, cut_loop
+from ..eval import cut_loop
+from ..llm import JsonReply
 from ..records import RoundRecord, RunState, agreement_text, score_text
-from ..search import (
-    RunContext,
-    Seat,
-    candidates_text,
-    draft,
-    evaluate_round,
-    failures_text,
-    focus_from_errors,
-    metric_kind,
-    metric_results,
-    panel_results,
-    parent_of,
-    propose_candidates,
-    rescoring_noise,
-    run_prompt,
-)
+from ..search import (RunContext, Seat, candidates_text, draft, evaluate_round, failures_text, focus_from_errors,
+                      metric_kind, metric_results, panel_results, parent_of, propose_candidates, rescoring_noise,
+                      run_prompt)
 
 
 def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:

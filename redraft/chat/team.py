@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from ..config import AgentCard, Scenario, check_value, find_role
 from ..errors import ConfigError
-from ..llm import Caller, ModelProvider, ModelUse
+from ..llm import Caller, ModelProvider
+from ..records import ModelUse
 from ..records import RunState
 from ..search import BestOnDev, RunContext, Seat, stop_rule
 from ..store import Checkpoint

@@ -1,18 +1,9 @@
-"""What the user writes, validated: scenarios and their examples, role cards, metrics, budget caps, and the majority-class baseline of their data."""
+"""What the user writes, validated: scenarios, examples and splits, role cards, metrics, budget caps, the majority class."""
 
 from .baseline import Baseline, Split, majority_baseline, majority_baselines
 from .budget import Budget, resumed_caps
-from .cards import (
-                    BASE_VARIABLES,
-                    PACKAGE_AGENTS,
-                    ROLE_TEMPLATES,
-                    AgentCard,
-                    check_card,
-                    find_role,
-                    load_card,
-                    load_cards,
-                    template_variables,
-)
+from .cards import (BASE_VARIABLES, PACKAGE_AGENTS, ROLE_TEMPLATES, AgentCard, check_card, find_role, load_card,
+                    load_cards, template_variables)
 from .data import DatasetSpec, Example, ExampleResult, Splits, inline_examples, load_examples, read_rows
 from .loader import allowed_keys, check_value, load_model, read_text, read_yaml, validation_to_config_error
 from .metrics import Metric, MetricResult, MetricSpec, build_metric, extract_label, extract_number, normalize

@@ -27,9 +27,9 @@ Role = Literal["prompt_engineer", "task_executor", "critic", "moderator"]
 BASE_VARIABLES = ("task", "criteria", "examples", "round")
 
 # The templates the code renders for each role, and the variables each gets on top of BASE_VARIABLES, as
-# passed at the call sites: search.draft (draft), agents.PromptEngineer._propose (revise), search.edits (edit, add
-# and operator_<name>, one per named edit), evaluate.run_prompt (run), evaluate.review_outputs (review; the reply
-# shape from critique.review_values), agents.Moderator._focus.
+# passed at the call sites: search/propose.py draft (draft), chat/seats.py PromptEngineer._propose (revise),
+# search/propose.py edits (edit, add and operator_<name>, one per named edit), search/evaluate.py run_prompt (run)
+# and review_outputs (review; the reply shape from eval/critique.py review_values), chat/seats.py Moderator._focus.
 # A card's system message is rendered beside each of its role's templates, so it gets what they all share.
 _EDIT = ("output_rule", "instruction", "best_score", "trajectory", "error_pattern", "failures", "critiques", "reviewer")
 

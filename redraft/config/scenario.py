@@ -11,18 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from ..errors import ConfigError
 from .budget import Budget
 from .cards import ReplyTokens
-from .data import (
-    INPUT_FILES,
-    DatasetSpec,
-    Example,
-    Splits,
-    SplitSpec,
-    data_file,
-    inline_examples,
-    load_examples,
-    read_rows,
-    split_examples,
-)
+from .data import (INPUT_FILES, DatasetSpec, Example, Splits, SplitSpec, data_file, inline_examples, load_examples,
+                   read_rows, split_examples)
 from .loader import YamlDoc, parse_model, parse_yaml, read_text
 from .metrics import Metric, MetricSpec, build_metric
 

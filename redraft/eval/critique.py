@@ -6,17 +6,10 @@ import re
 import statistics
 from typing import Annotated, Any, NamedTuple
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    Field,
-    SerializerFunctionWrapHandler,
-    WrapSerializer,
-    field_validator,
-    model_serializer,
-)
+from pydantic import (BaseModel, BeforeValidator, Field, SerializerFunctionWrapHandler, WrapSerializer, field_validator,
+                      model_serializer)
 
-from ..llm import cut_loop
+from .repetition import cut_loop
 from .stats import describe, krippendorff_alpha, no_variation
 
 ISSUE_MAX = 120

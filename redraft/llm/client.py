@@ -21,57 +21,10 @@ from ..config import Budget
 from ..errors import BudgetExceeded, EndpointError
 from ..secrets import scrub
 from .cache import CallCache
-from .endpoints import Endpoint, ModelDescription, ModelProvider
+from ..records import Ledger, ModelDescription, Usage
+from .endpoints import Endpoint, ModelProvider
 
 T = TypeVar("T", bound=BaseModel)
-
-
-class Usage(BaseModel):
-    """Calls and tokens, summed."""
-
-    calls: int = 0  # every completion the chat used, from the network or the cache
-    network_calls: int = 0  # completions that came over the network
-    requests: int = 0  # requests sent over the network: every attempt, retries and failures included
-    cache_hits: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    network_tokens: int = 0  # tokens actually sent/received over the network (what budgets cap)
-    cost_usd: float = 0.0
-    seconds: float = 0.0  # summed time inside model calls (calls overlap, so this can exceed wall time)
-
-    def add(self, other: "Usage") -> None:
-        """Accumulate another usage into this one."""
-        self.calls += other.calls
-        self.network_calls += other.network_calls
-        self.requests += other.requests
-        self.cache_hits += other.cache_hits
-        self.prompt_tokens += other.prompt_tokens
-        self.completion_tokens += other.completion_tokens
-        self.network_tokens += other.network_tokens
-        self.cost_usd += other.cost_usd
-        self.seconds += other.seconds
-
-
-class Ledger(BaseModel):
-    """Usage per role, per round, and per role in each round."""
-
-    by_role: dict[str, Usage] = {}
-    by_round: dict[int, Usage] = {}
-    by_round_role: dict[int, dict[str, Usage]] = {}  # round -> role -> usage (round 0: the final test scoring)
-
-    def record(self, role: str, round_no: int, usage: Usage) -> None:
-        """Add one call's usage."""
-        self.by_role.setdefault(role, Usage()).add(usage)
-        self.by_round.setdefault(round_no, Usage()).add(usage)
-        self.by_round_role.setdefault(round_no, {}).setdefault(role, Usage()).add(usage)
-
-    @property
-    def total(self) -> Usage:
-        """Everything, summed."""
-        out = Usage()
-        for u in self.by_role.values():
-            out.add(u)
-        return out
 
 
 @dataclass(frozen=True)

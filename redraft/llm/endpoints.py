@@ -11,56 +11,16 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 from autogen_core.models import ChatCompletionClient, ModelFamily
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    SerializerFunctionWrapHandler,
-    StrictBool,
-    ValidationError,
-    field_validator,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StrictBool, ValidationError, field_validator
 
 from ..config import allowed_keys, read_text, validation_to_config_error
 from ..errors import ConfigError
 from ..secrets import redact_url, register, url_secrets
+from ..records import ModelDescription
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 
 EMBEDDED = "embedded"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ModelDescription(BaseModel):
-    """What a summary may show about the model behind a tag: never its key."""
-
-    model: str
-    api_type: str
-    base_url: str | None = None  # secrets masked, ${NAME} placeholders kept
-    tags: list[str] | None = None
-    gguf: str | None = None  # the embedded model's file
-
-    @model_serializer(mode="wrap")
-    def _set_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Unset fields are left out; a seat's own settings come first (as config.json and summary.json show them)."""
-        data = handler(self)
-        first = [k for k in ("tag", "temperature", "max_tokens") if k in data]
-        return {k: data[k] for k in [*first, *(k for k in data if k not in first)] if data[k] is not None}
-
-
-class ModelUse(ModelDescription):
-    """A role's model as a run records it: the tag, the sampling settings and the endpoint's description."""
-
-    tag: str
-    temperature: float
-    max_tokens: int
-
-    @classmethod
-    def of(cls, tag: str, temperature: float, max_tokens: int, description: ModelDescription) -> ModelUse:
-        """A seat's settings beside its endpoint's description."""
-        return cls(tag=tag, temperature=temperature, max_tokens=max_tokens, **description.model_dump())
 
 
 class ModelInfo(BaseModel):

@@ -1,5 +1,5 @@
 """Result models: what a run (summary.json) and a comparison (compare.json) produced, as typed data
-that report.py and console.py read without depending on the code that made them."""
+that report/ and console.py read without depending on the code that made them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_valid
 
 from ..config import Baseline, Split
 from ..eval import Agreement, PanelAgreement, PanelNoise
-from ..llm import ModelUse, Usage
+from .usage import ModelUse, Usage
 from .state import CandidateResult, Decision, Origin, ReviewerVerdict
 
 Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt

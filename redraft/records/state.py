@@ -28,18 +28,6 @@ class Decision(BaseModel):
     reason: str
 
 
-class ReviewerVerdict(BaseModel):
-    """What the human reviewer did in one round."""
-
-    round: int
-    action: ReviewerAction
-    text: str | None = None
-    score: float | None = None
-    panel_score: float | None = None  # the panel's overall mean, for agreement with /score
-    combined_score: float | None = None  # panel and reviewer, weighted
-    moderator_would_accept: bool | None = None  # for /approve: did the moderator's own rule agree?
-
-
 class CandidateResult(BaseModel):
     """One candidate of a round as the transcript and summary show it."""
 
@@ -50,6 +38,18 @@ class CandidateResult(BaseModel):
     parent_screen: float | None = None  # the parent's mean on the same minibatch
     dev: float | None = None  # mean on dev, when it got that far
     chosen: bool = False  # the round's record is this candidate
+
+
+class ReviewerVerdict(BaseModel):
+    """What the human reviewer did in one round."""
+
+    round: int
+    action: ReviewerAction
+    text: str | None = None
+    score: float | None = None
+    panel_score: float | None = None  # the panel's overall mean, for agreement with /score
+    combined_score: float | None = None  # panel and reviewer, weighted
+    moderator_would_accept: bool | None = None  # for /approve: did the moderator's own rule agree?
 
 
 class RoundRecord(BaseModel):

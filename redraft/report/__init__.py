@@ -1,4 +1,4 @@
-"""What people read: a run's HTML page, a comparison's pages (HTML, markdown, terminal), their shared pieces, the chart, and --dry-run's projection."""
+"""What people read: a run's HTML page, a comparison's pages, their shared pieces, the chart, --dry-run's projection."""
 
 from .compare_page import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
 from .projection import Projection, projected_spend

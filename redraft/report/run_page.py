@@ -10,8 +10,7 @@ from pathlib import Path
 from .._files import write_atomic
 from ..config import Example, ExampleResult, Scenario
 from ..eval import confusion, error_kind
-from ..llm import Usage
-from ..records import RoundRecord, RunState, Summary, agreement_text
+from ..records import RoundRecord, RunState, Summary, Usage, agreement_text
 from ..secrets import scrub_data
 from ..store import RunDir
 from . import pages

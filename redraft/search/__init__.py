@@ -1,16 +1,9 @@
-"""The candidate search: the run context, running prompts, proposing, worked examples, screening and promotion, and the loop's policies."""
+"""The candidate search: the run context, running prompts, proposing, worked examples, screening, the loop's policies."""
 
 from .context import RunContext, Seat, template_values
 from .demos import shows_working
-from .evaluate import (
-                       executor_messages,
-                       failures_text,
-                       metric_results,
-                       panel_results,
-                       rescoring_noise,
-                       run_prompt,
-                       score_examples,
-)
+from .evaluate import (executor_messages, failures_text, metric_results, panel_results, rescoring_noise, run_prompt,
+                       score_examples)
 from .metric import metric_kind
 from .policies import OperatorCycle, demo_count, pick_demos, screening_batch
 from .propose import added_sentences, draft, reads_as_reply, without_replies

@@ -10,7 +10,8 @@ from typing import TypeVar
 from autogen_core import CancellationToken
 
 from ..config import AgentCard, Metric, Scenario
-from ..llm import Caller, ModelProvider, ModelUse, Sampling
+from ..llm import Caller, ModelProvider, Sampling
+from ..records import ModelUse
 from ..records import RunState
 from .selection import BestOnDev, StopRule
 

@@ -11,21 +11,13 @@ from typing import Awaitable, Iterable, TypeVar
 from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
 from ..config import AgentCard, Example, ExampleResult
-from ..eval import (
-    CriticResult,
-    JudgeNoise,
-    Review,
-    check_review,
-    judge_noise,
-    per_output_panel,
-    review_schema,
-    review_values,
-)
+from ..eval import (CriticResult, JudgeNoise, Review, check_review, judge_noise, per_output_panel, review_schema,
+                    review_values)
 from ..llm import JsonReply
 from ..records import RoundRecord, split_prompt
 from .context import RunContext, Seat
 
-SHOWN_FAILURES = 5
+SHOWN_FAILURES = 5  # the worst train examples failures_text shows (the evaluator's message, the reviewer, a rubric revise)
 T = TypeVar("T")
 
 async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:

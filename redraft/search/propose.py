@@ -21,7 +21,7 @@ from .evaluate import gather_all
 from .metric import labels_of, metric_kind
 from .policies import OperatorCycle
 
-SHOWN_FAILURES = 6
+ENGINEER_FAILURES = 6  # failing train examples a labeled edit request shows the engineer, drawn across error kinds
 REASONING_ROOM = 100  # the fewest reply tokens in which a small model can work through an input before answering
 
 
@@ -156,7 +156,7 @@ def edit_values(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     kind = metric_kind(ctx)
     train = s.splits.train
     rng = random.Random(s.seed * 31 + round_no)
-    failing = pick_failures(kind, train, parent.train, SHOWN_FAILURES, rng)
+    failing = pick_failures(kind, train, parent.train, ENGINEER_FAILURES, rng)
     return draft_values(ctx, round_no, parent.candidate.reasoning) | {
         "instruction": parent.candidate.instruction,
         "best_score": score_text(parent.mean("dev")),

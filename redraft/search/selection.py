@@ -4,6 +4,7 @@ so far (decided on dev, by more than the noise), and when the chat stops."""
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass
 from typing import Protocol
 
 from ..config import Scenario
@@ -122,11 +123,11 @@ class AnyOf(StopRule):
         return next((why for r in self.rules if (why := r.reason(state, record)) is not None), None)
 
 
+@dataclass
 class TargetReached(StopRule):
     """Stops once the best score reaches the target."""
 
-    def __init__(self, target: float | None):
-        self.target = target
+    target: float | None
 
     def reason(self, state: RunState, record: RoundRecord) -> str | None:
         best = state.best()
@@ -135,23 +136,22 @@ class TargetReached(StopRule):
         return f"target score reached ({best.score:.2f} >= {self.target})"
 
 
+@dataclass
 class NoProgress(StopRule):
     """Stops after `patience` rounds in a row without a new best."""
 
-    def __init__(self, patience: int):
-        self.patience = patience
+    patience: int
 
     def reason(self, state: RunState, record: RoundRecord) -> str | None:
-        if state.since_best < self.patience:
-            return None
-        return f"no progress for {self.patience} round{'s' if self.patience > 1 else ''}"
+        stuck = state.since_best >= self.patience
+        return f"no progress for {self.patience} round{'s' if self.patience > 1 else ''}" if stuck else None
 
 
+@dataclass
 class RoundLimit(StopRule):
     """Stops at the round limit."""
 
-    def __init__(self, rounds: int):
-        self.rounds = rounds
+    rounds: int
 
     def reason(self, state: RunState, record: RoundRecord) -> str | None:
         return f"round limit reached ({self.rounds})" if record.round >= self.rounds else None

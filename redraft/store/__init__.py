@@ -1,4 +1,4 @@
-"""The run folder: its layout and lock, the transcript, the checkpoint and configuration it saves, the summary, and reading a run back."""
+"""The run folder: its layout and lock, the transcript, the checkpoint and configuration, the summary, reading it back."""
 
 from .checkpoint import CardRecord, Checkpoint, RunConfig
 from .folder import RunDir, new_folder, now_iso

@@ -9,8 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..config import AgentCard, Budget, Scenario, Splits
-from ..llm import Ledger, ModelUse
-from ..records import Entry, RunState
+from ..records import Entry, Ledger, ModelUse, RunState
 from .folder import RunDir
 
 

@@ -13,8 +13,7 @@ from typing import Any, Iterator, TextIO
 
 from .._files import write_atomic
 from ..errors import RedraftError
-from ..llm import Ledger
-from ..records import Entry
+from ..records import Entry, Ledger
 from ..secrets import scrub, scrub_data
 
 

@@ -9,21 +9,8 @@ from pathlib import Path
 
 from .._files import write_atomic
 from ..config import Baseline, Scenario, Split
-from ..llm import Ledger, ModelUse
-from ..records import (
-    HeldOutScore,
-    HeldOutSummary,
-    PanelSummary,
-    ReviewerAgreement,
-    ReviewerScore,
-    ReviewerSummary,
-    ReviewSummary,
-    RoundRecord,
-    RoundSummary,
-    RunState,
-    Summary,
-    UnparsedReview,
-)
+from ..records import (HeldOutScore, HeldOutSummary, Ledger, ModelUse, PanelSummary, ReviewerAgreement, ReviewerScore,
+                       ReviewerSummary, ReviewSummary, RoundRecord, RoundSummary, RunState, Summary, UnparsedReview)
 from ..secrets import scrub
 from .folder import RunDir, now_iso
 
