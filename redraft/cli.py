@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 # Only small modules here: the heavy ones load inside main(), where Ctrl-C is already handled.
+from .console import say, visible, write
 from .errors import EXIT_CODES, RedraftError, RunInterrupted, Terminated
 from .secrets import scrub
 
@@ -92,7 +93,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """
     from .api import report_run
 
-    print(f"report: {report_run(args.run_dir)}")
+    say(f"report: {report_run(args.run_dir)}")
     return 0
 
 
@@ -109,12 +110,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     runs, broken = list_runs(args.runs_dir)
     if not runs and not broken:
-        print(f"no runs in {args.runs_dir}")
+        say(f"no runs in {args.runs_dir}")
         return 0
     for line in runs_table(runs):
-        print(line)
+        say(line)
     for path, why in broken:
-        print(f"unreadable: {path}: {why}", file=sys.stderr)
+        say(f"unreadable: {path}: {why}", file=sys.stderr)
     return 0
 
 
@@ -151,9 +152,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     text = export_run(args.run_dir, args.format)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+        say(f"wrote {args.out}", file=sys.stderr)
+    else:  # exact into a pipe or a file; on a terminal, its control characters shown, not obeyed
+        write(sys.stdout, visible(text) if sys.stdout.isatty() else text)
     return 0
 
 
@@ -174,14 +175,14 @@ def _options(args: argparse.Namespace) -> "RunOptions":
 
 
 def _print_projection(p: "Projection") -> int:
-    print(f"projection for up to {p.rounds} rounds (no model was called):")
-    print(f"  {'role':<18}{'calls':>7}{'at most':>9}")
+    say(f"projection for up to {p.rounds} rounds (no model was called):")
+    say(f"  {'role':<18}{'calls':>7}{'at most':>9}")
     for role, n in p.calls.items():
-        print(f"  {role:<18}{n:>7}{p.max_calls[role]:>9}")
-    print(f"  {'total':<18}{p.total_calls:>7}{sum(p.max_calls.values()):>9}")
-    print(f"  tokens at most: {p.prompt_tokens} prompt + {p.completion_tokens} completion")
+        say(f"  {role:<18}{n:>7}{p.max_calls[role]:>9}")
+    say(f"  {'total':<18}{p.total_calls:>7}{sum(p.max_calls.values()):>9}")
+    say(f"  tokens at most: {p.prompt_tokens} prompt + {p.completion_tokens} completion")
     if p.cost_usd is not None:
-        print(f"  cost at most: ${p.cost_usd:.4f}")
+        say(f"  cost at most: ${p.cost_usd:.4f}")
     return 0
 
 
@@ -195,7 +196,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .api import validate_scenario
 
     s = validate_scenario(args.scenario, agents=args.agents, config=args.config)
-    print(f"OK: {s.path} — scenario '{s.name}', {len(s.task_inputs)} inputs, {len(s.criteria)} criteria, "
+    say(f"OK: {s.path} — scenario '{s.name}', {len(s.task_inputs)} inputs, {len(s.criteria)} criteria, "
           f"critics: {', '.join(s.critics)}, up to {s.rounds} rounds")
     return 0
 
@@ -206,7 +207,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 
     paths = list_scenarios()
     if not paths:
-        print("no scenarios found")
+        say("no scenarios found")
         return 0
     for path in paths:
         try:
@@ -214,8 +215,8 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             desc = " ".join(str(data.get("description", "")).split()) if isinstance(data, dict) else ""
         except RedraftError as exc:
             desc = f"(broken: {exc})"
-        print(f"{path.stem:<22} {desc}")
-        print(f"{'':<22} {path}")
+        say(f"{path.stem:<22} {desc}")
+        say(f"{'':<22} {path}")
     return 0
 
 
@@ -257,8 +258,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         result = compare_scenario(args.scenario, options, on_progress=line.show)
     finally:
         line.clear()
-    print(terminal_table(result))
-    print(f"\nfiles      {result.out_dir}/  (compare.json, report.md, report.html, runs/)")
+    say(terminal_table(result))
+    say(f"\nfiles      {result.out_dir}/  (compare.json, report.md, report.html, runs/)")
     return 0
 
 
@@ -365,32 +366,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `redraft` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("REDRAFT_DEBUG") == "1"
+    _printable_streams()
     before = _on_sigterm(_terminate)
     try:
-        return _main(argv, debug)
+        code = _main(argv, debug)
+        for stream in (sys.stdout, sys.stderr):
+            write(stream, "")  # flush now, so a reader gone by the end is quiet, not an error at exit
+        return code
+    except BrokenPipeError:  # a reader gone while something printed past console.write: stop quietly
+        for stream in (sys.stdout, sys.stderr):
+            write(stream, "")
+        return 1
     except RedraftError as exc:
         if debug:
-            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
-        print(f"\nredraft: {scrub(str(exc))}" if isinstance(exc, RunInterrupted) else f"error: {scrub(str(exc))}",
-              file=sys.stderr)
+            say(traceback.format_exc(), file=sys.stderr, end="")
+        say(f"\nredraft: {exc}" if isinstance(exc, RunInterrupted) else f"error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt as exc:  # Ctrl-C (or SIGTERM) before a run began, e.g. while loading
         by = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
-        print(f"\nredraft: interrupted ({by}).", file=sys.stderr)
+        say(f"\nredraft: interrupted ({by}).", file=sys.stderr)
         return EXIT_CODES[by]
     except Exception as exc:  # a bug, or a failure nobody foresaw: one line, the traceback only with --debug
         if debug:
-            print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+            say(traceback.format_exc(), file=sys.stderr, end="")
         by = _interrupt_inside(exc)
         if by is not None:
-            print(f"\nredraft: interrupted ({by}).", file=sys.stderr)
+            say(f"\nredraft: interrupted ({by}).", file=sys.stderr)
             return EXIT_CODES[by]
-        print(f"error: {scrub(f'{type(exc).__name__}: {exc}')} (unexpected; --debug shows where it happened)",
-              file=sys.stderr)
+        say(f"error: {type(exc).__name__}: {exc} (unexpected; --debug shows where it happened)", file=sys.stderr)
         return 1
     finally:
         if before is not None:
             _on_sigterm(before)
+
+
+def _printable_streams() -> None:
+    """A character the terminal's encoding cannot show (━ under PYTHONIOENCODING=ascii) is printed as ?, not fatal."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):  # not a TextIOWrapper (a test's capture), or closed
+            pass
 
 
 def _interrupt_inside(exc: BaseException) -> str | None:
@@ -418,7 +434,7 @@ def _main(argv: list[str], debug: bool) -> int:
     try:  # read here so that a .env that is not text is one clear line, like any other file
         env_text = read_text(Path(env_file)) if env_file else ""
     except RedraftError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", file=sys.stderr)
         return 2
     load_dotenv(stream=io.StringIO(env_text), override=False)
     parser = build_parser()
@@ -451,7 +467,7 @@ class _PlainLog(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not self.tracebacks:
             record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
-        return scrub(super().format(record))
+        return visible(scrub(super().format(record)))
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import textwrap
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from .llm import duration
-from .records import Summary, agreement_text, score_text
+# Only small modules here: cli.py prints its errors through say(), also when the heavy modules failed to load.
 from .secrets import scrub
+from .terminal import no_color, say, visible, write
 
 if TYPE_CHECKING:
     from .api import Hooks
+    from .records import Summary
     from .records import Entry
     from .store import RunRecord
 
 ROLE_COLORS = {"prompt_engineer": "36", "task_executor": "33", "critic_panel": "35", "moderator": "32", "user": "37"}
+
+class Styled(NamedTuple):
+    """A part of a line shown in a style (an SGR code such as "1" or "36;1") when colour is on."""
+
+    code: str
+    text: str
 
 
 class ProgressLine:
@@ -25,27 +31,34 @@ class ProgressLine:
 
     def __init__(self, *, log_steps: bool = False):
         self.tty = sys.stderr.isatty()
+        self.plain = no_color()  # NO_COLOR: no escape at all; the line is rewritten with \r and spaces
         self.log_steps = log_steps  # off a terminal: print each new step (the text before " — ")
         self.shown = False
         self.step = ""
+        self.length = 0  # of the line shown, to blank it without an escape
 
     def show(self, text: str) -> None:
         """Show where the work is now."""
+        text = visible(text)
         if self.tty:
-            sys.stderr.write(f"\r\033[K\033[2m… {text}\033[0m")
-            sys.stderr.flush()
+            line = f"… {text}"
+            if self.plain:
+                write(sys.stderr, "\r" + line.ljust(self.length))
+            else:
+                write(sys.stderr, f"\r\033[K\033[2m{line}\033[0m")
+            self.length = len(line)
             self.shown = True
         elif self.log_steps and text.split(" — ")[0] != self.step:
             # In a log, a line per step, not per tick.
             self.step = text.split(" — ")[0]
-            print(text, file=sys.stderr, flush=True)
+            write(sys.stderr, text + "\n")
 
     def clear(self) -> None:
         """Erase the line on a terminal, so what is printed next starts clean."""
         if self.shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+            write(sys.stderr, "\r" + " " * self.length + "\r" if self.plain else "\r\033[K")
             self.shown = False
+            self.length = 0
 
 
 class Console:
@@ -55,18 +68,28 @@ class Console:
         self.out = out or sys.stdout
         self.quiet = quiet
         self.width = width
-        self.color = self.out.isatty() and "NO_COLOR" not in os.environ
+        self.color = self.out.isatty() and not no_color()
         self._round = 0
         self._progress = ProgressLine()
         self._t0 = time.monotonic()
 
-    def _c(self, code: str, text: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
+    def _c(self, code: str, text: str) -> Styled:
+        return Styled(code, text)
 
-    def print(self, text: str = "") -> None:
-        """Print one line (or block) and flush, so a pipe sees it at once."""
+    def print(self, *parts: str | Styled) -> None:
+        """Print one line (or block) made of parts and flush, so a pipe sees it at once.
+
+        Every part's text is made visible (secrets masked, control characters shown); a Styled part gets
+        its colour escapes after that, and only when colour is on. A closed pipe stops the printing, not the run."""
         self._clear_progress()
-        print(scrub(text), file=self.out, flush=True)
+        line = ""
+        for part in parts:
+            if isinstance(part, Styled):
+                text = visible(scrub(part.text))
+                line += f"\033[{part.code}m{text}\033[0m" if self.color else text
+            else:
+                line += visible(scrub(part))
+        write(self.out, line + "\n")
 
     def hooks(self) -> "Hooks":
         """The callbacks that show a run live."""
@@ -77,10 +100,12 @@ class Console:
     def status(self, text: str) -> None:
         """Setup news (model start, run folder), on stderr so stdout stays the chat."""
         self._clear_progress()
-        print(f"redraft: {scrub(text)}", file=sys.stderr, flush=True)
+        say(f"redraft: {text}", file=sys.stderr)
 
     def progress(self, text: str) -> None:
         """Where the run is, after the time since it started; on a terminal, one line rewritten in place."""
+        from .llm import duration
+
         self._progress.show(f"[{duration(time.monotonic() - self._t0)}] {text}")
 
     def _clear_progress(self) -> None:
@@ -92,20 +117,22 @@ class Console:
             return
         kind, source, content, rnd = entry.kind, entry.source, entry.content, entry.round
         if kind == "task":
-            self.print(self._c("1", "Task") + "\n" + _indent(content, 2))
+            self.print(self._c("1", "Task"), "\n" + _indent(content, 2))
             return
         if rnd != self._round and rnd > 0:
             self._round = rnd
-            self.print("\n" + self._c("1", f"━━ Round {rnd} " + "━" * 40))
+            self.print("\n", self._c("1", f"━━ Round {rnd} " + "━" * 40))
         if kind == "outputs":
             content = _clip_lines(content, 220)
         color = ROLE_COLORS.get(source, "35" if kind == "review" else "37")
         name = f"  {source}" if kind == "review" else source
-        self.print(self._c(color + ";1", f"{name}:") + "\n" + _indent(content, 4 if kind == "review" else 2))
+        self.print(self._c(color + ";1", f"{name}:"), "\n" + _indent(content, 4 if kind == "review" else 2))
 
     def summary(self, s: Summary, run_dir: str, *, status: str | None = None) -> None:
         """The end of a run: scores per round, best, stop reason, usage, files, final prompt."""
-        self.print("\n" + self._c("1", "━━ Summary " + "━" * 40))
+        from .records import agreement_text, score_text
+
+        self.print("\n", self._c("1", "━━ Summary " + "━" * 40))
         self.print(f"scenario   {s.scenario}   (scores: {s.score_scale})")
         agree = [agreement_text(r.panel.agreement if r.panel else None) for r in s.rounds]
         width = max([5, *map(len, agree)])
@@ -142,7 +169,7 @@ class Console:
         self.print(f"time       {s.seconds:.1f} s")
         self.print(f"files      {run_dir}/  (report.html, transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
         if s.final_prompt:
-            self.print("\n" + self._c("1", "Final prompt") + f" (round {s.best_round or len(s.rounds)}):")
+            self.print("\n", self._c("1", "Final prompt"), f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))
 
 
@@ -184,6 +211,8 @@ def column_legend(s: Summary) -> list[str]:
 
 def runs_table(runs: list["RunRecord"]) -> list[str]:
     """One line per past run: when, scenario, rounds, best and test score, finished or resumable, why it stopped."""
+    from .records import score_text
+
     lines = [f"{'started':<16}  {'scenario':<20} {'rounds':>6} {'best':>6} {'test':>6}  {'status':<9}  {'stopped':<34}  folder"]
     for p in runs:
         s = p.summary

@@ -16,7 +16,7 @@ from autogen_core import CancellationToken
 
 from ..records import score_text
 from ..search import RunContext, failures_text
-from ..secrets import scrub
+from ..terminal import say
 
 HELP = """Reviewer commands:
   Enter          go on as the panel and the moderator decide
@@ -85,7 +85,7 @@ class ReviewConsole:
 
     def say(self, text: str) -> None:
         """Print to the reviewer at once."""
-        print(scrub(text), file=self.out, flush=True)
+        say(text, file=self.out)
 
     async def ask(self, prompt: str, cancellation_token: CancellationToken | None = None) -> str:
         """Show the round and read commands until one that ends the review of this round."""
@@ -125,19 +125,28 @@ class ReviewConsole:
 
     async def edit(self, prompt: str) -> str | None:
         """The prompt, edited in $EDITOR or typed here (end with a line holding only '.'); None if unchanged."""
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        var = "VISUAL" if os.environ.get("VISUAL") else "EDITOR"
+        editor = os.environ.get(var)
+        text: str | None = None
         if editor:
             with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as fh:
                 fh.write(prompt)
                 path = fh.name
             try:
-                await asyncio.to_thread(subprocess.run, [*shlex.split(editor), path], check=False)
-                with open(path, encoding="utf-8") as fh:
-                    text = fh.read().strip()
+                try:
+                    await asyncio.to_thread(subprocess.run, [*shlex.split(editor), path], check=False)
+                except (OSError, ValueError) as exc:  # not found, not executable, or unbalanced quotes in the setting
+                    why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                    self.say(f"cannot start the editor '{editor}' ({var}): {why}; "
+                             "type the new prompt instead, end with a line '.'")
+                else:
+                    with open(path, encoding="utf-8", errors="replace") as fh:
+                        text = fh.read().strip()
             finally:
                 os.unlink(path)
-        else:
-            self.say("Type the new prompt; end with a line holding only '.' (an empty prompt keeps the old one):")
+        if text is None:
+            if not editor:
+                self.say("Type the new prompt; end with a line holding only '.' (an empty prompt keeps the old one):")
             lines: list[str] = []
             while True:
                 line = await self.reader.readline(None)
