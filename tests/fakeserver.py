@@ -345,3 +345,21 @@ def _serve_child(conn: Any, latency: float) -> None:
                 done = [(h.arrived, h.done) for h in srv.hits if h.done is not None]
                 srv.hits.clear()
             conn.send(done)
+
+
+def completion_fault(content: str | None, **fields: Any) -> Fault:
+    """A fault that answers a completion with `content` and some fields replaced: `usage` (merged into the
+    usual counts; a value may be float('nan') or float('inf'), sent as the bare words NaN and Infinity),
+    `finish_reason`, or `model` (a server that answers with another model's name)."""
+
+    def fault(h: BaseHTTPRequestHandler) -> bool:
+        n = getattr(h, "hit", None)
+        body = completion(content, fields.get("model", getattr(h, "body", {}).get("model", "fake")), n.index if n else 0)
+        if "usage" in fields:
+            body["usage"] = {**body["usage"], **fields["usage"]}
+        if "finish_reason" in fields:
+            body["choices"][0]["finish_reason"] = fields["finish_reason"]
+        _write(h, 200, json.dumps(body).encode())  # json.dumps writes NaN and Infinity as the bare words
+        return True
+
+    return fault

@@ -16,7 +16,7 @@ from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Terminated
 
 
 class MetricSpec(BaseModel):
@@ -293,11 +293,25 @@ class PythonMetric:
     def __call__(self, output: str, target: str) -> MetricResult:
         # The user's code must never crash a run: anything it does wrong scores 0 and says why, and the run
         # shows it (and stops when it fails on every example: see RoundRecord.metric_failure).
+        # sys.exit() and a KeyboardInterrupt raised by the user's own code are metric errors too; a real
+        # Ctrl-C or SIGTERM arrives as a signal the event loop handles (Terminated is raised by redraft's
+        # own SIGTERM handler, so it still goes through).
         try:
             return _as_result(self.fn(output, target))
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            return MetricResult(score=0.0, feedback=f"metric error: {error}", error=error)
+        except Terminated:
+            raise
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            return _metric_error(exc)
+
+
+def _metric_error(exc: BaseException) -> MetricResult:
+    if isinstance(exc, SystemExit):
+        error = f"SystemExit: the metric called sys.exit({exc.code!r})"
+    elif isinstance(exc, KeyboardInterrupt):
+        error = "KeyboardInterrupt: raised by the metric itself" + (f" ({exc})" if str(exc) else "")
+    else:
+        error = f"{type(exc).__name__}: {exc}"
+    return MetricResult(score=0.0, feedback=f"metric error: {error}", error=error)
 
 
 def _as_result(value: Any) -> MetricResult:

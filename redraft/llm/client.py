@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Generic, TypeVar
@@ -19,12 +22,51 @@ from pydantic import BaseModel, ValidationError
 
 from ..config import Budget
 from ..errors import BudgetExceeded, EndpointError
-from ..secrets import scrub
-from .cache import CallCache
 from ..records import Ledger, ModelDescription, Usage
+from ..secrets import scrub
+from ..terminal import say
+from .cache import CallCache
 from .endpoints import Endpoint, ModelProvider
 
 T = TypeVar("T", bound=BaseModel)
+
+MAX_REPLY_CHARS = 200_000  # a reply longer than this is cut (and says so): a runaway server cannot fill the disk
+MAX_TOKEN_COUNT = 100_000_000  # a usage count above this is no real count
+_MISMATCH = "Resolved model mismatch: "
+_noted: set[str] = set()  # the once-per-process notes already printed
+
+
+def _note(text: str) -> None:
+    """One line for the user on stderr (scrubbed, control characters shown)."""
+    say(f"redraft: {text}", file=sys.stderr)
+
+
+def _quiet_client_warnings() -> None:
+    """AutoGen's OpenAI client warns, with a library path and once per call site, when the server answers
+    with another model name (llama.cpp and vLLM do), and pydantic warns when a usage count is no int.
+    The first becomes one plain note per process; the second is covered by the caller's own check."""
+    warnings.filterwarnings("ignore", message=r"(?s)Pydantic serializer warnings:.*field_name='(prompt|completion)_tokens'",
+                            category=UserWarning)
+    warnings.filterwarnings("always", message=_MISMATCH, category=UserWarning)  # reaches the hook; it says it once
+    shown = warnings.showwarning
+    if getattr(shown, "_redraft_notes", False):
+        return
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+        text = str(message)
+        if not text.startswith(_MISMATCH):
+            shown(message, category, filename, lineno, file, line)
+            return
+        if "mismatch" not in _noted:
+            _noted.add("mismatch")
+            m = re.match(r"Resolved model mismatch: (.*?) != (.*?)\. Model mapping", text)
+            asked, got = (m.group(1), m.group(2)) if m else ("?", "?")
+            _note(f"note: the server answers as model '{got}' where '{asked}' was asked for; going on "
+                  "(local servers such as llama.cpp and vLLM do this)")
+
+    show._redraft_notes = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
 
 
 @dataclass(frozen=True)
@@ -93,6 +135,8 @@ class Caller:
         self.on_spend: Callable[[Ledger], None] | None = None
         self.in_flight = 0  # calls started and not finished yet (waiting for a slot included)
         self.listener: Callable[[], None] | None = None  # told when a call starts or ends (the progress line)
+        self._impossible_usage_said = False  # the warning about a server's impossible token count, once per run
+        _quiet_client_warnings()
 
     def _pool(self, ep: Endpoint) -> asyncio.Semaphore:
         if ep.id not in self._pools:
@@ -159,6 +203,7 @@ class Caller:
             if hit is not None:
                 result = CreateResult(finish_reason=hit.get("finish_reason", "stop"), content=hit["content"],
                                       usage=RequestUsage(**hit["usage"]), cached=True)
+                result = self._checked(ep, sampling, result)  # a cache written before the checks may hold junk
                 self._record(sampling.role, round_no, Usage(calls=1, cache_hits=1, prompt_tokens=result.usage.prompt_tokens,
                                                             completion_tokens=result.usage.completion_tokens))
                 return result
@@ -171,6 +216,7 @@ class Caller:
                 elapsed = time.monotonic() - started
         finally:
             self._reserved_tokens -= estimate + sampling.max_tokens
+        result = self._checked(ep, sampling, result)
         usage = Usage(calls=1, network_calls=1, prompt_tokens=result.usage.prompt_tokens,
                       completion_tokens=result.usage.completion_tokens, seconds=elapsed,
                       network_tokens=result.usage.prompt_tokens + result.usage.completion_tokens)
@@ -181,6 +227,33 @@ class Caller:
                                  "usage": {"prompt_tokens": result.usage.prompt_tokens,
                                            "completion_tokens": result.usage.completion_tokens}})
         return result
+
+    def _checked(self, ep: Endpoint, sampling: Sampling, result: CreateResult) -> CreateResult:
+        """The reply with impossible token counts taken as unknown (0) and its text cut at MAX_REPLY_CHARS."""
+        counts = [self._token_count(ep, result.usage.prompt_tokens), self._token_count(ep, result.usage.completion_tokens)]
+        update: dict[str, Any] = {"usage": RequestUsage(prompt_tokens=counts[0], completion_tokens=counts[1])}
+        text = result.content
+        if isinstance(text, str) and len(text) > MAX_REPLY_CHARS:
+            mark = f"\u2026 [reply cut at {MAX_REPLY_CHARS} characters]"
+            update["content"] = text[:MAX_REPLY_CHARS - len(mark)] + mark  # no longer than the cap: a replay keeps it
+            _note(f"the reply of {sampling.role} from {_where(ep.description)} was {len(text)} characters long; "
+                  f"cut at {MAX_REPLY_CHARS}")
+        return result.model_copy(update=update)
+
+    def _token_count(self, ep: Endpoint, value: Any) -> int:
+        """A usage count as the server reported it, when it is a finite whole number from 0 to MAX_TOKEN_COUNT;
+        else 0 (unknown), with one warning per run. A negative count would lower the spend past any cap."""
+        if value is None:
+            return 0
+        if not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) \
+                and float(value).is_integer() and 0 <= value <= MAX_TOKEN_COUNT:
+            return int(value)
+        if not self._impossible_usage_said:
+            self._impossible_usage_said = True
+            shown = repr(value) if not isinstance(value, float) else str(value)
+            _note(f"the server at {_where(ep.description)} reported an impossible token count ({shown[:40]}); "
+                  "counted as 0")
+        return 0
 
     async def _with_retries(self, ep: Endpoint, sampling: Sampling, round_no: int, messages: list[LLMMessage],
                             args: dict[str, Any]) -> CreateResult:
@@ -232,6 +305,10 @@ class Caller:
                 return parsed
             except (ValueError, ValidationError) as exc:
                 parsed.error = _short_error(exc)
+                if result.finish_reason == "length":  # not junk: the reply ran out of room
+                    parsed.error = (f"the reply of {sampling.role} was cut at max_tokens ({sampling.max_tokens}); "
+                                    f"raise max_tokens for that role (roles.{sampling.role}.max_tokens in the "
+                                    "scenario, or max_tokens in its card)")
             messages = [
                 *messages,
                 AssistantMessage(content=text, source=sampling.role),
@@ -270,9 +347,12 @@ def _backoff(exc: BaseException, attempt: int, base: float) -> float:
     return random.uniform(0, base * (2 ** attempt)) if base > 0 else 0.0
 
 
+def _where(desc: ModelDescription) -> str:
+    return desc.base_url or ("the embedded model" if desc.api_type == "embedded" else "api.openai.com")
+
+
 def _describe_failure(desc: ModelDescription, tag: str, exc: BaseException, attempts: int) -> str:
-    where = desc.base_url or ("the embedded model" if desc.api_type == "embedded" else "api.openai.com")
-    what = f"model '{desc.model}' (tag '{tag}') at {where}"
+    what = f"model '{desc.model}' (tag '{tag}') at {_where(desc)}"
     tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"
     if isinstance(exc, (openai.APITimeoutError, asyncio.TimeoutError)):
         text = f"{what} timed out{tries}; check that the server is up, or raise 'timeout' in OAI_CONFIG_LIST"
