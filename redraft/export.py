@@ -6,6 +6,7 @@ the run never recorded a key, and each export names the environment variable to 
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +152,20 @@ def _chat_json(messages: list[dict[str, str]]) -> str:
     return json.dumps(out, ensure_ascii=False, indent=1)
 
 
+# A tag nunjucks reads inside a raw block: raw/endraw (it counts their nesting) and verbatim/endverbatim, with any
+# spaces, whitespace control or case; such a tag written by the model must never close (or reopen) the block.
+_RAW_TAG = re.compile(r"\{%(?=[\s-]*(?:end)?(?:raw|verbatim))", re.I)
+_RAW_TAG_START = "{% endraw %}{{ '{%' }}{% raw %}"  # the tag's "{%" as a literal, outside the raw block
+
+
 def _raw(text: str) -> str:
-    return f"{{% raw %}}{text}{{% endraw %}}" if any(t in text for t in ("{{", "{%", "{#")) else text
+    """Text that promptfoo's nunjucks renders as it is: inside a raw block, with each "{%" that could start a
+    raw/endraw tag printed as a string literal between two raw blocks, so no tag in the text can end the block
+    early and run what follows (e.g. `{{ env.OPENAI_API_KEY }}`). Text that ends with "{" is wrapped too, so it
+    cannot join the "{{" of a variable after it."""
+    if not any(t in text for t in ("{{", "{%", "{#")) and not text.endswith("{"):
+        return text
+    return "{% raw %}" + _RAW_TAG.sub(lambda m: _RAW_TAG_START, text) + "{% endraw %}"
 
 
 def _provider(endpoint: ModelUse, model: str, temperature: float, max_tokens: int) -> dict[str, Any]:

@@ -8,14 +8,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from autogen_core.models import ChatCompletionClient, ModelFamily
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, StrictBool, ValidationError, field_validator
 
 from ..config import allowed_keys, read_text, validation_to_config_error
 from ..errors import ConfigError
-from ..secrets import redact_url, register, url_secrets
+from ..secrets import redact_url, register, register_url
 from ..records import ModelDescription
 from .embedded import EmbeddedServer, check_gguf, default_gguf
 
@@ -66,9 +66,14 @@ class ModelEntry(BaseModel):
     def _a_url(cls, v: Any) -> Any:
         if not isinstance(v, str):
             return v
-        parts = urlsplit(v.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{v.strip()!r} is not a URL; expected http:// or https:// and a host, "
+        register_url(v.strip())  # before anything can quote it
+        try:
+            parts = urlsplit(v.strip())
+            a_url = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # e.g. a port that is no number
+            a_url = False
+        if not a_url:
+            raise ValueError(f"{redact_url(v.strip())!r} is not a URL; expected http:// or https:// and a host, "
                              "e.g. http://localhost:11434/v1")
         return v.strip()
 
@@ -187,6 +192,10 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
         for k in ("api_key", "base_url"):
             if isinstance(item.get(k), str):
                 item[k] = _expand(item[k], source, f"[{i}].{k}")
+        if isinstance(item.get("api_key"), str):
+            register(item["api_key"].strip())  # before validation, so no message can show it
+        if isinstance(item.get("base_url"), str):
+            register_url(item["base_url"].strip())
         try:
             entry = ModelEntry.model_validate(item)
         except ValidationError as exc:
@@ -195,8 +204,7 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
         if entry.api_key is not None:
             register(entry.api_key.get_secret_value())
         if entry.base_url is not None:
-            for secret in url_secrets(entry.base_url):
-                register(secret)
+            register_url(entry.base_url)
             entry._base_url_setting = written_url if isinstance(written_url, str) else None
         if entry.api_type == "azure" and not (entry.base_url and entry.api_version):
             raise ConfigError(source, "an azure entry needs base_url (the Azure endpoint) and api_version", key=f"[{i}]")
@@ -312,10 +320,15 @@ def _make_client(e: ModelEntry, source: str) -> ChatCompletionClient:
     if e.model_info is not None:
         kwargs["model_info"] = {**_default_model_info(False), **e.model_info.model_dump(exclude_none=True)}
     if e.api_type == "azure":
-        kwargs.update(azure_endpoint=e.base_url, api_version=e.api_version, azure_deployment=e.azure_deployment or e.model)
+        endpoint, query = _split_query(e.base_url or "")
+        if query:
+            kwargs["default_query"] = query
+        kwargs.update(azure_endpoint=endpoint, api_version=e.api_version, azure_deployment=e.azure_deployment or e.model)
         return AzureOpenAIChatCompletionClient(**kwargs)
     if e.base_url:
-        kwargs["base_url"] = e.base_url
+        kwargs["base_url"], query = _split_query(e.base_url)
+        if query:
+            kwargs["default_query"] = query
     if "model_info" not in kwargs:
         try:
             return OpenAIChatCompletionClient(**kwargs)
@@ -323,6 +336,17 @@ def _make_client(e: ModelEntry, source: str) -> ChatCompletionClient:
             # Not a model name AutoGen knows (Ollama, vLLM, llama.cpp): describe it generically.
             kwargs["model_info"] = _default_model_info(False)
     return OpenAIChatCompletionClient(**kwargs)
+
+
+def _split_query(url: str) -> tuple[str, dict[str, str]]:
+    """A base_url without its query string, and the query's parameters: the client appends each request's
+    path to the base URL and sends the parameters with every request (a query left inside the base URL
+    would end up before the path, as in ".../v1/?api-key=Xchat/completions")."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url, {}
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", parts.fragment)), dict(
+        parse_qsl(parts.query, keep_blank_values=True))
 
 
 class EmbeddedModels:

@@ -7,9 +7,10 @@ from .results import (ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, ComparedExampl
 from .state import CandidateResult, Decision, HeldOutScore, ReviewerVerdict, RoundRecord, RunState
 from .transcript import Entry
 from .usage import Ledger, ModelDescription, ModelUse, Usage
+from .words import record_words
 
 __all__ = ["ADDITIONS", "ARMS", "ARM_NAMES", "Arm", "ArmRepeat", "ArmResult", "Candidate", "CandidateResult",
            "CompareResult", "ComparedExample", "Decision", "Difference", "Entry", "Evaluation", "Ledger", "ModelDescription", "ModelUse", "Usage", "HeldOutScore",
            "HeldOutSummary", "Operator", "PanelSummary", "ReviewSummary", "ReviewerAgreement", "ReviewerScore",
            "ReviewerSummary", "ReviewerVerdict", "RoundPoint", "RoundRecord", "RoundSummary", "RunState", "Summary",
-           "UnparsedReview", "agreement_text", "prompt_key", "render_prompt", "score_text", "split_prompt"]
+           "UnparsedReview", "agreement_text", "prompt_key", "record_words", "render_prompt", "score_text", "split_prompt"]

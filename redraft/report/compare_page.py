@@ -9,7 +9,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..records import ARMS, ArmResult, CompareResult, Difference, RoundPoint
+from ..records import ARMS, ArmResult, CompareResult, Difference, RoundPoint, record_words
 from ..secrets import scrub_data
 from . import pages
 from .chart import Axis, Level, Line, Series, line_chart, scale_bounds
@@ -359,7 +359,7 @@ def _html_examples(result: CompareResult, arms: list[ArmResult]) -> str:
 def write_reports(result: CompareResult, out_dir: Path) -> dict[str, Path]:
     """Write compare.json, report.md and report.html into out_dir; return their paths by kind."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = CompareResult.model_validate(scrub_data(result.model_dump(mode="json")))  # no secret in any report
+    result = CompareResult.model_validate(scrub_data(result.model_dump(mode="json"), record_words()))  # no secret in any report
     paths = {"json": out_dir / "compare.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
     paths["json"].write_text(result.model_dump_json(indent=2), encoding="utf-8")
     paths["markdown"].write_text(render_markdown(result), encoding="utf-8")

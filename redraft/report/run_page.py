@@ -10,7 +10,7 @@ from pathlib import Path
 from .._files import write_atomic
 from ..config import Example, ExampleResult, Scenario
 from ..eval import confusion, error_kind
-from ..records import RoundRecord, RunState, Summary, Usage, agreement_text
+from ..records import RoundRecord, RunState, Summary, Usage, agreement_text, record_words
 from ..secrets import scrub_data
 from ..store import RunDir
 from . import pages
@@ -24,8 +24,8 @@ def write_run_report(run: RunDir, summary: Summary, state: RunState, scenario: S
     """Write report.html into the run folder; return its path."""
     path = run.path / "report.html"
     # Scrubbed as data, string by string, before rendering: masking the page's text could break its markup.
-    summary = Summary.model_validate(scrub_data(summary.model_dump(mode="json")))
-    state = RunState.model_validate(scrub_data(state.model_dump(mode="json")))
+    summary = Summary.model_validate(scrub_data(summary.model_dump(mode="json"), record_words()))
+    state = RunState.model_validate(scrub_data(state.model_dump(mode="json"), record_words()))
     write_atomic(path, render_run(summary, state, scenario))
     return path
 

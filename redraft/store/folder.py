@@ -13,7 +13,7 @@ from typing import Any, Iterator, TextIO
 
 from .._files import write_atomic
 from ..errors import RedraftError
-from ..records import Entry, Ledger
+from ..records import Entry, Ledger, record_words
 from ..secrets import scrub, scrub_data
 
 
@@ -88,7 +88,7 @@ class RunDir:
         """Append one numbered message to transcript.jsonl and flush it at once."""
         if self._transcript is None:
             self._transcript = self.transcript_path.open("a", encoding="utf-8")
-        self._transcript.write(json.dumps(scrub_data(entry.model_dump(mode="json")), ensure_ascii=False) + "\n")
+        self._transcript.write(json.dumps(scrub_data(entry.model_dump(mode="json"), record_words()), ensure_ascii=False) + "\n")
         self._transcript.flush()
 
     def last_seq(self) -> int:
@@ -124,7 +124,7 @@ class RunDir:
 
     def write_json(self, path: Path, data: Any, *, compact: bool = False) -> None:
         """A JSON file, written atomically (compact for the per-turn checkpoint: indenting is slow)."""
-        data = scrub_data(data)  # strings only: a short secret cannot break the JSON around it
+        data = scrub_data(data, record_words())  # strings only: a short secret cannot break the JSON around it
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":")) if compact else json.dumps(data, indent=2, ensure_ascii=False)
         write_atomic(path, text + "\n")
 
