@@ -304,8 +304,9 @@ class Caller:
                 parsed.value, parsed.error = value, None
                 return parsed
             except (ValueError, ValidationError) as exc:
-                parsed.error = _short_error(exc)
-                if result.finish_reason == "length":  # not junk: the reply ran out of room
+                cause = _short_error(exc)  # what the model is told: the repair request is the same whatever the cause
+                parsed.error = cause
+                if result.finish_reason == "length":  # for the user: not junk, the reply ran out of room
                     parsed.error = (f"the reply of {sampling.role} was cut at max_tokens ({sampling.max_tokens}); "
                                     f"raise max_tokens for that role (roles.{sampling.role}.max_tokens in the "
                                     "scenario, or max_tokens in its card)")
@@ -313,7 +314,7 @@ class Caller:
                 *messages,
                 AssistantMessage(content=text, source=sampling.role),
                 UserMessage(
-                    content=f"That reply could not be used: {parsed.error}. "
+                    content=f"That reply could not be used: {cause}. "
                     "Reply again with only the JSON object, complete and valid.",
                     source="user",
                 ),
