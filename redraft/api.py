@@ -14,6 +14,7 @@ from .config import (PACKAGE_AGENTS, AgentCard, Budget, Scenario, check_card, lo
 from .errors import ConfigError, EmbeddedModelError, EndpointError, RunInterrupted, Terminated
 from .llm import (Caller, ConfiguredModels, EmbeddedModels, ModelProvider, OnProgress, cache_folder, check_folder,
                   find_config, interrupts_cancel, make_caller, open_models, serving)
+from .llm.cache import check_writable
 from .records import Summary
 from .report import Projection, projected_spend, write_run_report
 from .search import Seat
@@ -107,12 +108,24 @@ def run_scenario(scenario_ref: str, options: RunOptions | None = None, hooks: Ho
                                                        no_cache=opts.no_cache),
                             review=_review(opts))
     check_cost_tracked(scenario, session.table.seats, models, opts.budget)
+    check_cache(opts.cache_dir, opts.no_cache)  # last: it makes the cache folder, so only once all else is good
     try:
         run = RunDir.create(runs_dir, scenario.name)
     except OSError as exc:
         raise ConfigError("--runs-dir", f"cannot make a run folder in {runs_dir}: {exc.strerror}") from None
     with run.owned():
         return _drive(session, models, run, hooks, own)
+
+
+def check_cache(cache_dir: str | Path | None, no_cache: bool) -> None:
+    """The reply cache is checked writable before a run (or comparison) makes its folder, so a read-only or full
+    cache is refused up front instead of failing at the first cached reply, a run folder already made."""
+    folder = cache_folder(cache_dir, no_cache)
+    if folder is not None:
+        if cache_dir:
+            check_writable(folder, f"--cache-dir {folder}")
+        else:
+            check_writable(folder, f"the reply cache {folder}", "; choose another with --cache-dir, or run with --no-cache")
 
 
 def dry_run(scenario_ref: str, options: RunOptions | None = None) -> Projection:
@@ -155,6 +168,7 @@ def _resume(run: RunDir, opts: RunOptions, hooks: Hooks, models: ModelProvider |
                             rounds=config.rounds if opts.rounds is None else opts.rounds, caller=caller,
                             review=_review(opts))
     check_cost_tracked(scenario, session.table.seats, models, opts.budget)
+    check_cache(opts.cache_dir, opts.no_cache)
     session.resume_from(checkpoint)
     if note is not None:
         status(note)
@@ -192,9 +206,15 @@ def check_cost_tracked(scenario: Scenario, seats: list[Seat], models: ModelProvi
     raise scenario.error("budget.max_usd", message)
 
 
-def report_run(run_dir: str | Path) -> Path:
-    """Write report.html for a finished or interrupted run from its folder alone (no model is called); its path."""
+def report_run(run_dir: str | Path, *, note: Callable[[str], None] | None = None) -> Path:
+    """Write report.html for a finished or interrupted run from its folder alone (no model is called); its path.
+    A damaged summary.json is rebuilt from state.json and written again, as the run would have written it
+    (report is the command that writes a run's files from its folder); note is told so."""
     record = read_run(run_dir, purpose="report on it")
+    if record.rebuilt is not None:
+        write_summary(record.run, record.summary)
+        if note:
+            note(str(record.damage_note(written=True)))
     return write_run_report(record.run, record.summary, record.checkpoint.run, record.scenario)
 
 

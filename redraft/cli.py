@@ -93,8 +93,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     """
     from .api import report_run
 
-    say(f"report: {report_run(args.run_dir)}")
+    say(f"report: {report_run(args.run_dir, note=_note)}")
     return 0
+
+
+def _note(text: str) -> None:
+    """A note about the run folder read (a damaged summary.json rebuilt), on stderr so stdout stays the output."""
+    say(f"redraft: {text}", file=sys.stderr)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -130,6 +135,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .store import read_run
 
     past = read_run(args.run_dir, purpose="show it")
+    damaged = past.damage_note(written=False)
+    if damaged:
+        _note(damaged)
     status = "finished" if past.status == "finished" else f"resumable: redraft resume {past.run.path}"
     Console().summary(past.summary, str(past.run.path), status=status)
     return 0
@@ -146,12 +154,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     --format python     a short script that sends the prompt with the openai client
 
     No export holds an API key: each names the environment variable to read it from.
-    """
-    from .export import export_run
 
-    text = export_run(args.run_dir, args.format)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    --out FILE writes FILE in one step (it holds the whole export, or stays as it was). An existing FILE is
+    replaced only with --force; a link is never followed: refused, or with --force replaced by the file.
+    """
+    from .export import check_out, export_run, write_out
+
+    if args.out is not None:
+        check_out(args.out, force=args.force)  # before any work: a wrong --out is told at once
+    text = export_run(args.run_dir, args.format, note=_note)
+    if args.out is not None:
+        write_out(args.out, text, force=args.force)
         say(f"wrote {args.out}", file=sys.stderr)
     else:  # exact into a pipe or a file; on a terminal, its control characters shown, not obeyed
         write(sys.stdout, visible(text) if sys.stdout.isatty() else text)
@@ -198,6 +211,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     s = validate_scenario(args.scenario, agents=args.agents, config=args.config)
     say(f"OK: {s.path} — scenario '{s.name}', {len(s.task_inputs)} inputs, {len(s.criteria)} criteria, "
           f"critics: {', '.join(s.critics)}, up to {s.rounds} rounds")
+    for warning in s.link_warnings():
+        say(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -211,7 +226,7 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
         return 0
     for path in paths:
         try:
-            data, _ = read_yaml(path)
+            data, _ = read_yaml(path, "a YAML scenario")
             desc = " ".join(str(data.get("description", "")).split()) if isinstance(data, dict) else ""
         except RedraftError as exc:
             desc = f"(broken: {exc})"
@@ -250,7 +265,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     line = ProgressLine(log_steps=True)
     options = CompareOptions(
-        repeats=args.repeats, arms=args.arms.split(",") if args.arms else list(ARMS), out_dir=args.out,
+        repeats=args.repeats, arms=args.arms.split(",") if args.arms is not None else list(ARMS), out_dir=args.out,
         rounds=args.rounds, config=args.config, gguf=args.gguf, agents=args.agents, cache_dir=args.cache_dir,
         no_cache=args.no_cache,
     )
@@ -269,15 +284,29 @@ def _doc(fn: Callable[..., int]) -> tuple[str, str]:
     return first, doc
 
 
+def _path_arg(flag: str) -> Callable[[str], str]:
+    """An argparse type for a path flag that refuses an empty string (`--config "$UNSET"`): read as "no flag" it
+    would be ignored silently, or as "." load the current folder. A ConfigError, not a ValueError, so argparse lets
+    it through to main(), and it is the same one line, exit 2, as every other bad flag's."""
+    def check(value: str) -> str:
+        from .errors import ConfigError
+
+        if not value:
+            raise ConfigError(flag, "expected a path, got an empty string")
+        return value
+
+    return check
+
+
 def _agents_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--agents", action="append", metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
+    p.add_argument("--agents", action="append", type=_path_arg("--agents"), metavar="DIR", help="a folder of agent cards that add to or override the shipped ones (repeatable)")
 
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
     """Which models answer, and the reply cache: run, resume and compare."""
-    p.add_argument("--config", metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
-    p.add_argument("--gguf", metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else Qwen2.5-Coder-0.5B or SmolLM2-135M)")
-    p.add_argument("--cache-dir", metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
+    p.add_argument("--config", type=_path_arg("--config"), metavar="PATH", help="OAI_CONFIG_LIST file with your models (default: $OAI_CONFIG_LIST, ./OAI_CONFIG_LIST)")
+    p.add_argument("--gguf", type=_path_arg("--gguf"), metavar="PATH", help="serve this GGUF file as the embedded model (default: $REDRAFT_GGUF, else Qwen2.5-Coder-0.5B or SmolLM2-135M)")
+    p.add_argument("--cache-dir", type=_path_arg("--cache-dir"), metavar="DIR", help="where model replies are cached (default: $REDRAFT_CACHE_DIR or ~/.cache/redraft/calls)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the reply cache")
 
 
@@ -298,9 +327,9 @@ def _budget_and_review_flags(p: argparse.ArgumentParser) -> None:
 def _compare_args(cmp: argparse.ArgumentParser) -> None:
     """What `redraft compare` takes."""
     cmp.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file (with a test split), or the name of a shipped example")
-    cmp.add_argument("--repeats", type=int, default=3, metavar="K", help="run each arm K times with different seeds (default: 3)")
+    cmp.add_argument("--repeats", type=int, default=3, metavar="K", help="run each arm K times with different seeds, 1 to 20 (default: 3)")
     cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: single_shot,best_of_n,sequential)")
-    cmp.add_argument("--out", metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
+    cmp.add_argument("--out", type=_path_arg("--out"), metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
     cmp.add_argument("--rounds", type=int, metavar="N", help="the chat's round limit (overrides the scenario)")
     _agents_flag(cmp)
     _model_flags(cmp)
@@ -327,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", cmd_run)
     run.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
     run.add_argument("--rounds", type=int, metavar="N", help="at most N rounds (overrides the scenario)")
-    run.add_argument("--runs-dir", default="runs", metavar="DIR", help="where run folders go (default: ./runs)")
+    run.add_argument("--runs-dir", default="runs", type=_path_arg("--runs-dir"), metavar="DIR", help="where run folders go (default: ./runs)")
     _agents_flag(run)
     run.add_argument("--dry-run", action="store_true", help="print the projected calls and tokens, and exit without calling a model")
     _model_flags(run)
@@ -352,13 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("scenarios", cmd_scenarios)
 
     runs = add("runs", cmd_runs)
-    runs.add_argument("--runs-dir", default="runs", metavar="DIR", help="the folder `redraft run` put the runs in (default: ./runs)")
+    runs.add_argument("--runs-dir", default="runs", type=_path_arg("--runs-dir"), metavar="DIR", help="the folder `redraft run` put the runs in (default: ./runs)")
     show = add("show", cmd_show)
     show.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
     exp = add("export", cmd_export)
     exp.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
     exp.add_argument("--format", default="text", choices=["text", "messages", "promptfoo", "python"], help="default: text")
-    exp.add_argument("--out", metavar="FILE", help="write to FILE instead of the terminal")
+    exp.add_argument("--out", metavar="FILE", help="write to FILE instead of the terminal (never through a link)")
+    exp.add_argument("--force", action="store_true", help="replace FILE if it exists (a link: the link itself, not its target)")
     return parser
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .api import prepare, run_chat
+from .api import check_cache, prepare, run_chat
 from .chat import Runner, build_session
 from .config import AgentCard, Baseline, Budget, Scenario, majority_baseline
 from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
@@ -106,14 +106,29 @@ def verdict(result_arms: dict[Arm, ArmResult], diffs: list[Difference], n_exampl
 # ---- running a comparison
 
 
+MAX_REPEATS = 20  # each repeat is a whole chat per arm: more is hours of calls, and the interval barely narrows
+
+
 def check_arms(arms: list[str]) -> list[Arm]:
-    """The arms in canonical order, or a ConfigError naming the valid ones."""
+    """The arms in canonical order, or a ConfigError naming the valid ones: an empty list (--arms '' as much as
+    --arms ,,) is refused rather than read as "all", and an arm given twice is named (it would run once)."""
     wanted = [a.strip() for a in arms if a.strip()]
     unknown = [a for a in wanted if a not in ARMS]
-    if unknown or not wanted:
-        what = f"unknown arm '{unknown[0]}'" if unknown else "no arm given"
+    twice = [a for i, a in enumerate(wanted) if a in wanted[:i]]
+    if unknown or twice or not wanted:
+        what = (f"unknown arm '{unknown[0]}'" if unknown else f"the arm '{twice[0]}' is given twice" if twice
+                else "no arm given")
         raise ConfigError("--arms", f"{what}; valid arms: {', '.join(ARMS)} (comma-separated, e.g. --arms single_shot,sequential)")
     return [a for a in ARMS if a in wanted]
+
+
+def check_repeats(repeats: int) -> int:
+    """--repeats within 1..MAX_REPEATS: a huge count would start and run for days before anyone noticed."""
+    if repeats < 1:
+        raise RedraftError(f"--repeats must be at least 1, got {repeats}; expected 1 to {MAX_REPEATS}")
+    if repeats > MAX_REPEATS:
+        raise RedraftError(f"--repeats must be at most {MAX_REPEATS}, got {repeats}; expected 1 to {MAX_REPEATS}")
+    return repeats
 
 
 def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *, models: ModelProvider | None = None,
@@ -121,8 +136,9 @@ def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *
     """Run every arm on the scenario, score them all on its test split, and write the reports."""
     opts = options or CompareOptions()
     arms = check_arms(opts.arms)
-    if opts.repeats < 1:
-        raise RedraftError(f"--repeats must be at least 1, got {opts.repeats}")
+    check_repeats(opts.repeats)
+    if opts.out_dir is not None and not str(opts.out_dir):
+        raise ConfigError("--out", "expected a path, got an empty string")
     scenario, cards = prepare(scenario_ref, agents=opts.agents)
     _check_splits_for_arms(scenario, arms)
     out = check_folder(opts.out_dir, "--out") if opts.out_dir is not None else new_folder(Path("compare"), scenario.name)
@@ -133,6 +149,7 @@ def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *
     say = on_progress or (lambda _text: None)
     # Seating the roles checks critics, roles and model tags: a bad scenario fails before any file exists.
     comparison = _Comparison(scenario, cards, models, replace(opts, arms=arms, out_dir=out), say)
+    check_cache(opts.cache_dir, opts.no_cache)  # before the folder: a read-only or full cache leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
     try:
         with serving(models, own=own, log_file=out / "embedded-server.log", status=say):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 # Only small modules here: cli.py prints its errors through say(), also when the heavy modules failed to load.
@@ -167,10 +168,28 @@ class Console:
         self.print(f"usage      {u.calls} calls ({u.requests} requests sent), {u.prompt_tokens} prompt + "
                    f"{u.completion_tokens} completion tokens{cost}")
         self.print(f"time       {s.seconds:.1f} s")
-        self.print(f"files      {run_dir}/  (report.html, transcript.jsonl, summary.json, final_prompt.txt, prompts/)")
+        self.print(files_line(run_dir))
         if s.final_prompt:
             self.print("\n", self._c("1", "Final prompt"), f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))
+
+
+RUN_FILES = ("report.html", "transcript.jsonl", "summary.json", "final_prompt.txt", "prompts/")
+
+
+def files_line(run_dir: str) -> str:
+    """The summary's files line: the files the run folder holds now, so a run killed before writing its summary
+    or report (kill -9) names none it lacks."""
+    have = [name for name in RUN_FILES if _present(Path(run_dir) / name, folder=name.endswith("/"))]
+    return f"files      {run_dir}/" + (f"  ({', '.join(have)})" if have else "")
+
+
+def _present(path: Path, *, folder: bool) -> bool:
+    """A file that is there, or a folder with something in it (prompts/ is made before the first prompt)."""
+    try:
+        return any(path.iterdir()) if folder else path.is_file()
+    except OSError:  # missing, not a folder, or unreadable
+        return False
 
 
 def _indent(text: str, n: int) -> str:

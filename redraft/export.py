@@ -6,15 +6,17 @@ the run never recorded a key, and each export names the environment variable to 
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Callable, Literal, get_args
 from urllib.parse import urlparse
 
 import yaml
 
+from ._files import write_file_atomic
 from .errors import RedraftError
 from .records import ModelUse
 from .search import executor_messages, template_values
@@ -61,11 +63,15 @@ def executor_request(past: RunRecord) -> ExecutorRequest:
                            max_tokens=seat.max_tokens, endpoint=seat, round=round_no)
 
 
-def export_run(run_dir: str | Path, fmt: ExportFormat) -> str:
-    """The run's final prompt in one of FORMATS."""
+def export_run(run_dir: str | Path, fmt: ExportFormat, *, note: Callable[[str], None] | None = None) -> str:
+    """The run's final prompt in one of FORMATS. note: told when summary.json was damaged (the export then
+    comes from state.json, as resume would rebuild it)."""
     if fmt not in FORMATS:
         raise RedraftError(f"unknown export format '{fmt}'; choose one of: {', '.join(FORMATS)}")
     past = read_run(run_dir, purpose="export it")
+    damaged = past.damage_note(written=False)
+    if damaged and note:
+        note(damaged)
     if fmt == "text":
         if not past.summary.final_prompt:
             executor_request(past)  # raises the message for a run without a prompt
@@ -78,6 +84,53 @@ def export_run(run_dir: str | Path, fmt: ExportFormat) -> str:
     else:
         text = python_snippet(past, request)
     return scrub(text)
+
+
+# --- --out FILE ---------------------------------------------------------------------------------
+
+
+def check_out(out: str, *, force: bool) -> Path:
+    """The file `--out` names, refused before any work when it cannot or should not be written: a folder, a
+    missing folder, a link (dangling or not: a link is never followed), a device or pipe, or an existing file
+    without --force. With --force a link is replaced by the file, its target left alone."""
+    if not out.strip():
+        raise RedraftError("--out: expected a file name, got nothing")
+    path = Path(out)
+    flag = f"--out {out}"
+    if os.path.islink(path):
+        if force:
+            return path
+        raise RedraftError(f"{flag}: is a link; give the file itself (--force replaces the link, not its target)")
+    if path.is_dir():
+        raise RedraftError(f"{flag}: is a folder; expected a file name")
+    if out.endswith(("/", os.sep)):
+        raise RedraftError(f"{flag}: ends with '/'; expected a file name")
+    folder = path.parent
+    if not folder.is_dir():
+        state = "is not a folder" if os.path.lexists(folder) else "does not exist"
+        raise RedraftError(f"{flag}: folder {folder} {state}")
+    if os.path.lexists(path):
+        if not path.is_file():
+            raise RedraftError(f"{flag}: is not a regular file (a device, pipe or socket); expected a file name, "
+                               "or leave out --out and redirect the output")
+        if not force:
+            raise RedraftError(f"{out} already exists; pass --force to replace it")
+    return path
+
+
+def write_out(out: str, text: str, *, force: bool) -> Path:
+    """Write an export to `--out`, atomically: it holds the whole export or stays as it was (a full disk, a
+    crash, a file that appeared meanwhile), and a link is never written through. The path written."""
+    path = check_out(out, force=force)
+    existed = os.path.lexists(path)
+    try:
+        write_file_atomic(path, text, replace=force)
+    except FileExistsError:
+        raise RedraftError(f"{out} already exists; pass --force to replace it") from None
+    except OSError as exc:
+        kept = f"{out} was left as it was" if existed else "nothing was written"
+        raise RedraftError(f"--out {out}: cannot write it ({exc.strerror or exc}); {kept}") from None
+    return path
 
 
 # --- promptfoo ----------------------------------------------------------------------------------

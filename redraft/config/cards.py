@@ -203,7 +203,7 @@ def _inherit(doc: YamlDoc, defaults: dict[str, RoleDefaults]) -> YamlDoc:
 
 def load_card(path: Path, defaults: dict[str, RoleDefaults] | None = None) -> AgentCard:
     """Load one card file over its role's defaults, and check its templates against its role."""
-    doc = _inherit(parse_yaml(path), load_role_defaults() if defaults is None else defaults)
+    doc = _inherit(parse_yaml(path, "a YAML agent card"), load_role_defaults() if defaults is None else defaults)
     card = parse_model(doc, AgentCard)
     card.source = str(path)
     check_card(card)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import random
 import string
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import ConfigError
-from .loader import YamlDoc, parse_yaml, read_text
+from .loader import MAX_DATA_BYTES, YamlDoc, parse_yaml, read_text
 
 SUFFIXES = (".jsonl", ".csv")
 
@@ -140,7 +141,7 @@ def read_rows(path: Path, *, string_field: str | None = None) -> list[tuple[int,
     if suffix not in SUFFIXES:
         raise ConfigError(str(path), f"unsupported file type '{path.suffix}'; expected .jsonl or .csv")
     # utf-8-sig: spreadsheet programs often save CSV with a byte-order mark.
-    text = read_text(path, encoding="utf-8-sig")
+    text = read_text(path, encoding="utf-8-sig", holding=f"{suffix} rows ({DATA_FILES[suffix]})", limit=MAX_DATA_BYTES)
     if not text.strip():
         raise ConfigError(str(path), f"the file is empty; expected {DATA_FILES[suffix]}")
     return _jsonl_rows(path, text, string_field) if suffix == ".jsonl" else _csv_rows(path, text)
@@ -398,11 +399,29 @@ def data_file(name: str, key: str, base_dir: Path, scenario_file: ScenarioRef, k
         problem = f"file not found: {path} (paths are relative to the scenario's folder)"
     elif not path.is_file():
         problem = f"is not a regular file (a device or a pipe): {path}"
+    elif path.stat().st_size > MAX_DATA_BYTES:
+        problem = (f"the file is {path.stat().st_size / 2**20:.1f} MB, more than the {MAX_DATA_BYTES // 2**20} MB "
+                   f"redraft reads: {path}")
     elif path.suffix.lower() not in kinds:
         problem = f"unsupported file type '{path.suffix}'" if path.suffix else f"the file name {path.name} has no suffix"
     if problem is None:
         return path
     raise _scenario_error(scenario_file, str(path), key, f"{problem}; expected a file: {expected}")
+
+
+def link_outside(name: str, key: str, base_dir: Path) -> str | None:
+    """A warning when the file `key` names is reached through a link that leads out of the scenario's folder.
+
+    Such a link reads as a file of the scenario's own ("inputs_file: inputs.txt") yet may be any file the user can
+    read (/etc/passwd, a private key); loading it is allowed, but it must not pass unsaid. A path that simply names
+    a file elsewhere (../shared.csv, /data/x.csv) is what it says, and is not warned about."""
+    path = Path(name)
+    folder = Path(os.path.realpath(base_dir))
+    as_written = Path(os.path.normpath(path if path.is_absolute() else folder / path))
+    target = Path(os.path.realpath(as_written))
+    if target == as_written or target.is_relative_to(folder):
+        return None
+    return f"{key}: {name} is a link to {target}, outside the scenario's folder ({folder})"
 
 
 def _scenario_error(scenario_file: ScenarioRef, fallback_file: str, key: str, message: str) -> ConfigError:

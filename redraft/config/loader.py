@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, get_args
@@ -17,18 +19,70 @@ M = TypeVar("M", bound=BaseModel)
 MAX_DEPTH = 64
 
 
-def read_text(path: Path, encoding: str = "utf-8") -> str:
-    """A text file's contents; a missing, unreadable or non-UTF-8 file is a ConfigError naming it."""
+# The most redraft reads of one file. Far above any real scenario, card, model list or .env (a few KB), and
+# a clear refusal instead of reading until memory runs out when a path names something endless.
+MAX_CONFIG_BYTES = 10 * 1024 * 1024
+# Data files (inputs_file, dataset files) hold many examples; still a cap, since they are read whole.
+MAX_DATA_BYTES = 100 * 1024 * 1024
+
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+            (stat.S_ISSOCK, "a socket"))
+
+
+def read_text(path: Path, encoding: str = "utf-8", *, holding: str = "UTF-8 text", limit: int = MAX_CONFIG_BYTES) -> str:
+    """A text file's contents; a missing, special, too large, unreadable or non-UTF-8 file is a ConfigError naming
+    it and what was expected (`holding`: what the file should hold). Newlines read as Python's text mode reads them."""
+    raw = read_regular(path, holding=holding, limit=limit)
     try:
-        return path.read_text(encoding=encoding)
-    except FileNotFoundError:
-        raise ConfigError(str(path), "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(str(path), "is a folder; expected a file") from None
+        text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), f"the file is not UTF-8 text (byte {exc.start}); expected UTF-8 text: save it as UTF-8") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_regular(path: Path, *, holding: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+    """The bytes of a regular file (a link is followed) of at most `limit` bytes, else a ConfigError naming it.
+
+    The kind of file is checked before it is opened: opening a pipe for reading waits for a writer forever, and a
+    device such as /dev/zero never ends. It is opened without blocking and checked again, in case it was swapped in
+    between, and at most limit + 1 bytes are read, in case a file is longer than it said."""
+    try:
+        _check_regular(path, os.stat(path), holding, limit)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as fh:
+            _check_regular(path, os.fstat(fh.fileno()), holding, limit)
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise ConfigError(str(path), f"file not found{_link_note(path)}") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), f"is a folder; expected a file holding {holding}") from None
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read the file: {exc.strerror}") from None
+    if len(data) > limit:
+        raise _too_large(path, len(data), holding, limit)
+    return data
+
+
+def _check_regular(path: Path, info: os.stat_result, holding: str, limit: int) -> None:
+    """Refuse a folder, a pipe, a device or a socket, and a file larger than `limit`, by its stat."""
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(str(path), f"is a folder; expected a file holding {holding}")
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _SPECIAL if test(info.st_mode)), "a special file")
+        what = f"is a link to {os.path.realpath(path)}, which is" if path.is_symlink() else "is"
+        raise ConfigError(str(path), f"{what} not a regular file ({kind}); expected a file holding {holding}")
+    if info.st_size > limit:
+        raise _too_large(path, info.st_size, holding, limit)
+
+
+def _too_large(path: Path, size: int, holding: str, limit: int) -> ConfigError:
+    return ConfigError(str(path), f"the file is {size / 2**20:.1f} MB, more than redraft reads; expected a file "
+                       f"holding {holding} of at most {limit // 2**20} MB")
+
+
+def _link_note(path: Path) -> str:
+    """For a missing file reached through a link: where the link leads."""
+    return f" (a link to {os.readlink(path)}, which does not exist)" if path.is_symlink() else ""
 
 
 @dataclass(frozen=True)
@@ -45,9 +99,9 @@ class YamlDoc:
         return ConfigError(str(self.path), message, key=key, line=line)
 
 
-def parse_yaml(path: Path) -> YamlDoc:
-    """Parse a YAML file safely, once, into its data and node tree."""
-    text = read_text(path)
+def parse_yaml(path: Path, holding: str = "YAML") -> YamlDoc:
+    """Parse a YAML file safely, once, into its data and node tree (`holding`: what the file is, for messages)."""
+    text = read_text(path, holding=holding)
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -93,9 +147,9 @@ def _check_tree(path: Path, root: yaml.Node) -> None:
                 todo.append((value_node, (*loc, key)))
 
 
-def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+def read_yaml(path: Path, holding: str = "YAML") -> tuple[Any, yaml.Node | None]:
     """Parse a YAML file safely; return the data and its node tree (for line numbers)."""
-    doc = parse_yaml(path)
+    doc = parse_yaml(path, holding)
     return doc.data, doc.node
 
 

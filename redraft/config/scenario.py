@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from ..errors import ConfigError
 from .budget import Budget
 from .cards import ReplyTokens
-from .data import (INPUT_FILES, DatasetSpec, Example, Splits, SplitSpec, data_file, inline_examples, load_examples,
-                   read_rows, split_examples)
-from .loader import YamlDoc, parse_model, parse_yaml, read_text
+from .data import (INPUT_FILES, DatasetSpec, Example, Splits, SplitSpec, data_file, inline_examples, link_outside,
+                   load_examples, read_rows, split_examples)
+from .loader import MAX_DATA_BYTES, YamlDoc, parse_model, parse_yaml, read_text
 from .metrics import Metric, MetricSpec, build_metric
 
 PACKAGE_SCENARIOS = Path(__file__).parent.parent / "scenarios"
@@ -229,6 +229,20 @@ class Scenario(BaseModel):
         scenario._attach(path, splits, labeled)
         return scenario
 
+    def link_warnings(self) -> list[str]:
+        """One warning per file a key names that is a link leading out of the scenario's folder (see link_outside):
+        loading such a file is allowed, but validation must say it, not report "25 inputs" and nothing else."""
+        if self._path is None:
+            return []
+        named = {"inputs_file": self.inputs_file}
+        if self.dataset is not None:
+            named |= {f"dataset.{k}": getattr(self.dataset, k) for k in ("file", "train_file", "dev_file", "test_file")}
+        module = (self.metric.function or "").rpartition(":")[0] if self.metric is not None else ""
+        if module.endswith(".py") or "/" in module or "\\" in module:  # a file, as metrics._load_function reads it
+            named["metric.function"] = module
+        found = (link_outside(name, key, self._path.parent) for key, name in named.items() if name)
+        return [warning for warning in found if warning is not None]
+
     def error(self, key: str, message: str, loc: tuple[Any, ...] | None = None) -> ConfigError:
         """A ConfigError pointing at `key` in this scenario's file."""
         if self._source is not None:
@@ -254,7 +268,7 @@ def resolve_scenario_path(ref: str) -> Path:
 def load_scenario(ref: str | Path) -> Scenario:
     """Load and validate a scenario, including its inputs file."""
     path = resolve_scenario_path(str(ref))
-    doc = parse_yaml(path)
+    doc = parse_yaml(path, "a YAML scenario")
     scenario = parse_model(doc, Scenario)
     scenario._source = doc
     scenario._path = path
@@ -305,7 +319,8 @@ def _read_inputs(scenario: Scenario) -> list[str]:
     assert scenario.inputs_file is not None and scenario.path is not None
     file = data_file(scenario.inputs_file, "inputs_file", scenario.path.parent, scenario._source, INPUT_FILES)
     if file.suffix.lower() == ".txt":
-        items = [line.strip() for line in read_text(file).splitlines() if line.strip()]
+        text = read_text(file, holding=f".txt inputs ({INPUT_FILES['.txt']})", limit=MAX_DATA_BYTES)
+        items = [line.strip() for line in text.splitlines() if line.strip()]
         if not items:
             raise ConfigError(str(file), f"no inputs found in the file; expected {INPUT_FILES['.txt']}")
         return items

@@ -234,7 +234,8 @@ def find_config(explicit: str | None) -> tuple[list[ModelEntry], str] | None:
 def _read_config(path: Path, given_by: str) -> tuple[list[ModelEntry], str]:
     if not path.exists():
         raise ConfigError(str(path), f"model config file not found ({given_by})")
-    return parse_config_list(read_text(path), str(path)), str(path)
+    holding = f"a JSON list of models ({given_by})"
+    return parse_config_list(read_text(path, holding=holding), str(path)), str(path)
 
 
 def _default_model_info(structured: bool) -> dict[str, Any]:

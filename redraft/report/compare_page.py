@@ -154,16 +154,16 @@ def _text_table(headers: list[str], rows: list[list[str]], right_from: int) -> l
 
 def render_markdown(result: CompareResult) -> str:
     """The report as markdown: tables, per-round scores as text, prompt diffs, final prompts, examples."""
-    scale, arms = result.score_scale, _arms(result)
-    out = [f"# redraft compare: {result.scenario}", "", f"**Verdict:** {result.verdict}", ""]
+    scale, arms, md = result.score_scale, _arms(result), _md_text
+    out = [f"# redraft compare: {md(result.scenario)}", "", f"**Verdict:** {md(result.verdict)}", ""]
     out += [
-        f"- metric: {result.metric} (scale {scale})",
+        f"- metric: {md(result.metric)} (scale {scale})",
         f"- repeats: {result.repeats}",
         f"- test examples: {len(result.examples)}",
-        *([f"- {baseline_text(result)}"] if result.majority is not None else []),
-        f"- created: {result.created}",
+        *([f"- {md(baseline_text(result))}"] if result.majority is not None else []),
+        f"- created: {md(result.created)}",
     ]
-    out += [f"- model {line}" for line in _models(result)]
+    out += [f"- model {md(line)}" for line in _models(result)]
     out += ["", "## Arms", "", *_md_table(ARM_HEADERS, _rows(result)), "", CACHE_NOTE]
     if result.differences:
         rows = [_diff_row(d, scale, "−") for d in result.differences]
@@ -173,7 +173,7 @@ def render_markdown(result: CompareResult) -> str:
     out += ["", "## Final prompts (first repeat of each arm)"]
     for arm in arms:
         prompt = arm.repeats[0].prompt if arm.repeats else ""
-        out += ["", f"### {arm.name}", "", *_fenced(prompt)]
+        out += ["", f"### {md(arm.name)}", "", *_fenced(prompt)]
     out += ["", "## Test examples", "", "Mean score over repeats; output from the first repeat.", ""]
     headers = ["id", "input", "target"] + [a.name for a in arms]
     rows = []
@@ -189,7 +189,15 @@ def render_markdown(result: CompareResult) -> str:
 
 
 def _md_cell(text: str) -> str:
-    return html.escape(pages.short(text), quote=False).replace("|", "\\|")
+    return _md_text(pages.short(text)).replace("|", "\\|")
+
+
+def _md_text(text: str) -> str:
+    """A label from the scenario, the data or the model config (a name, a target, a model) as inert markdown text:
+    HTML escaped, so `<img onerror=...>` shows as text in a viewer that renders HTML; brackets escaped, so it makes
+    no link or image; on one line, so it cannot start a heading or a list. Prompts go in fenced blocks instead."""
+    flat = " ".join(html.escape(text, quote=False).split())
+    return flat.replace("[", "\\[").replace("]", "\\]")
 
 
 def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -217,7 +225,7 @@ def _md_rounds(result: CompareResult) -> list[str]:
         cells = [pages.score(dict(s).get(rnd), result.score_scale) for s in repeats]
         bar = "█" * round(20 * min(max((value - lo) / (hi - lo), 0.0), 1.0))
         rows.append([str(rnd), *cells, pages.score(value, result.score_scale), bar])
-    levels = [f"- {a.name}: {pages.score(a.score, result.score_scale)}" for a in _arms(result)]
+    levels = [f"- {_md_text(a.name)}: {pages.score(a.score, result.score_scale)}" for a in _arms(result)]
     if result.majority is not None:
         levels.append(f"- majority class: {pages.score(result.majority.score, result.score_scale)}")
     head = f"The final prompts on the {len(result.examples)} test examples (compare these with each other, not with the dev scores above):"

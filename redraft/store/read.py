@@ -28,38 +28,75 @@ class RunRecord:
     checkpoint: Checkpoint
     summary: Summary
     scenario: Scenario
+    rebuilt: str | None = None  # why summary.json could not be used, when the summary was rebuilt from state.json
 
     @property
     def status(self) -> Literal["finished", "resumable"]:
         """finished, or resumable with `redraft resume`."""
         return "finished" if self.checkpoint.run.finished(bool(self.config.splits.test)) else "resumable"
 
+    def damage_note(self, *, written: bool) -> str | None:
+        """One line telling the user the summary shown was rebuilt, when summary.json was damaged: what they see
+        comes from state.json, not from the file they may open. written: the rebuilt summary.json was saved."""
+        if self.rebuilt is None:
+            return None
+        after = ("and written again" if written else
+                 f"(the file is left as it is; `redraft report {self.run.path}` writes it again)")
+        return f"{self.run.summary_path}: damaged ({self.rebuilt}); the summary was rebuilt from state.json {after}"
+
 
 def read_run(path: str | Path, *, purpose: str = "read it") -> RunRecord:
     """A finished or interrupted run's record. summary.json is used when it is newer than the checkpoint; a run
-    killed after its last summary (or before any) gets one made from the checkpoint."""
+    killed after its last summary (or before any), or whose summary.json is damaged, gets one made from the
+    checkpoint, as resume would make it (the damaged file is left as it is: reading a run never writes to it,
+    and another process may own the folder). A damaged config.json or state.json is one line naming it."""
     run = RunDir(Path(path))
     run.require(purpose)
+    settings = "the run's settings are damaged"
+    config = _intact(run, run.config_path, settings, lambda: RunConfig.read(run), purpose)
+    checkpoint = _intact(run, run.state_path, "the checkpoint is damaged", lambda: Checkpoint.read(run), purpose)
+    scenario = _intact(run, run.config_path, settings, config.restored_scenario, purpose)
     try:
-        return _record(run)
+        return _record(run, config, checkpoint, scenario)
     except (ValidationError, ValueError) as exc:
         raise RedraftError(f"{path}: the run's files cannot be read ({_first_line(exc)})") from None
 
 
-def _record(run: RunDir) -> RunRecord:
-    config, checkpoint = RunConfig.read(run), Checkpoint.read(run)
-    scenario = config.restored_scenario()
-    fresh = run.summary_path.is_file() and run.summary_path.stat().st_mtime_ns >= run.state_path.stat().st_mtime_ns
-    if fresh:
-        summary = Summary.model_validate_json(run.summary_path.read_text(encoding="utf-8"))
+def _intact(run: RunDir, path: Path, damaged: str, read: Callable[[], T], purpose: str) -> T:
+    """What read() gives, or one line naming the file, what is wrong with it and what the folder still holds
+    (a pydantic error is three lines that name neither the file nor a way on)."""
+    try:
+        return read()
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        raise RedraftError(f"{path}: {damaged} ({_why(path, exc)}), so the run cannot be read to {purpose}. "
+                           f"Still usable: {_usable(run)}") from None
+
+
+def _record(run: RunDir, config: RunConfig, checkpoint: Checkpoint, scenario: Scenario) -> RunRecord:
+    stored = _stored_summary(run)
+    if isinstance(stored, Summary):
+        summary, rebuilt = stored, None
     else:
         reached = Reached(checkpoint.run, checkpoint.ledger, checkpoint.started, checkpoint.seconds)
         summary = build_summary(run.path, scenario, reached, config.models, _majority(scenario))
+        rebuilt = stored or None
     # What summaries written before these fields existed lack.
     if scenario.labeled and not summary.majority:
         summary.majority = _majority(scenario)
     summary.usage_by_round = summary.usage_by_round or checkpoint.ledger.by_round_role
-    return RunRecord(run=run, config=config, checkpoint=checkpoint, summary=summary, scenario=scenario)
+    return RunRecord(run=run, config=config, checkpoint=checkpoint, summary=summary, scenario=scenario, rebuilt=rebuilt)
+
+
+def _stored_summary(run: RunDir) -> Summary | str:
+    """summary.json when it is usable and newer than the checkpoint; else why not: "" when it is only missing or
+    older (a run killed before its summary), a reason when it is damaged."""
+    try:
+        fresh = run.summary_path.is_file() and run.summary_path.stat().st_mtime_ns >= run.state_path.stat().st_mtime_ns
+        if not fresh:
+            return ""
+        return Summary.model_validate_json(run.summary_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        return _why(run.summary_path, exc)
 
 
 def _majority(scenario: Scenario) -> dict[Split, Baseline]:
