@@ -374,8 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     val = add("validate", cmd_validate)
     val.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file, or the name of a shipped example")
-    val.add_argument("--config", metavar="PATH", help="also check model tags against this OAI_CONFIG_LIST")
-    val.add_argument("--agents", action="append", metavar="DIR", help="extra agent cards folder (repeatable)")
+    val.add_argument("--config", type=_path_arg("--config"), metavar="PATH", help="also check model tags against this OAI_CONFIG_LIST")
+    val.add_argument("--agents", action="append", type=_path_arg("--agents"), metavar="DIR", help="extra agent cards folder (repeatable)")
 
     _compare_args(add("compare", cmd_compare))
     add("scenarios", cmd_scenarios)

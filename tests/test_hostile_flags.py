@@ -48,6 +48,8 @@ EMPTY = [
     (["compare", "S", "--out", ""], "--out"),
     (["compare", "S", "--gguf", ""], "--gguf"),
     (["runs", "--runs-dir", ""], "--runs-dir"),
+    (["validate", "S", "--config", ""], "--config"),
+    (["validate", "S", "--agents", ""], "--agents"),
 ]
 
 
