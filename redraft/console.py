@@ -156,6 +156,8 @@ class Console:
             self.print(self._c("2", line))
         best = f"round {s.best_round} ({s.best_score:.2f})" if s.best_round and s.best_score is not None else "none"
         self.print(f"best       {best}" + (f"; majority class {base['dev'].score:.2f} on dev" if "dev" in base else ""))
+        if s.against_start is not None:
+            self.print(f"start      {s.against_start.text()}")
         self.print(f"stopped    {s.stop_reason}")
         if status is not None:
             self.print(f"status     {status}")

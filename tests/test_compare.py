@@ -149,13 +149,14 @@ def sentiment_examples(n: int = 30) -> list[tuple[str, str]]:
     return out
 
 
-def sentiment_scenario(folder: Path, rounds: int = 3) -> Path:
+def sentiment_scenario(folder: Path, rounds: int = 3, seed_prompt: str | None = None) -> Path:
+    seed_line = f"seed_prompt: {json.dumps(seed_prompt)}\n" if seed_prompt else ""
     examples = "\n".join(f'  - {{input: "{t}", target: {y}}}' for t, y in sentiment_examples())
     text = f"""\
 name: sentiment
 description: Classify reviews.
 task: Classify the sentiment of a product review as positive or negative.
-examples:
+{seed_line}examples:
 {examples}
 split: {{train: 10, dev: 10, test: 10, seed: 2}}
 metric: {{type: label, labels: [positive, negative]}}
@@ -265,9 +266,11 @@ def _test_ids(path: Path) -> list[int]:
 
 
 def test_refinement_that_helps_is_reported_as_a_win(isolated: Path) -> None:
-    # Drafts are poor (q=1: about 10 % right); every revision adds 4, so the chat reaches q=9 by round 3.
+    # The user's prompt and every draft are poor (q=1: about 10 % right); every revision adds 4, so the chat
+    # reaches q=9 by round 3.
     models = sentiment_models(quality=lambda s: 1, improve=4)
-    result, _ = compare(sentiment_scenario(isolated), models, repeats=1, arms=["single_shot", "sequential"])
+    start = "Label the sentiment of the review. [q=1]"
+    result, _ = compare(sentiment_scenario(isolated, seed_prompt=start), models, repeats=1, arms=["single_shot", "sequential"])
     (d,) = result.differences
     assert d.significant and d.estimate > 0.3 and d.wins > 0.3
     assert result.verdict.startswith("On 10 held-out test examples, sequential refinement beat single-shot by +")
@@ -286,7 +289,7 @@ def test_identical_arms_show_no_significant_difference(isolated: Path) -> None:
     targets = dict(sentiment_examples())
     models = FakeModels({"pe": one_prompt, "exe": executor(targets, lambda p, t, s: stable(t, s) % 10 < 6),
                          "mod": moderator, "crit": critic})
-    result, _ = compare(sentiment_scenario(isolated, rounds=2), models, repeats=2)
+    result, _ = compare(sentiment_scenario(isolated, rounds=2, seed_prompt=same), models, repeats=2)
     assert {r.prompt for a in result.arms.values() for r in a.repeats} == {same}
     assert [d.significant for d in result.differences] == [False, False]
     assert all(d.estimate == 0 and d.ties == 1 for d in result.differences)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import SCENARIO, ScriptedModels, proposal, review, run, write_scenario
+from conftest import SCENARIO, ScriptedModels, review, run, write_scenario
 from fakeserver import FakeOpenAI
 from test_compare import sentiment_models, sentiment_scenario
 
@@ -24,11 +24,17 @@ from redraft.store import read_run
 
 SENTINEL_KEY = "sk-export-SENTINEL-5e1f0c2a9b"
 V1 = "You answer refund requests. Refunds within 30 days only; say so politely."
+TASK = "Answer a refund request under the 30-day policy."  # SCENARIO's task: the start prompt without a seed_prompt
+
+
+def seeded(text: str, prompt: str) -> str:
+    """The scenario with this seed_prompt: round 1 (the user's own prompt, no engineer call) runs it as given."""
+    return text.replace("inputs:", f"seed_prompt: {json.dumps(prompt)}\ninputs:", 1)
 
 
 def rubric_run(isolated: Path) -> Path:
-    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1"))
-    models = ScriptedModels({"pe": [proposal(V1)], "exe": ["Yes, within 30 days.", "Sorry, past 30 days."],
+    path = write_scenario(isolated, seeded(SCENARIO.replace("rounds: 3", "rounds: 1"), V1))
+    models = ScriptedModels({"pe": [], "exe": ["Yes, within 30 days.", "Sorry, past 30 days."],
                              "c1": [review(7, 8)], "c2": [review(8, 8)], "mod": []})
     return run(path, models).run_dir.path
 
@@ -119,8 +125,8 @@ def test_promptfoo_config_of_a_rubric_run_grades_with_the_criteria_by_the_critic
 
 def test_a_prompt_with_braces_reaches_promptfoo_as_written(isolated: Path) -> None:
     prompt = 'Reply with JSON like {"team": "billing"}; never write {{ or {% in a reply.'
-    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1"))
-    models = ScriptedModels({"pe": [proposal(prompt)], "exe": ["a", "b"], "c1": [review(7, 8)], "c2": [review(8, 8)], "mod": []})
+    path = write_scenario(isolated, seeded(SCENARIO.replace("rounds: 3", "rounds: 1"), prompt))
+    models = ScriptedModels({"pe": [], "exe": ["a", "b"], "c1": [review(7, 8)], "c2": [review(8, 8)], "mod": []})
     config = yaml.safe_load(export(run(path, models).run_dir.path, "promptfoo"))
     system = json.loads(config["prompts"][0]["raw"])[0]["content"]
     assert system == "{% raw %}" + prompt + "{% endraw %}"
@@ -173,8 +179,8 @@ def test_no_export_holds_the_api_key(isolated: Path) -> None:
 
 
 def test_an_interrupted_run_exports_its_best_prompt_so_far(isolated: Path) -> None:
-    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 2"))
-    models = ScriptedModels({"pe": [proposal(V1)], "exe": ["a", "b"], "c1": [review(6, 6)], "c2": [review(6, 7)],
+    path = write_scenario(isolated, seeded(SCENARIO.replace("rounds: 3", "rounds: 2"), V1))
+    models = ScriptedModels({"pe": [], "exe": ["a", "b"], "c1": [review(6, 6)], "c2": [review(6, 7)],
                              "mod": ["add the rule"]})
     with pytest.raises(EndpointError):
         run(path, models)  # the engineer's script runs dry in round 2
@@ -186,11 +192,26 @@ def test_an_interrupted_run_exports_its_best_prompt_so_far(isolated: Path) -> No
     compile(export(run_dir, "python"), "snippet.py", "exec")
 
 
+def test_a_run_stopped_before_any_score_exports_the_users_own_prompt(isolated: Path) -> None:
+    # Round 1's prompt is the user's own (the task text here), there before any model answers: a run that stopped
+    # at its first model call still has a prompt, and it is theirs.
+    path = write_scenario(isolated, SCENARIO)
+    with pytest.raises(EndpointError):
+        run(path, ScriptedModels({"pe": [], "exe": [], "c1": [], "c2": [], "mod": []}))
+    (run_dir,) = (isolated / "runs").iterdir()
+    assert export(run_dir, "text") == TASK + "\n"
+    assert json.loads(export(run_dir, "messages"))["messages"][0]["content"] == TASK
+
+
 def test_a_run_without_a_prompt_says_so(isolated: Path) -> None:
     path = write_scenario(isolated, SCENARIO)
     with pytest.raises(EndpointError):
         run(path, ScriptedModels({"pe": [], "exe": [], "c1": [], "c2": [], "mod": []}))
     (run_dir,) = (isolated / "runs").iterdir()
+    # A checkpoint with no round at all (stopped before round 1 began): nothing to export.
+    state = json.loads((run_dir / "state.json").read_text())
+    state["run"]["rounds"] = []
+    (run_dir / "state.json").write_text(json.dumps(state))
     for fmt in FORMATS:
         with pytest.raises(RedraftError, match="the run has no prompt yet"):
             export(run_dir, fmt)
@@ -234,9 +255,9 @@ def test_exported_messages_give_the_runs_outputs_on_the_embedded_model(isolated:
     text = (SCENARIO.replace("rounds: 3", "rounds: 1\nconcurrency: 1\nmax_tokens: 32")
             .replace('  - "Refund for shoes bought 10 days ago?"\n  - "Refund for a lamp bought 60 days ago?"\n', inputs)
             .replace("task_executor: {model: exe}", "task_executor: {model: exe, temperature: 0.0}"))
-    models = HalfEmbedded({"pe": [proposal(V1)], "c1": [review(6, 7, n=3)], "c2": [review(7, 7, n=3)], "mod": []})
+    models = HalfEmbedded({"pe": [], "c1": [review(6, 7, n=3)], "c2": [review(7, 7, n=3)], "mod": []})
     try:
-        outcome = run(write_scenario(isolated, text), models)  # no cache
+        outcome = run(write_scenario(isolated, seeded(text, V1)), models)  # no cache
     finally:
         models.server.stop()  # the run did not open the models, so it leaves them to us
     state = json.loads((outcome.run_dir.path / "state.json").read_text())["run"]
@@ -267,8 +288,8 @@ V_EXAMPLES = (V1 + "\n\nExamples:\n\nInput: Bought it 10 days ago, refund?\nAnsw
 
 
 def test_worked_examples_reach_the_executor_and_the_export_as_chat_turns(isolated: Path) -> None:
-    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1"))
-    models = ScriptedModels({"pe": [proposal(V_EXAMPLES)], "exe": ["Yes, within 30 days.", "Sorry, past 30 days."],
+    path = write_scenario(isolated, seeded(SCENARIO.replace("rounds: 3", "rounds: 1"), V_EXAMPLES))
+    models = ScriptedModels({"pe": [], "exe": ["Yes, within 30 days.", "Sorry, past 30 days."],
                              "c1": [review(7, 8)], "c2": [review(8, 8)], "mod": []})
     run_dir = run(path, models).run_dir.path
     assert export(run_dir, "text") == V_EXAMPLES + "\n"  # the prompt itself is still one text

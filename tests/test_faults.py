@@ -32,6 +32,19 @@ CRITICS = ["clarity", "fidelity"]
 
 # The shared test scenario, with the default judge-noise re-scoring and the default stop rules.
 SCENARIO = BASE_SCENARIO.split("rounds: 3")[0] + "rounds: 2\n"
+# Round 1 runs the user's own prompt (the task text: no seed_prompt) and asks the engineer nothing, so a run's first
+# requests are round 1's two executor calls and its first proposal request is round 2's.
+TASK = "Answer a refund request under the 30-day policy."
+
+
+def is_start_execution(request: dict[str, Any]) -> bool:
+    """Whether a request is the Task Executor's running the start prompt (round 1)."""
+    return request["messages"][0]["content"] == TASK
+
+
+def proposal_hits(srv: FakeOpenAI) -> list[int]:
+    """The indexes of the Prompt Engineer's requests, in arrival order."""
+    return [i for i, r in enumerate(srv.requests) if is_proposal(r)]
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -176,11 +189,12 @@ def test_structure_check_catches_a_duplicate_a_gap_and_a_wrong_order() -> None:
 
 def test_429_retry_waits_for_retry_after(isolated: Path, scenario: str) -> None:
     with FakeOpenAI() as srv:
-        srv.faults.append(status_fault(429, {"Retry-After": "0.4"}))  # the first request: the lone draft call
+        srv.fault_for = on_matching(is_proposal, [status_fault(429, {"Retry-After": "0.4"})])  # the lone engineer call
         out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url)))
-    first, retry = srv.hits[0], srv.hits[1]
+    i, j = proposal_hits(srv)
+    first, retry = srv.hits[i], srv.hits[j]
     assert first.status == 429 and retry.status == 200
-    assert srv.requests[1] == srv.requests[0]  # the same request, again
+    assert srv.requests[j] == srv.requests[i]  # the same request, again
     # retry_base_seconds is 0.01, so only Retry-After explains a wait this long.
     assert retry.arrived - first.done >= 0.4
     check_finished(out.run_dir.path)
@@ -192,9 +206,10 @@ def test_429_retry_after_as_http_date(isolated: Path, scenario: str) -> None:
         return status_fault(429, {"Retry-After": formatdate(time.time() + 2.0, usegmt=True)})(h)
 
     with FakeOpenAI() as srv:
-        srv.faults.append(later)
+        srv.fault_for = on_matching(is_proposal, [later])
         out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url)))
-    assert srv.hits[1].arrived - srv.hits[0].done >= 0.9
+    i, j = proposal_hits(srv)
+    assert srv.hits[i].status == 429 and srv.hits[j].arrived - srv.hits[i].done >= 0.9
     check_finished(out.run_dir.path)
 
 
@@ -210,9 +225,10 @@ def test_server_errors_are_retried(isolated: Path, scenario: str) -> None:
 
 def test_reply_slower_than_the_timeout_is_abandoned_and_retried(isolated: Path, scenario: str) -> None:
     with FakeOpenAI() as srv:
-        srv.faults.append(slow_fault(1.5))
+        srv.fault_for = on_matching(is_proposal, [slow_fault(1.5)])  # the engineer's call: alone in its turn
         out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url, timeout=0.5)))
-    gap = srv.hits[1].arrived - srv.hits[0].arrived
+    i, j = proposal_hits(srv)
+    gap = srv.hits[j].arrived - srv.hits[i].arrived
     # The client starts its 0.5 s timer a little before the request reaches the server: allow 50 ms.
     assert 0.45 <= gap < 1.4  # gave up at the timeout, did not wait for the slow answer
     check_finished(out.run_dir.path)
@@ -227,10 +243,13 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("fault", list(MALFORMED))
-@pytest.mark.parametrize("at", [0, 2], ids=["draft", "executor"])
-def test_malformed_reply_is_retried(isolated: Path, scenario: str, fault: str, at: int) -> None:
+@pytest.mark.parametrize("at", ["engineer", "executor"])
+def test_malformed_reply_is_retried(isolated: Path, scenario: str, fault: str, at: str) -> None:
     with FakeOpenAI() as srv:
-        srv.faults += [*passthrough(at), MALFORMED[fault]]
+        if at == "engineer":
+            srv.fault_for = on_matching(is_proposal, [MALFORMED[fault]])
+        else:
+            srv.faults += [*passthrough(1), MALFORMED[fault]]  # request 1: round 1's second executor call
         out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url)))
     check_finished(out.run_dir.path)
     assert out.summary.usage.network_calls == len(srv.requests) - 1
@@ -248,7 +267,7 @@ def test_empty_choices_list_is_retried(isolated: Path, scenario: str) -> None:
 @pytest.mark.parametrize("content", ["", None], ids=["empty", "null"])
 def test_empty_content_from_the_executor_is_recorded(isolated: Path, scenario: str, content: str | None) -> None:
     with FakeOpenAI() as srv:
-        srv.faults += [*passthrough(1), content_fault(content)]  # request 1: the first executor call
+        srv.faults += [*passthrough(1), content_fault(content)]  # request 1: one of round 1's executor calls
         out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url)))
     check_finished(out.run_dir.path)
     lines = read_lines(out.run_dir.path)
@@ -260,11 +279,12 @@ def test_empty_content_from_the_executor_is_recorded(isolated: Path, scenario: s
 
 def test_empty_content_from_the_engineer_gets_a_repair_retry(isolated: Path, scenario: str) -> None:
     with FakeOpenAI() as srv:
-        srv.faults.append(content_fault(""))
+        srv.fault_for = on_matching(is_proposal, [content_fault("")])  # round 2's proposal, the first one
         out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url)))
     check_finished(out.run_dir.path)
-    assert "could not be used" in srv.requests[1]["messages"][-1]["content"]
-    assert out.summary.rounds[0].origin == "prompt_engineer"
+    i, j = proposal_hits(srv)
+    assert "could not be used" in srv.requests[j]["messages"][-1]["content"]
+    assert out.summary.rounds[1].origin == "prompt_engineer"
 
 
 def test_invalid_critic_json_gets_one_repair(isolated: Path, scenario: str) -> None:
@@ -309,8 +329,8 @@ def test_persistent_fault_stops_resumably_then_resume_completes(isolated: Path, 
     make, extra, needle = PERSISTENT[fault]
     with FakeOpenAI() as srv:
         cfg = config(isolated / "models.json", srv.base_url, max_retries=1, **extra)
-        # Both attempts of round 2's draft fail (the first proposal request is round 1's).
-        srv.fault_for = on_matching(is_proposal, [*passthrough(1), make(), make()])
+        # Both attempts of round 2's proposal fail (the first proposal request: round 1 asks the engineer nothing).
+        srv.fault_for = on_matching(is_proposal, [make(), make()])
         with pytest.raises(EndpointError) as err:
             run_scenario(scenario, options(cfg))
         assert needle in str(err.value) and "redraft resume" in str(err.value)
@@ -329,13 +349,14 @@ def test_refused_connection_via_cli_then_resume(isolated: Path, scenario: str) -
     assert f"cannot reach model 'fake-model' (tag 'default') at http://127.0.0.1:{port}/v1" in proc.stderr
     assert "redraft resume" in proc.stderr
     run_dir = check_stopped(isolated, "cannot reach")
-    assert len(read_lines(run_dir)) == 1  # only the task
+    # Only the task and round 1's start prompt, which needs no model: nothing was answered.
+    assert [(ln["source"], ln["round"]) for ln in read_lines(run_dir)] == [("user", 0), ("prompt_engineer", 1)]
     with FakeOpenAI() as srv:  # the server comes up elsewhere: point the config at it and resume
         out = resume_run(run_dir, options(config(isolated / "models.json", srv.base_url)))
     check_finished(out.run_dir.path)
 
 
-@pytest.mark.parametrize("answered", [1, 4, 7, 9])  # dies on an executor call, a critic's, late in round 1, in round 2
+@pytest.mark.parametrize("answered", [1, 4, 6, 9])  # dies on an executor call, a critic's, late in round 1, in round 2
 def test_server_dies_mid_run_and_comes_back_on_the_same_port(isolated: Path, scenario: str, answered: int) -> None:
     with FakeOpenAI() as srv:
         cfg = config(isolated / "models.json", srv.base_url, max_retries=1)
@@ -353,7 +374,7 @@ def die_in_round_two(isolated: Path, scenario: str) -> tuple[Path, str, int]:
     """A run whose server dies at round 2's executor calls: its last checkpoint is round 2's proposal."""
     with FakeOpenAI() as srv:
         cfg = config(isolated / "models.json", srv.base_url, max_retries=0)
-        srv.fault_for = on_matching(is_execution, [*passthrough(2), die_fault()])
+        srv.fault_for = on_matching(is_execution, [die_fault()])  # round 1's executor ran the task text, not PROMPT
         with pytest.raises(EndpointError):
             run_scenario(scenario, options(cfg))
     run_dir = check_stopped(isolated, "cannot reach")
@@ -397,14 +418,14 @@ def test_half_written_line_is_replaced_on_resume(isolated: Path, scenario: str) 
 
 @pytest.mark.parametrize("where", ["scenario", "options"])
 def test_budget_cap_stops_cleanly_and_resume_with_a_higher_cap_completes(isolated: Path, where: str) -> None:
-    text = SCENARIO + "budget: {max_calls: 3}\n" if where == "scenario" else SCENARIO
+    text = SCENARIO + "budget: {max_calls: 2}\n" if where == "scenario" else SCENARIO
     path = str(write_scenario(isolated, text))
-    cap = None if where == "scenario" else Budget(max_calls=3)
+    cap = None if where == "scenario" else Budget(max_calls=2)
     with FakeOpenAI() as srv:
         cfg = config(isolated / "models.json", srv.base_url)
         out = run_scenario(path, options(cfg, budget=cap))  # no exception: a cap is a clean stop
-        assert out.summary.stop_reason.startswith("budget cap reached") and "max_calls 3" in out.summary.stop_reason
-        assert len(srv.requests) == 3 and out.summary.usage.network_calls == 3  # draft + 2 executor calls, no more
+        assert out.summary.stop_reason.startswith("budget cap reached") and "max_calls 2" in out.summary.stop_reason
+        assert len(srv.requests) == 2 and out.summary.usage.network_calls == 2  # round 1's 2 executor calls, no more
         run_dir = out.run_dir.path
         state = json.loads((run_dir / "state.json").read_text())
         assert state["run"]["stop_reason"] is None and state["seq"] == 3
@@ -415,31 +436,32 @@ def test_budget_cap_stops_cleanly_and_resume_with_a_higher_cap_completes(isolate
 
 
 def test_budget_counts_calls_of_an_interrupted_turn_across_resume(isolated: Path) -> None:
-    # Without judge-noise re-scoring, the moderator's call is alone in its turn: the cap falls there exactly.
+    # Without judge-noise re-scoring, the critics' two calls are a turn of their own: the cap of 4 falls before it
+    # exactly when the interrupted turn's two requests are counted (2 + the resumed turn's 2).
     path = str(write_scenario(isolated, SCENARIO + "noise_repeats: 0\n"))
     with FakeOpenAI() as srv:
         cfg = config(isolated / "models.json", srv.base_url, max_retries=0)
-        # The draft and one executor call are answered, then the server dies under the other executor call.
-        srv.fault_for = on_matching(is_execution, [*passthrough(1), die_fault()])
+        # One of round 1's executor calls is answered, then the server dies under the other one.
+        srv.fault_for = on_matching(is_start_execution, [*passthrough(1), die_fault()])
         with pytest.raises(EndpointError):
-            run_scenario(path, options(cfg, budget=Budget(max_calls=5)))
+            run_scenario(path, options(cfg, budget=Budget(max_calls=4)))
     answered = [h for h in srv.hits if h.status == 200]
-    assert len(answered) == 2
+    assert len(answered) == 1 and len(srv.hits) == 2
     with FakeOpenAI(port=srv.port) as again:
-        out = resume_run(only_run(isolated), options(cfg, budget=Budget(max_calls=5)))
+        out = resume_run(only_run(isolated), options(cfg, budget=Budget(max_calls=4)))
     assert out.summary.stop_reason.startswith("budget cap reached")
     answered += [h for h in again.hits if h.status == 200]
-    assert len(answered) <= 5, f"{len(answered)} calls answered over the network under max_calls 5"
+    assert len(answered) <= 4, f"{len(answered)} calls answered over the network under max_calls 4"
 
 
 def test_max_calls_counts_every_request_sent_retries_included(isolated: Path, scenario: str) -> None:
     with FakeOpenAI() as srv:
-        # The draft is answered; both executor calls get a 500 and are retried: five requests, three answers.
-        srv.faults += [*passthrough(1), status_fault(500), status_fault(500)]
-        out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url), budget=Budget(max_calls=5)))
-    assert out.summary.stop_reason == "budget cap reached: max_calls 5 reached"  # at the critics' turn
-    assert len(srv.requests) == 5, f"{len(srv.requests)} requests sent under max_calls 5"
-    assert out.summary.usage.requests == 5 and out.summary.usage.network_calls == 3
+        # Both of round 1's executor calls get a 500 and are retried: four requests, two answers.
+        srv.faults += [status_fault(500), status_fault(500)]
+        out = run_scenario(scenario, options(config(isolated / "models.json", srv.base_url), budget=Budget(max_calls=4)))
+    assert out.summary.stop_reason == "budget cap reached: max_calls 4 reached"  # at the critics' turn
+    assert len(srv.requests) == 4, f"{len(srv.requests)} requests sent under max_calls 4"
+    assert out.summary.usage.requests == 4 and out.summary.usage.network_calls == 2
 
 
 def test_requests_in_flight_when_the_process_is_killed_are_counted(isolated: Path, scenario: str) -> None:
@@ -448,10 +470,10 @@ def test_requests_in_flight_when_the_process_is_killed_are_counted(isolated: Pat
         proc = start_cli("run", scenario, "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
         try:
             deadline = time.monotonic() + 120  # a loaded machine can be slow to start Python
-            while len(srv.hits) < 3 and time.monotonic() < deadline:  # the draft, then the two executor calls
+            while len(srv.hits) < 2 and time.monotonic() < deadline:  # round 1's two executor calls
                 time.sleep(0.05)
             time.sleep(0.5)  # both executor calls are waiting for their answers; nothing else can be sent
-            assert len(srv.hits) == 3, proc.communicate()[1] if proc.poll() is not None else "still running"
+            assert len(srv.hits) == 2, proc.communicate()[1] if proc.poll() is not None else "still running"
         finally:
             proc.kill()
             proc.wait()
@@ -510,7 +532,7 @@ def test_api_key_appears_in_no_file_and_no_output(isolated: Path, scenario: str)
     cache = isolated / "cache"
     with FakeOpenAI() as srv:
         cfg = config(isolated / "models.json", srv.base_url, max_retries=1)
-        srv.faults += [*passthrough(4), echo_key, echo_key]  # a critic's two attempts: the run stops on an error
+        srv.faults += [*passthrough(3), echo_key, echo_key]  # a critic's two attempts: the run stops on an error
         failed = redraft("run", scenario, "--config", cfg, "--cache-dir", str(cache), cwd=isolated)
         assert failed.returncode != 0 and "answered HTTP 500" in failed.stderr, failed.stderr
         assert "upstream rejected Bearer ***" in failed.stderr  # the echoed key is masked, the rest kept

@@ -56,26 +56,27 @@ def test_an_echo_of_the_reply_shape_is_not_a_review() -> None:
 
 
 def test_looping_engineer_and_critics_are_cut_and_echoed_reviews_flagged_in_the_run(isolated: Path) -> None:
-    text = SCENARIO.replace("rounds: 3", "rounds: 1").replace(
+    # Round 1 is the user's own prompt (no engineer call): the looping proposal is round 2's.
+    text = SCENARIO.replace("rounds: 3", "rounds: 2").replace(
         '  - "Refund for a lamp bought 60 days ago?"\n',
         '  - "Refund for a lamp bought 60 days ago?"\n  - "A cracked mug?"\n  - "Wrong colour?"\n')
     path = write_scenario(isolated, text)
     models = ScriptedModels({
         "pe": [proposal(LOOPING_PROMPT, LOOPING_CHANGES)],
-        "exe": ["a", "b", "c", "d"],
-        "c1": [review(6, 7, [LOOPING_OUTPUT.strip()], per_output=[6, 7, 6, 7], n=4)],
-        "c2": [ECHO, ECHO],  # the echo, and the same again after the repair request
-        "mod": [],
+        "exe": ["a", "b", "c", "d"] * 2,
+        "c1": [review(5, 5, n=4), review(6, 7, [LOOPING_OUTPUT.strip()], per_output=[6, 7, 6, 7], n=4)],
+        "c2": [review(5, 5, n=4), ECHO, ECHO],  # round 2: the echo, and the same again after the repair request
+        "mod": ["go on"],
     })
     out = run(path, models)
-    r1 = out.summary.rounds[0]
-    assert r1.prompt == cut_loop(LOOPING_PROMPT) and r1.changes == cut_loop(LOOPING_CHANGES)
-    assert models.requests("exe")[0]["system"] == cut_loop(LOOPING_PROMPT)  # the executor runs the cut prompt
-    assert r1.critics["clarity"].issues == ["I'm here to help you find a solution."]
-    assert "copies the requested shape" in r1.critics["fidelity"].error
-    assert "could not be used: the reply copies the requested shape" in models.requests("c2")[1]["user"]
-    assert r1.dev_score == 6.5 and r1.panel.mean["overall"] == 6.5  # only the real review counts
-    lines = {ln["source"]: ln["content"] for ln in read_transcript(out.run_dir.path)}
+    r2 = out.summary.rounds[1]
+    assert r2.prompt == cut_loop(LOOPING_PROMPT) and r2.changes == cut_loop(LOOPING_CHANGES)
+    assert models.requests("exe")[4]["system"] == cut_loop(LOOPING_PROMPT)  # the executor runs the cut prompt
+    assert r2.critics["clarity"].issues == ["I'm here to help you find a solution."]
+    assert "copies the requested shape" in r2.critics["fidelity"].error
+    assert "could not be used: the reply copies the requested shape" in models.requests("c2")[2]["user"]
+    assert r2.dev_score == 6.5 and r2.panel.mean["overall"] == 6.5  # only the real review counts
+    lines = {ln["source"]: ln["content"] for ln in read_transcript(out.run_dir.path)}  # the last of each: round 2's
     assert lines["fidelity"].startswith("(review unusable, not counted: the reply copies the requested shape")
     assert "1/2 reviews parsed" in lines["critic_panel"]
     assert "Per criterion (1-10): policy 6, tone 7" in lines["clarity"] and "per output (1-10): [6, 7, 6, 7]" in lines["clarity"]

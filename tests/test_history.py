@@ -16,17 +16,21 @@ from redraft.cli import main
 V1, V2 = "You answer refund requests. Be polite.", "You answer refund requests within 30 days. Be polite."
 
 
+# Round 1 is the user's own prompt, here the seed_prompt V1: the engineer is first asked in round 2.
+SEEDED = SCENARIO.replace("rounds: 3", "rounds: 2").replace("inputs:", f"seed_prompt: {V1}\ninputs:")
+
+
 def finished_run(isolated: Path) -> Path:
-    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 2"))
-    models = ScriptedModels({"pe": [proposal(V1), proposal(V2)], "exe": ["a", "b", "c", "d"],
+    path = write_scenario(isolated, SEEDED)
+    models = ScriptedModels({"pe": [proposal(V2)], "exe": ["a", "b", "c", "d"],
                              "c1": [review(5, 5), review(8, 8)], "c2": [review(5, 6), review(8, 9)], "mod": ["add the rule"]})
     return run(path, models).run_dir.path
 
 
 def interrupted_run(isolated: Path) -> tuple[Path, Path]:
     """A run whose model gives out in round 2: it stops resumably after round 1 (the scripts run dry)."""
-    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 2"), name="halted.yaml")
-    models = ScriptedModels({"pe": [proposal(V1)], "exe": ["a", "b"], "c1": [review(6, 6)], "c2": [review(6, 7)],
+    path = write_scenario(isolated, SEEDED, name="halted.yaml")
+    models = ScriptedModels({"pe": [], "exe": ["a", "b"], "c1": [review(6, 6)], "c2": [review(6, 7)],
                              "mod": ["add the rule"]})
     before = set((isolated / "runs").iterdir()) if (isolated / "runs").is_dir() else set()
     with pytest.raises(EndpointError):

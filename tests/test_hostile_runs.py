@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ONE_MODEL, cli, one_model_config, write_scenario
-from fakeserver import FakeOpenAI, completion_fault, is_execution, is_proposal, smart_responder
+from fakeserver import PROMPT, FakeOpenAI, completion_fault, is_proposal, smart_responder
 
 SCENARIO = ONE_MODEL + "rounds: 1\n"
 INPUTS = '''inputs:\n  - "Refund for shoes bought 10 days ago?"\n  - "Refund for a lamp bought 60 days ago?"\n'''
@@ -22,6 +22,15 @@ LABELED = SCENARIO.replace(
     "search: {drafts: 1, candidates: 1}\nexamples:\n"
     + "".join(f"  - {{input: 'Refund after {d} days?', target: {'approve' if d <= 30 else 'deny'}}}\n"
               for d in range(5, 35, 5)))
+
+
+TASK = "Answer a refund request under the 30-day policy."  # the task text: round 1's prompt (no seed_prompt)
+
+
+def is_execution(request: dict[str, Any]) -> bool:
+    """Whether a request is the Task Executor's: round 1 runs the user's own prompt (the task text), later rounds
+    the engineer's (smart_responder's PROMPT)."""
+    return request["messages"][0]["content"] in (TASK, PROMPT)
 
 
 def only_run(folder: Path) -> Path:
@@ -178,7 +187,7 @@ def test_json_cut_at_max_tokens_says_so(isolated: Path) -> None:
     with FakeOpenAI() as srv:
         srv.fault_for = lambda r: completion_fault('{"', finish_reason="length",
                                                    usage={"completion_tokens": 1}) if is_proposal(r) else None
-        proc = run_on(srv, isolated)
+        proc = run_on(srv, isolated, SCENARIO.replace("rounds: 1", "rounds: 2"))  # round 1 asks the engineer nothing
     assert proc.returncode in (0, 2), proc.stderr
     check_clean(proc)
     text = proc.stdout + proc.stderr + (only_run(isolated) / "transcript.jsonl").read_text(encoding="utf-8")

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from conftest import ONE_MODEL, SCENARIO, ScriptedModels, cli, proposal, review, run, write_scenario
 from fakeserver import FakeOpenAI, is_proposal, send_completion
+from test_secrets import start_loses
 
 from redraft.records import Summary, record_words
 
@@ -32,7 +33,8 @@ def b64(text: str) -> str:
 def test_basic_credentials_of_a_base_url_are_masked_in_every_form(isolated: Path) -> None:
     password, key = "pW3xq9", "Zq7rT2"
     basic, key64 = b64(f"alice:{password}"), b64(key)
-    path = write_scenario(isolated, ONE_MODEL + "rounds: 1\n")
+    # Round 1 is the user's own prompt (no engineer call): the echoing proposal is round 2's, and it wins.
+    path = write_scenario(isolated, ONE_MODEL + "rounds: 2\n")
     (isolated / ".env").write_text(f"RD_PW={password}\nRD_KEY={key}\n")
 
     def echo_headers(h: Any) -> bool:  # a proxy that quotes the request's headers in the model's reply
@@ -41,7 +43,7 @@ def test_basic_credentials_of_a_base_url_are_masked_in_every_form(isolated: Path
         return True
 
     cache = isolated / "cache"
-    with FakeOpenAI() as srv:
+    with FakeOpenAI(start_loses()) as srv:
         srv.fault_for = lambda body: echo_headers if is_proposal(body) else None
         (isolated / "models.json").write_text(json.dumps([{
             "model": "fake-model", "base_url": f"http://alice:${{RD_PW}}@127.0.0.1:{srv.port}/v1", "api_key": "${RD_KEY}",
@@ -137,9 +139,10 @@ def render_like_nunjucks(template: str) -> tuple[str, list[str]]:
     "{% verbatim %}{% ENDRAW %}{% endverbatim %}{% raw %} and {{ 'q' }} {",
 ])
 def test_a_prompt_cannot_close_the_promptfoo_raw_block(isolated: Path, payload: str) -> None:
-    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1"))
-    models = ScriptedModels({"pe": [proposal(payload)], "exe": ["a", "b"], "c1": [review(7, 8)], "c2": [review(8, 8)],
-                             "mod": []})
+    # Round 1 is the user's own prompt (no engineer call): the model's payload is round 2's, and it wins.
+    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 2"))
+    models = ScriptedModels({"pe": [proposal(payload)], "exe": ["a", "b"] * 2, "c1": [review(5, 5), review(7, 8)],
+                             "c2": [review(5, 5), review(8, 8)], "mod": ["x"]})
     from redraft.export import export_run
 
     config = yaml.safe_load(export_run(run(path, models).run_dir.path, "promptfoo"))

@@ -13,6 +13,7 @@ from typing import Any
 import pexpect
 from conftest import SCENARIO, write_scenario
 from fakeserver import PROMPT, FakeOpenAI, requested_schema, smart_responder
+from test_secrets import start_loses
 
 SIMPLE = SCENARIO.split("roles:")[0].replace("rounds: 3", "rounds: 2")
 # Clear the screen, set the window title, write the clipboard (OSC 52), and a C1 CSI and a DEL for good measure.
@@ -59,7 +60,7 @@ def assert_shown_not_obeyed(text: str) -> None:
 
 def test_model_escapes_are_shown_not_obeyed_in_run_and_show_on_a_terminal(isolated: Path) -> None:
     write_scenario(isolated, SIMPLE)
-    with FakeOpenAI(hostile_responder) as srv:
+    with FakeOpenAI(start_loses(hostile_responder)) as srv:  # the engineer's hostile prompt (round 2) wins
         env = env_for(isolated, srv, NO_COLOR="")  # set but empty: colour stays on (no-color.org)
         out, code = on_pty(["run", "refunds.yaml"], isolated, env)
     assert code == 0, out[-2000:]

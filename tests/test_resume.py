@@ -23,22 +23,23 @@ def test_resume_keeps_the_caps_given_on_the_command_line(isolated: Path) -> None
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
     with FakeOpenAI() as srv:
         cfg = one_model_config(isolated, srv.base_url)
-        first = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "3", cwd=isolated)
+        # Round 1 runs the user's own prompt (no engineer call): its two executor calls fill a cap of 2 exactly.
+        first = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "2", cwd=isolated)
         assert first.returncode == 0, first.stderr
         run_dir = only_run(isolated)
-        assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 3 reached" and len(srv.requests) == 3
-        assert json.loads((run_dir / "config.json").read_text())["budget"]["max_calls"] == 3
+        assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 2 reached" and len(srv.requests) == 2
+        assert json.loads((run_dir / "config.json").read_text())["budget"]["max_calls"] == 2
 
         again = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
         assert again.returncode == 0, again.stderr
-        assert "budget caps: --max-calls 3 (from the run's command line)" in again.stderr
-        assert len(srv.requests) == 3, "a plain resume spent past the run's --max-calls"
-        assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 3 reached"
+        assert "budget caps: --max-calls 2 (from the run's command line)" in again.stderr
+        assert len(srv.requests) == 2, "a plain resume spent past the run's --max-calls"
+        assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 2 reached"
 
         raised = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "40",
                          cwd=isolated)
         assert raised.returncode == 0, raised.stderr
-        assert "budget caps: --max-calls 40 (given now; was 3)" in raised.stderr
+        assert "budget caps: --max-calls 40 (given now; was 2)" in raised.stderr
     assert summary(run_dir)["stop_reason"] == "round limit reached (2)"
     assert summary(run_dir)["usage"]["requests"] == len(srv.requests) <= 40
     assert json.loads((run_dir / "config.json").read_text())["budget"]["max_calls"] == 40

@@ -87,8 +87,8 @@ def test_feedback_reaches_the_engineer_and_approve_ends_the_run(isolated: Path) 
         child.sendline("/approve")
         assert finish(child) == 0
     pe = engineer_requests(srv)
-    assert len(pe) == 2 and FEEDBACK not in pe[0]["messages"][-1]["content"]
-    assert FEEDBACK in pe[1]["messages"][-1]["content"]
+    # Round 1 is the user's own prompt (no engineer call): the feedback on it reaches round 2's, the only request.
+    assert len(pe) == 1 and FEEDBACK in pe[0]["messages"][-1]["content"]
     run = only_run(isolated)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["stop_reason"] == "approved by the reviewer (round 2)"
@@ -116,7 +116,8 @@ def test_edit_makes_the_next_candidate(isolated: Path) -> None:
     assert summary["rounds"][1]["prompt"] == EDITED and summary["rounds"][1]["origin"] == "reviewer"
     executor_systems = [r["messages"][0]["content"] for r in srv.requests if not requested_schema(r) and r["messages"][0]["content"] == EDITED]
     assert len(executor_systems) == 2  # both inputs ran on the edited prompt
-    assert len(engineer_requests(srv)) == 1  # the edit replaced the engineer's turn
+    # The edit replaced the engineer's turn in round 2, and round 1 (the user's own prompt) asks it nothing.
+    assert engineer_requests(srv) == []
 
 
 def test_edit_without_an_editor_takes_typed_lines_from_a_pipe(isolated: Path) -> None:

@@ -34,16 +34,19 @@ def test_round_one_keeps_the_best_draft_and_later_rounds_screen_named_edits(isol
     outcome = run(sentiment_scenario(isolated, rounds=2), models)
     state = state_of(outcome)
     r1, r2 = state["rounds"]
-    # Round 1: seven drafts, each on the same train minibatch; the best two there go on to dev, and the
-    # better of those on dev starts the chat.
-    drafts = r1["candidates"]
-    assert len(drafts) == 7 and {c["operator"] for c in drafts} == {"draft"}
-    assert all(c["screen"] is not None for c in drafts)
+    # Round 1: the user's own prompt and six drafts, each on the same train minibatch; the best two drafts there
+    # go on to dev with the user's prompt, and the best of those on dev starts the chat.
+    candidates = r1["candidates"]
+    assert len(candidates) == 7 and [c["operator"] for c in candidates] == ["start"] + ["draft"] * 6
+    assert all(c["screen"] is not None for c in candidates)
+    start, drafts = candidates[0], candidates[1:]
+    assert start["dev"] is not None  # the user's prompt always goes on to dev
     on_dev = [c for c in drafts if c["dev"] is not None]
     assert len(on_dev) == 2
     assert min(c["screen"] for c in on_dev) >= max(c["screen"] for c in drafts if c["dev"] is None)
-    assert [c["chosen"] for c in drafts].count(True) == 1
-    assert next(c for c in on_dev if c["chosen"])["dev"] == max(c["dev"] for c in on_dev)
+    assert [c["chosen"] for c in candidates].count(True) == 1
+    chosen = next(c for c in [start, *on_dev] if c["chosen"])
+    assert chosen["dev"] == max(c["dev"] for c in [start, *on_dev])
     assert {c["operator"] for c in r2["candidates"]} <= {"demos", "fix_errors", "decision_rules"}
     assert "demos" in {c["operator"] for c in r2["candidates"]}  # a parent without worked examples gets them first
     for c in r2["candidates"]:  # every edit screened against its parent on the same minibatch
@@ -59,6 +62,79 @@ def test_round_one_keeps_the_best_draft_and_later_rounds_screen_named_edits(isol
     # The critics' per-output scores follow the metric here, and the round says so.
     assert {r["judge_validity"] for r in (r1, r2)} - {None} == {1.0}
     assert "judge validity (rank correlation with the metric) +1.00" in transcript
+
+
+START = "Classify the sentiment of a product review as positive or negative."  # sentiment_scenario's task text
+
+
+def start_against_drafts(folder: Path, *, start_dev: float, draft_dev: float, drafts: int = 7) -> tuple:
+    """A one-round labeled run whose user's prompt (the task text) is wrong on every train example and right on
+    start_dev of the dev examples, and whose drafts are right on every train example and on draft_dev of dev:
+    the start's minibatch score is the lowest of all. Returns the outcome, round 1's state and the engineer."""
+    from redraft.config import load_scenario
+
+    path = sentiment_scenario(folder, rounds=1)
+    if drafts != 7:
+        path.write_text(path.read_text().replace("minibatch: 4", f"minibatch: 4\nsearch: {{drafts: {drafts}}}"))
+    splits = load_scenario(path).splits
+    train = {e.input: e.target for e in splits.train}
+    dev = {e.input: (e.target, i) for i, e in enumerate(splits.dev)}
+    others = {e.input: e.target for e in [*splits.test]}
+
+    def answer(texts: list[str], args: dict) -> str:
+        prompt, text = texts[0], texts[-1]
+        target = train.get(text) or (dev[text][0] if text in dev else others.get(text, "positive"))
+        other = "negative" if target == "positive" else "positive"
+        if text in train:
+            right = prompt.strip() != START
+        elif text in dev:
+            right = dev[text][1] < round((start_dev if prompt.strip() == START else draft_dev) * len(dev))
+        else:
+            right = True
+        return target if right else other
+
+    models = sentiment_models()
+    models.clients["exe"].answer = answer
+    outcome = run(path, models)
+    return outcome, state_of(outcome)["rounds"][0], models
+
+
+def test_the_start_is_candidate_zero_and_is_scored_on_dev_though_lowest_on_the_minibatch(isolated: Path) -> None:
+    outcome, r1, models = start_against_drafts(isolated, start_dev=1.0, draft_dev=0.5)
+    first = r1["candidates"][0]
+    assert first["operator"] == "start" and "your task text" in first["changes"]
+    assert first["screen"] == 0.0 and all(c["screen"] == 1.0 for c in r1["candidates"][1:])  # the lowest there
+    assert first["dev"] == 1.0  # and still scored on dev, where it is best
+    assert first["chosen"] and r1["prompt"] == START and r1["origin"] == "start"
+    assert outcome.summary.final_prompt == START
+    # Round 1 asked the engineer for the six drafts only: the start is the user's, not a model's.
+    assert len(models.requests("pe")) == 6
+
+
+def test_a_draft_that_only_ties_the_start_on_dev_does_not_replace_it(isolated: Path) -> None:
+    outcome, r1, _ = start_against_drafts(isolated, start_dev=0.7, draft_dev=0.7)
+    on_dev = [c for c in r1["candidates"] if c["dev"] is not None]
+    assert len(on_dev) == 3 and all(c["dev"] == 0.7 for c in on_dev)  # the start and two drafts, all equal
+    assert r1["candidates"][0]["chosen"] and r1["origin"] == "start"
+    assert outcome.summary.best_round == 1 and outcome.summary.final_prompt == START
+
+
+def test_a_draft_that_beats_the_start_on_dev_replaces_it(isolated: Path) -> None:
+    outcome, r1, _ = start_against_drafts(isolated, start_dev=0.5, draft_dev=0.8)
+    start, *drafts = r1["candidates"]
+    assert start["dev"] == 0.5 and not start["chosen"]
+    chosen = next(c for c in drafts if c["chosen"])
+    assert chosen["operator"] == "draft" and chosen["dev"] == 0.8
+    assert r1["origin"] == "draft" and r1["prompt"] != START
+    assert outcome.summary.final_prompt == r1["prompt"]
+
+
+def test_with_as_many_drafts_as_go_to_dev_the_start_still_wins_a_tie(isolated: Path) -> None:
+    # drafts: 2 (no more than draft_dev): the start and one draft, both on dev, no minibatch screening first.
+    outcome, r1, models = start_against_drafts(isolated, start_dev=0.6, draft_dev=0.6, drafts=2)
+    assert [c["operator"] for c in r1["candidates"]] == ["start", "draft"]
+    assert all(c["dev"] == 0.6 for c in r1["candidates"]) and r1["candidates"][0]["chosen"]
+    assert outcome.summary.final_prompt == START and len(models.requests("pe")) == 1
 
 
 def test_a_parent_right_on_its_minibatch_is_run_on_more_train_to_find_failures(isolated: Path) -> None:

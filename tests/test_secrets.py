@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import ONE_MODEL, cli, write_scenario
-from fakeserver import FakeOpenAI, passthrough, status_fault
+from fakeserver import FakeOpenAI, Responder, is_proposal, is_review, passthrough, requested_schema, smart_responder, status_fault
 
 from redraft.secrets import redact_url, url_secrets
 
@@ -22,6 +22,33 @@ SECRETS = (PASSWORD, TOKEN, KEY, LITERAL_SIG)
 def echo_request(h: Any) -> bool:
     """A gateway error that quotes the request's path (with its query) and Authorization header back."""
     return status_fault(500, message=f"upstream rejected {h.path} with {h.headers.get('Authorization')}")(h)
+
+
+TASK = "Answer a refund request under the 30-day policy."  # the shared scenario's task: round 1's prompt
+CURT = "A curt answer."  # what the executor answers on the user's own prompt (round 1)
+
+
+def start_loses(base: Responder = smart_responder) -> Responder:
+    """base's replies, except that round 1's prompt (the task text, run as given) gets curt outputs that the
+    critics score 3, so the engineer's proposal in round 2 (scored 7 by smart_responder) beats it and becomes
+    the final prompt, as a model's text must be followed into every file."""
+
+    def respond(request: dict[str, Any]) -> str:
+        if is_proposal(request):
+            return base(request)
+        if is_review(request):
+            if CURT not in str(request["messages"][-1]["content"]):
+                return base(request)
+            props = requested_schema(request)["properties"]
+            reply: dict[str, Any] = {"scores": {c: 3 for c in props["scores"]["required"]}, "issues": ["curt"], "edits": []}
+            if "per_output" in props:
+                reply["per_output"] = [3] * int(props["per_output"].get("minItems", 1))
+            return json.dumps(reply)
+        if request["messages"][0]["content"] == TASK:
+            return CURT
+        return base(request)
+
+    return respond
 
 
 def written_files(*roots: Path) -> list[Path]:
@@ -38,7 +65,7 @@ def test_secrets_in_base_url_and_short_secrets_leak_nowhere(isolated: Path) -> N
         models = isolated / "models.json"
         models.write_text(json.dumps([{"model": "fake-model", "base_url": base_url, "api_key": "${RD_KEY}",
                                        "max_retries": 1, "retry_base_seconds": 0.01, "timeout": 5}]))
-        srv.faults += [*passthrough(4), echo_request, echo_request]  # a critic's two attempts: the run stops
+        srv.faults += [*passthrough(3), echo_request, echo_request]  # a critic's two attempts: the run stops
         failed = cli("run", str(path), "--config", str(models), "--cache-dir", str(cache), cwd=isolated)
         assert failed.returncode != 0 and "answered HTTP 500" in failed.stderr, failed.stderr
         assert "upstream rejected" in failed.stderr and "Traceback" not in failed.stderr
@@ -68,7 +95,8 @@ def test_secrets_in_base_url_and_short_secrets_leak_nowhere(isolated: Path) -> N
 def test_a_model_that_echoes_a_short_key_cannot_write_it_anywhere(isolated: Path) -> None:
     """A reply holding the key (a model, or a proxy, quoting it) is masked in the transcript, the
     prompts, the summary, the final prompt, the cache and the console; the JSON files stay valid."""
-    path = write_scenario(isolated, ONE_MODEL + "rounds: 1\n")
+    # Round 1 is the user's own prompt (no engineer call): the leaky proposal is round 2's, and it wins.
+    path = write_scenario(isolated, ONE_MODEL + "rounds: 2\n")
     (isolated / ".env").write_text(f"RD_KEY={KEY}\n")
 
     def leaky(request: dict[str, Any]) -> str:
@@ -79,7 +107,7 @@ def test_a_model_that_echoes_a_short_key_cannot_write_it_anywhere(isolated: Path
         return smart_responder(request)
 
     cache = isolated / "cache"
-    with FakeOpenAI(leaky) as srv:
+    with FakeOpenAI(start_loses(leaky)) as srv:
         (isolated / "models.json").write_text(json.dumps([{"model": "fake-model", "base_url": srv.base_url,
                                                            "api_key": "${RD_KEY}", "max_retries": 0}]))
         proc = cli("run", str(path), "--config", "models.json", "--cache-dir", str(cache), cwd=isolated)

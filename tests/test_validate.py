@@ -133,10 +133,12 @@ def test_every_call_site_passes_exactly_the_declared_variables(isolated: Path, m
         return real(self, template, **values)
 
     monkeypatch.setattr(AgentCard, "render", spy)
-    models = ScriptedModels({"pe": [proposal("Be polite."), proposal("Be polite v2.")], "exe": ["a", "b"] * 4,
+    models = ScriptedModels({"pe": [proposal("Be polite.")], "exe": ["a", "b"] * 4,
                              "c1": [review(5, 5), review(6, 6)], "c2": [review(6, 6), review(7, 7)], "mod": ["fix"] * 3})
     run(write_scenario(isolated), models, rounds=2)  # render raises TypeError when a call site and the declaration differ
-    assert "on a 1-10 scale" in models.requests("pe")[1]["user"]
+    # Round 1 is the user's own prompt (no engineer call): the engineer's one request is round 2's revision.
+    (revise,) = models.requests("pe")
+    assert "on a 1-10 scale" in revise["user"]
     assert review_values(["policy", "tone"], 2)["reply_shape"] in models.requests("c1")[0]["user"]
     # A labeled scenario's search renders the rest: the edit template and every named edit.
     models = ScriptedModels({"pe": [proposal(f"Label it, version {i}.") for i in range(20)], "exe": ["approve", "deny"] * 100,

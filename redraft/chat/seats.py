@@ -16,7 +16,7 @@ from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_sc
 from ..eval import cut_loop
 from ..llm import JsonReply
 from ..records import RoundRecord, RunState, agreement_text, score_text
-from ..search import (RunContext, Seat, candidates_text, draft, evaluate_round, failures_text, focus_from_errors,
+from ..search import (RunContext, Seat, candidates_text, evaluate_round, failures_text, focus_from_errors,
                       metric_kind, metric_results, panel_results, parent_of, propose_candidates, rescoring_noise,
                       run_prompt)
 
@@ -78,8 +78,8 @@ class PromptEngineer(_Seated):
         if state.pending_edit:
             record = RoundRecord(round=n, prompt=state.pending_edit, changes="edited by the reviewer", origin="reviewer")
             state.pending_edit = None
-        elif n == 1 and s.seed_prompt:
-            record = RoundRecord(round=n, prompt=s.seed_prompt.strip(), changes="the scenario's seed prompt, scored as given", origin="seed")
+        elif n == 1:  # the user's own prompt: what every proposal has to beat
+            record = RoundRecord(round=n, prompt=s.start_prompt, changes=s.start_changes, origin="start")
         else:
             record = await self._propose(n)
         state.rounds.append(record)
@@ -107,27 +107,21 @@ class PromptEngineer(_Seated):
         t, state, card = self.table, self.table.state, self.seat.card
         values = t.base_values() | {"round": str(n)}
         best = state.best()
-        if not state.rounds:
-            drafted = await draft(t, t.scenario.seed + n, n)
-            junk = drafted.operator == "fallback"
-            changes = f"({drafted.changes.strip('()')}; the task description stands in)" if junk else drafted.changes
-            return RoundRecord(round=n, prompt=drafted.instruction, changes=changes,
-                               origin="fallback" if junk else "prompt_engineer", stand_in=junk)
-        else:
-            anchor = best or state.rounds[-1]
-            last = state.rounds[-1]
-            values |= {
-                "best_round": str(anchor.round),
-                "best_score": score_text(anchor.score),
-                "scale": t.scenario.scale.text,
-                "best_prompt": anchor.prompt,
-                "trajectory": _trajectory(state),
-                "critiques": _critiques(last),
-                "failures": failures_text(t, last),
-                "focus": last.focus or "the weakest criterion",
-                "reviewer": state.pending_feedback or "(none)",
-            }
-            user = card.render("revise", **values)
+        # round 1 is the user's own prompt, so there is always a round to revise
+        anchor = best or state.rounds[-1]
+        last = state.rounds[-1]
+        values |= {
+            "best_round": str(anchor.round),
+            "best_score": score_text(anchor.score),
+            "scale": t.scenario.scale.text,
+            "best_prompt": anchor.prompt,
+            "trajectory": _trajectory(state),
+            "critiques": _critiques(last),
+            "failures": failures_text(t, last),
+            "focus": last.focus or "the weakest criterion",
+            "reviewer": state.pending_feedback or "(none)",
+        }
+        user = card.render("revise", **values)
         parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
                                               system=card.render_system(values), user=user, seed=t.scenario.seed + n)
         state.pending_feedback = None

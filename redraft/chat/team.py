@@ -110,7 +110,8 @@ def build_session(scenario: Scenario, cards: dict[str, AgentCard], models: Model
     participants: list[ChatAgent] = [PromptEngineer(table.engineer, table), TaskExecutor(table.executor, table)]
     if scenario.labeled:
         participants.append(Evaluator(table))
-    participants.append(CriticPanel(table))
+    if not (scenario.labeled and scenario.search.edits == "demos"):  # worked examples alone need no critique
+        participants.append(CriticPanel(table))
     if review is not None:
         from .human import Reviewer
         from .review_console import ReviewConsole

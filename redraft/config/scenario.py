@@ -28,13 +28,16 @@ class Search(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    drafts: int = Field(default=7, ge=1, le=16)  # round 1: drafts drawn; the best on dev starts the chat
+    drafts: int = Field(default=7, ge=1, le=16)  # round 1's candidates: the user's prompt and drafts; the best on dev starts the chat
     # round 1: with more drafts than this, each runs on a train minibatch first and only the best this many go
     # on to full dev (as many drafts as best-of-N draws, for about the dev runs of two)
     draft_dev: int = Field(default=2, ge=1, le=16)
     candidates: int = Field(default=3, ge=1, le=8)  # later rounds: edits tried on a train minibatch
     promote: int = Field(default=1, ge=1, le=8)  # edits that beat their parent there and go on to full dev
     demos: int | None = Field(default=None, ge=0, le=16)  # worked examples per prompt (default: by the labels)
+    # later rounds' edits: every kind, or new worked examples alone (compare's demos_only arm: the loop without
+    # the engineer's edits and the critics, to show what they add)
+    edits: Literal["all", "demos"] = "all"
 
 
 class ScoreScale(BaseModel):
@@ -173,6 +176,17 @@ class Scenario(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("criteria names must be unique")
         return self
+
+    @property
+    def start_prompt(self) -> str:
+        """The user's own prompt, where every run and comparison starts: the seed prompt, else the task's text."""
+        return (self.seed_prompt or self.task).strip()
+
+    @property
+    def start_changes(self) -> str:
+        """What the start is, as a round's or a candidate's "changes" line says it."""
+        what = "your seed_prompt" if self.seed_prompt else "your task text, as the prompt"
+        return f"the starting prompt ({what}), scored as given"
 
     @property
     def path(self) -> Path | None:

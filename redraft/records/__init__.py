@@ -2,7 +2,7 @@
 
 from .candidate import ADDITIONS, Candidate, Evaluation, Operator, prompt_key, render_prompt, split_prompt
 from .results import (ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference,
-                      HeldOutSummary, PanelSummary, ReviewerAgreement, ReviewerScore, ReviewerSummary, ReviewSummary,
+                      AgainstStart, HeldOutSummary, PanelSummary, ReviewerAgreement, ReviewerScore, ReviewerSummary, ReviewSummary,
                       RoundPoint, RoundSummary, Summary, UnparsedReview, agreement_text, score_text)
 from .state import CandidateResult, Decision, HeldOutScore, ReviewerVerdict, RoundRecord, RunState
 from .transcript import Entry
@@ -11,6 +11,6 @@ from .words import record_words
 
 __all__ = ["ADDITIONS", "ARMS", "ARM_NAMES", "Arm", "ArmRepeat", "ArmResult", "Candidate", "CandidateResult",
            "CompareResult", "ComparedExample", "Decision", "Difference", "Entry", "Evaluation", "Ledger", "ModelDescription", "ModelUse", "Usage", "HeldOutScore",
-           "HeldOutSummary", "Operator", "PanelSummary", "ReviewSummary", "ReviewerAgreement", "ReviewerScore",
+           "AgainstStart", "HeldOutSummary", "Operator", "PanelSummary", "ReviewSummary", "ReviewerAgreement", "ReviewerScore",
            "ReviewerSummary", "ReviewerVerdict", "RoundPoint", "RoundRecord", "RoundSummary", "RunState", "Summary",
            "UnparsedReview", "agreement_text", "prompt_key", "record_words", "render_prompt", "score_text", "split_prompt"]

@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field
 
 from ..config import Example, ExampleResult
 
+# "start" is the user's own prompt (candidate 0 of round 1); "seed" is how runs before it named a seed prompt.
 # "rewrite_errors" (a full rewrite around the errors, now "fix_errors", an addition) stays for runs saved before.
-Operator = Literal["draft", "seed", "reviewer", "fallback", "fix_errors", "rewrite_errors", "decision_rules", "demos",
+Operator = Literal["start", "draft", "seed", "reviewer", "fallback", "fix_errors", "rewrite_errors", "decision_rules", "demos",
                    "output_format", "simplify", "reason_first"]
 # Edits the engineer writes as sentences added to the instructions, not as new instructions (ProTeGi's
 # edit from a textual gradient): a small engineer asked for whole instructions mostly handed them back

@@ -130,6 +130,23 @@ class ReviewerSummary(BaseModel):
     agreement: ReviewerAgreement
 
 
+class AgainstStart(BaseModel):
+    """The final prompt against the user's own (candidate 0 of round 1), on the same dev examples."""
+
+    start: float  # the start's dev mean over those examples
+    final: float
+    difference: float  # final − start
+    n: int
+    final_is_start: bool  # nothing beat the user's prompt: the final prompt is theirs
+
+    def text(self) -> str:
+        """The line the console and the report show."""
+        if self.final_is_start:
+            return (f"against your prompt: nothing beat it on dev (n = {self.n}, {self.start:.2f}); "
+                    "the final prompt is your own")
+        return f"against your prompt: {self.difference:+.2f} on dev (n = {self.n}; {self.start:.2f} -> {self.final:.2f})"
+
+
 class Summary(BaseModel):
     """summary.json: what a user checks after a run."""
 
@@ -147,6 +164,7 @@ class Summary(BaseModel):
     majority: dict[Split, Baseline] = Field(default_factory=dict)  # labeled: always answering train's most frequent target
     reviewer: ReviewerSummary | None = None  # the human reviewer's verdicts and their agreement with the panel
     final_prompt: str | None
+    against_start: AgainstStart | None = None  # the final prompt against the user's own, on dev
     stop_reason: str
     usage: Usage
     usage_by_role: dict[str, Usage]

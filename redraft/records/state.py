@@ -145,6 +145,14 @@ class RunState(BaseModel):
         """Whether the run is over: the chat stopped and owes no test score (resume does not continue it)."""
         return bool(self.stop_reason) and not self.owes_test(held_out)
 
+    def start_dev(self) -> dict[str, ExampleResult]:
+        """The user's own prompt's dev results (candidate 0 of round 1); empty when it was not scored."""
+        for ev in self.evaluations.values():  # labeled: every candidate's evaluation is kept
+            if ev.candidate.operator in ("start", "seed") and ev.dev:
+                return dict(ev.dev)
+        first = self.rounds[0] if self.rounds else None  # rubric: round 1 is the start
+        return dict(first.dev) if first is not None and first.origin in ("start", "seed") else {}
+
     def final(self) -> RoundRecord | None:
         """The round whose prompt is the run's final prompt: the best, else the last one that was really
         proposed; None when no proposal was usable (a stand-in is never a final prompt)."""

@@ -56,17 +56,18 @@ def _tokens(text: str) -> int:
 def _round_calls(s: Scenario, n: int, n_inputs: int) -> tuple[int, int]:
     """The engineer's and the executor's calls in round n, at most."""
     if not s.labeled:
-        return (0 if n == 1 and s.seed_prompt else 1), n_inputs
+        return (0 if n == 1 else 1), n_inputs  # round 1 scores the user's own prompt
     dev, batch = len(s.splits.dev), min(s.minibatch, len(s.splits.train))
-    if n == 1:  # drafts (the seed prompt is one of them): each on dev and the best on a minibatch, or, when
-        # there are more than go to dev, each on the minibatch and the best of them on dev
-        engineer = s.search.drafts - (1 if s.seed_prompt else 0)
+    if n == 1:  # the user's prompt and drafts: each on dev and the best on a minibatch, or, when there are
+        # more than go to dev, each on the minibatch and the best of them on dev, the user's prompt always
+        engineer = s.search.drafts - 1
         if s.search.drafts > s.search.draft_dev:
-            return engineer, s.search.drafts * batch + s.search.draft_dev * dev
+            return engineer, s.search.drafts * batch + (s.search.draft_dev + 1) * dev
         return engineer, s.search.drafts * dev + batch
     # edits (worked examples cost no engineer call); the parent on up to one minibatch more to find its
     # failures, each edit on a minibatch, the promoted on dev
-    return s.search.candidates, (s.search.candidates + 2) * batch + s.search.promote * dev
+    engineer = s.search.candidates if s.search.edits == "all" else 0
+    return engineer, (s.search.candidates + 2) * batch + s.search.promote * dev
 
 
 def projected_spend(t: RunContext, models: ModelProvider) -> Projection:
@@ -88,7 +89,8 @@ def projected_spend(t: RunContext, models: ModelProvider) -> Projection:
                       + _tokens(base["task"]) * 2 + prompt_guess * 2)
         tally.add(t.executor, runs, runs, prompt_guess + max(_tokens(x) for x in s.task_inputs))
         outputs = sum(_tokens(x) for x in s.task_inputs[:n_review]) + n_review * t.executor.max_tokens
-        for i, c in enumerate(t.critics):
+        critics = [] if s.labeled and s.search.edits == "demos" else t.critics  # worked examples alone: no panel
+        for i, c in enumerate(critics):
             k = 1 + (s.noise_repeats if i == 0 else 0)  # the first critic also re-scores, for judge noise
             tally.add(c, k, 2 * k, _tokens(c.card.system_message) + _tokens(base["task"]) + _tokens(base["criteria"])
                       + outputs + 150)

@@ -81,6 +81,9 @@ class _View:
         if s.best_round is None:
             return f"No round was scored. Stopped: {s.stop_reason}."
         text = f"Best prompt: round {s.best_round}, dev {self.score(s.best_score)}{self.base('dev')}."
+        if s.against_start is not None:
+            line = s.against_start.text()
+            text += f" {line[0].upper()}{line[1:]}."
         if s.test:
             text += (f" Test (held out, scored once): {self.score(s.test.score)} (95% CI "
                      f"{self.score(s.test.ci_low)}..{self.score(s.test.ci_high)}, n={s.test.n}){self.base('test')}.")

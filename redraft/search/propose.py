@@ -112,12 +112,16 @@ async def draft(ctx: RunContext, seed: int, round_no: int = 1) -> Candidate:
     return Candidate(instruction=prompt, operator="draft", changes=changes)
 
 
+def start(ctx: RunContext) -> Candidate:
+    """The user's own prompt as a candidate: what every draft and edit has to beat."""
+    return Candidate(instruction=ctx.scenario.start_prompt, operator="start", changes=ctx.scenario.start_changes)
+
+
 async def drafts(ctx: RunContext, n: int) -> list[Candidate]:
-    """Round 1: n drafts side by side, each with its own seed (an unusable one comes back as a fallback)."""
+    """Round 1's n candidates: the user's prompt, then n − 1 drafts side by side, each with its own seed
+    (an unusable one comes back as a fallback)."""
     s = ctx.scenario
-    found = [Candidate(instruction=s.seed_prompt.strip(), operator="seed",
-                       changes="the scenario's seed prompt, scored as given")] if s.seed_prompt else []
-    return found + await gather_all(draft(ctx, s.seed + 1 + i) for i in range(n - len(found)))
+    return [start(ctx), *await gather_all(draft(ctx, s.seed + 1 + i) for i in range(n - 1))]
 
 
 def usable(ctx: RunContext, candidates: Sequence[Candidate]) -> tuple[list[Candidate], list[str]]:
@@ -173,7 +177,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     s = ctx.scenario
     cycle = OperatorCycle(per_round, labeled_classes=len(labels_of(ctx)) > 1,
                           reasoning_room=ctx.executor.max_tokens >= REASONING_ROOM)
-    ops = cycle.pick(round_no, parent.candidate)
+    ops = cycle.pick(round_no, parent.candidate) if s.search.edits == "all" else ["demos"]
     values = edit_values(ctx, parent, critiques, round_no)
     card = ctx.engineer.card
     base = parent.candidate

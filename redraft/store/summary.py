@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .._files import write_atomic
 from ..config import Baseline, Scenario, Split
-from ..records import (HeldOutScore, HeldOutSummary, Ledger, ModelUse, PanelSummary, ReviewerAgreement, ReviewerScore,
+from ..records import (AgainstStart, HeldOutScore, HeldOutSummary, Ledger, ModelUse, PanelSummary, ReviewerAgreement, ReviewerScore,
                        ReviewerSummary, ReviewSummary, RoundRecord, RoundSummary, RunState, Summary, UnparsedReview)
 from ..secrets import scrub
 from .folder import RunDir, now_iso
@@ -72,12 +72,27 @@ def build_summary(run_dir: Path, scenario: Scenario, reached: Reached, models: d
         majority=majority if scenario.labeled else {},
         reviewer=reviewer_summary(state),
         final_prompt=final,
+        against_start=against_start(state, scenario),
         stop_reason=state.stop_reason or "unfinished",
         usage=ledger.total,
         usage_by_role=ledger.by_role,
         usage_by_round=ledger.by_round_role,
         seconds=round(reached.seconds, 3),
     )
+
+
+def against_start(state: RunState, scenario: Scenario) -> AgainstStart | None:
+    """The final prompt's dev score against the user's own prompt on the dev examples both were scored on."""
+    final, start = state.final(), state.start_dev()
+    if final is None or not start or not final.dev:
+        return None
+    ids = [i for i in start if i in final.dev]
+    if not ids:
+        return None
+    a = statistics.fmean(start[i].score for i in ids)
+    b = statistics.fmean(final.dev[i].score for i in ids)
+    same = final.prompt.strip() == scenario.start_prompt
+    return AgainstStart(start=round(a, 4), final=round(b, 4), difference=round(b - a, 4), n=len(ids), final_is_start=same)
 
 
 def write_summary(run: RunDir, summary: Summary) -> None:
