@@ -14,17 +14,17 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .api import check_cache, prepare, run_chat
-from .chat import Runner, build_session
-from .config import AgentCard, Baseline, Budget, Scenario, majority_baseline
-from .errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
-from .eval import Interval, PairedDifference, mean_ci, paired_difference
-from .llm import (Caller, ModelProvider, OnProgress, Progress, check_folder, interrupts_cancel, make_caller,
+from ..api import check_cache, prepare, run_chat
+from ..chat import Runner, build_session
+from ..config import AgentCard, Baseline, Budget, Scenario, majority_baseline
+from ..errors import BudgetExceeded, ConfigError, RedraftError, RunInterrupted
+from ..eval import Interval, PairedDifference, mean_ci, paired_difference
+from ..llm import (Caller, ModelProvider, OnProgress, Progress, check_folder, interrupts_cancel, make_caller,
                   open_models, serving)
-from .records import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
-from .report import projected_spend, write_reports
-from .search import RunContext, draft, score_examples
-from .store import RunDir, new_folder, now_iso
+from ..records import ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
+from ..report import projected_spend, write_reports
+from ..search import RunContext, draft, score_examples
+from ..store import RunDir, new_folder, now_iso
 
 REPEAT_STRIDE = 1000  # repeat k runs on scenario seed + 1000*k
 SINGLE_SHOT_SEEDS = 100  # draft seeds offsets, clear of the chat's own (seed + round, at most 100 rounds)
