@@ -1,4 +1,5 @@
-"""Quality benchmark: single-shot, best-of-N and sequential refinement on labeled tasks from ../shared/datasets.
+"""Quality benchmark: every compare arm (your prompt, single-shot, best-of-N with and without worked examples,
+worked examples alone, sequential refinement) on labeled tasks from ../shared/datasets, 3 repeats by default.
 
 One task per invocation, so a table can be built across sessions: each run appends its row to a
 results file outside the repository (default ~/.cache/redraft-bench/quality-results.jsonl) and
@@ -16,6 +17,9 @@ Model setups (each llama.cpp server on 127.0.0.1, started and stopped here, no p
     python bench/quality.py --setup b --task trec
     python bench/quality.py --setup a --task trec
     python bench/quality.py --table
+
+--table also says how many times each task's test carve was scored (one row = one scoring): tune on train
+and dev, and score test once for the final table.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from redraft.compare import CompareOptions, compare_scenario
+from redraft.compare import ARMS, CompareOptions, compare_scenario
 from redraft.llm import ConfiguredModels, EmbeddedServer, default_gguf, parse_config_list
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,18 +150,20 @@ def run_task(args: argparse.Namespace) -> dict:
         path = scenario_for(args.task, sizes, args.rounds, Path(tmp))
         t0 = time.monotonic()
         result = compare_scenario(str(path), CompareOptions(
-            repeats=1, rounds=args.rounds, out_dir=out / "compare", no_cache=True,
+            repeats=args.repeats, rounds=args.rounds, out_dir=out / "compare", no_cache=True,
+            arms=args.arms.split(",") if args.arms else None, match=args.match,
         ), models=models, on_progress=lambda text: print(f"  … {text}", file=sys.stderr, flush=True))
         wall = time.monotonic() - t0
     arms = {a.name: {"score": round(a.score, 4), "ci": [round(a.ci_low, 4), round(a.ci_high, 4)], "calls": a.calls,
-                     "tokens": a.tokens, "seconds": round(a.seconds, 1),
-                     "dev": a.repeats[0].dev_score, "candidates": a.repeats[0].candidates}
+                     "tokens": a.tokens, "test_tokens_per_query": a.test_tokens_per_query, "seconds": round(a.seconds, 1),
+                     "per_repeat": [round(r.score, 4) for r in a.repeats],
+                     "dev": [r.dev_score for r in a.repeats], "candidates": [r.candidates for r in a.repeats]}
             for a in result.arms.values()}
     diffs = [{"a": d.a, "b": d.b, "estimate": round(d.estimate, 4), "ci": [round(d.ci_low, 4), round(d.ci_high, 4)],
-              "p": d.p_value, "significant": d.significant} for d in result.differences]
+              "p": d.p_value, "p_adjusted": d.p_adjusted, "significant": d.significant} for d in result.differences]
     return {
         "date": time.strftime("%Y-%m-%d %H:%M"), "setup": args.setup, "task": args.task, "models": names,
-        "rounds": args.rounds, **sizes, "split_seed": SPLIT_SEED, "arms": arms, "differences": diffs,
+        "rounds": args.rounds, "repeats": args.repeats, "match": args.match, **sizes, "split_seed": SPLIT_SEED, "arms": arms, "differences": diffs,
         # compare's baseline: train's most frequent target given as every test answer, scored by the metric
         "majority": {"label": result.majority.answer, "score": result.majority.score} if result.majority else None,
         "wall_seconds": round(wall, 1), "out": str(out), "verdict": result.verdict, "code": code_version(),
@@ -175,23 +181,37 @@ def code_version() -> str:
 def row_lines(row: dict) -> list[str]:
     """The markdown lines of one task's result."""
     lines = []
-    for name in ("single_shot", "best_of_n", "sequential"):
+    head = f"| {row['setup']} | {row['task']} | {row.get('repeats', 1)}"
+    for name in ARMS:
         a = row["arms"].get(name)
         if a:
-            lines.append(f"| {row['setup']} | {row['task']} | {name} | {a['score']:.3f} | {a['ci'][0]:.3f}..{a['ci'][1]:.3f} | "
-                         f"{a['calls']} | {a['tokens']:,} | {a['seconds']:.0f} | {row.get('code', '')} |")
+            per_query = a.get("test_tokens_per_query")
+            lines.append(f"{head} | {name} | {a['score']:.3f} | {a['ci'][0]:.3f}..{a['ci'][1]:.3f} | {a['calls']} | "
+                         f"{a['tokens']:,} | {'' if per_query is None else f'{per_query:.0f}'} | {a['seconds']:.0f} | "
+                         f"{row.get('code', '')} |")
     m = row["majority"]
     if m:
-        lines.append(f"| {row['setup']} | {row['task']} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | 0 | |")
+        lines.append(f"{head} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | | 0 | |")
     for d in row["differences"]:
         mark = " (significant)" if d["significant"] else ""
-        lines.append(f"| {row['setup']} | {row['task']} | {d['a']} − {d['b']} | {d['estimate']:+.3f} | "
-                     f"{d['ci'][0]:+.3f}..{d['ci'][1]:+.3f} | p={d['p']}{mark} | | | |")
+        p = d.get("p_adjusted", d["p"])
+        lines.append(f"{head} | {d['a']} − {d['b']} | {d['estimate']:+.3f} | {d['ci'][0]:+.3f}..{d['ci'][1]:+.3f} | "
+                     f"adjusted p={p}{mark} | | | | |")
     return lines
 
 
-HEADER = ["| setup | task | arm | test score | 95% CI | optimization calls | tokens | seconds | code |",
-          "|---|---|---|---|---|---|---|---|---|"]
+HEADER = ["| setup | task | repeats | arm | test score | 95% CI | optimization calls | optimization tokens | "
+          "test tokens/query | seconds | code |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+
+def scored_counts(rows: list[dict]) -> list[str]:
+    """How many times each task's test carve (setup, task, sizes, split seed) was scored: every row is one."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        key = f"{r['task']} (test {r['test']} of dev, split seed {r['split_seed']})"
+        counts[key] = counts.get(key, 0) + 1
+    return [f"- {key}: test scored {n} time{'s' if n != 1 else ''}" for key, n in sorted(counts.items())]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,12 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", type=int, default=30)
     ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--minibatch", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of every arm (default 3)")
+    ap.add_argument("--arms", help=f"comma-separated arms (default: all: {','.join(ARMS)})")
+    ap.add_argument("--match", choices=["calls", "tokens"], default="calls")
     ap.add_argument("--results", type=Path, default=CACHE / "quality-results.jsonl", help="the file each run appends to")
     ap.add_argument("--table", action="store_true", help="print every result gathered so far and exit")
     args = ap.parse_args(argv)
     if args.table:
         rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()] if args.results.exists() else []
         print("\n".join(HEADER + [line for r in rows for line in row_lines(r)]))
+        print("\n" + "\n".join(scored_counts(rows)))
         return 0
     if args.task is None:
         ap.error("give --task (or --table)")

@@ -241,31 +241,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     SCENARIO is a scenario YAML file, or the name of one from `redraft scenarios`. It needs held-out
     test examples (a `split:` with a test part); the shipped `ticket_routing` has them.
 
-    Three ways of making a prompt ("arms") are compared:
-      single_shot  the Prompt Engineer writes its best prompt once, with no feedback;
-      best_of_n    it writes N prompts independently and the best on the dev examples is kept, with
-                   N chosen so this arm spends as many model calls as the sequential arm did;
-      sequential   the refinement chat of `redraft run`.
+    Ways of making a prompt ("arms") are compared:
+      start            your prompt as given (the seed prompt, else the task text); no call;
+      single_shot      the Prompt Engineer writes its best prompt once, with no feedback;
+      best_of_n        it writes N prompts independently and the best on the dev examples is kept, with
+                       N chosen so this arm spends as many model calls as the sequential arm did
+                       (--match tokens: as many tokens);
+      best_of_n_demos  the same, each draft given worked examples from train by the loop's own code;
+      demos_only       the chat whose later rounds only draw new worked examples (what the engineer,
+                       critics and moderator add is sequential minus this);
+      sequential       the refinement chat of `redraft run`.
+    The worked-example arms need labeled examples; by default every arm the scenario allows runs.
     Each arm is repeated --repeats times with different seeds. Then every prompt is run on the test
     examples and scored by the same evaluators (the scenario's metric, or its critics), blind to the
     arm and in random order.
 
     The terminal shows per arm the mean score with its 95% interval, the score of each repeat,
-    model calls, tokens, cost (when OAI_CONFIG_LIST has prices) and time; then the paired
-    differences sequential - single_shot and sequential - best_of_n with their intervals and
-    win/tie/loss rates, and a one-sentence verdict. The folder (--out, default
-    compare/<time>-<scenario>/) gets compare.json, report.md, report.html and the chats' run folders.
+    model calls, optimization tokens, test-time tokens per query, cost (when OAI_CONFIG_LIST has
+    prices) and time; then the differences sequential - each other arm (and demos_only -
+    best_of_n_demos) with intervals and p-values that count the spread between repeats, Holm-adjusted
+    over the table, and a verdict that claims only what holds after the adjustment. The folder
+    (--out, default compare/<time>-<scenario>/) gets compare.json, report.md, report.html and the
+    chats' run folders.
 
     This makes many model calls: about (repeats x 2) chats' worth. Try --repeats 1 --rounds 2 first.
     Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST, else the embedded model.
     """
-    from .compare import ARMS, CompareOptions, compare_scenario
+    from .compare import CompareOptions, compare_scenario
     from .console import ProgressLine
     from .report import terminal_table
 
     line = ProgressLine(log_steps=True)
     options = CompareOptions(
-        repeats=args.repeats, arms=args.arms.split(",") if args.arms is not None else list(ARMS), out_dir=args.out,
+        repeats=args.repeats, arms=args.arms.split(",") if args.arms is not None else None, out_dir=args.out,
+        match=args.match,
         rounds=args.rounds, config=args.config, gguf=args.gguf, agents=args.agents, cache_dir=args.cache_dir,
         no_cache=args.no_cache,
     )
@@ -328,7 +337,10 @@ def _compare_args(cmp: argparse.ArgumentParser) -> None:
     """What `redraft compare` takes."""
     cmp.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file (with a test split), or the name of a shipped example")
     cmp.add_argument("--repeats", type=int, default=3, metavar="K", help="run each arm K times with different seeds, 1 to 20 (default: 3)")
-    cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: single_shot,best_of_n,sequential)")
+    cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: all the scenario allows: "
+                     "start,single_shot,best_of_n,best_of_n_demos,demos_only,sequential)")
+    cmp.add_argument("--match", choices=["calls", "tokens"], default="calls",
+                     help="what the best-of-N arms spend as much of as the sequential chat (default: calls)")
     cmp.add_argument("--out", type=_path_arg("--out"), metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
     cmp.add_argument("--rounds", type=int, metavar="N", help="the chat's round limit (overrides the scenario)")
     _agents_flag(cmp)

@@ -21,7 +21,7 @@ from redraft.llm.cache import CallCache, sweep_stale_tmp
 from redraft.records import ArmRepeat, ArmResult, ComparedExample, CompareResult
 from redraft.report import render_markdown
 
-VALID_ARMS = "valid arms: single_shot, best_of_n, sequential"
+VALID_ARMS = "valid arms: start, single_shot, best_of_n, best_of_n_demos, demos_only, sequential"
 
 
 def refused(argv: list[str], folder: Path, capsys: pytest.CaptureFixture[str], *says: str) -> None:

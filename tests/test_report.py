@@ -174,8 +174,8 @@ def test_the_majority_class_stands_beside_the_arms() -> None:
 def test_calls_and_time_are_split_into_network_and_cache() -> None:
     text = terminal_table(make_result())
     head = text.splitlines()[0]
-    assert re.search(r"network calls\s+network time\s+cached calls\s+tokens\s+cost\s+wall time$", head)
-    assert re.search(r"^sequential\s.*\s8\s+19\.0 s\s+4\s+3,003\s+\$0\.0062\s+8\.4 s$", text, re.M)
+    assert re.search(r"network calls\s+network time\s+cached calls\s+optimization tokens\s+test tokens/query\s+cost\s+wall time$", head)
+    assert re.search(r"^sequential\s.*\s8\s+19\.0 s\s+4\s+3,003\s+–\s+\$0\.0062\s+8\.4 s$", text, re.M)
     assert "Cached calls were replayed from the reply cache and took no time" in text
     result = make_result()
     for arm in result.arms.values():

@@ -33,7 +33,7 @@ def seat_roles(scenario: Scenario, cards: dict[str, AgentCard], models: ModelPro
                                  "(add agents/<name>.yaml with role: critic to define one)", loc=("critics", i))
     if len(set(scenario.critics)) != len(scenario.critics):
         raise scenario.error("critics", "a critic is listed twice")
-    seatable = [*ROLES, *scenario.critics]
+    seatable = [*ROLES, "judge", *scenario.critics]  # the judge is compare's and never sits in the chat
     for name in scenario.roles:
         if name not in seatable:
             raise scenario.error(f"roles.{name}", f"unknown role; expected one of: {', '.join(seatable)}", loc=("roles", name))

@@ -21,7 +21,7 @@ ROLE_DEFAULTS = PACKAGE_AGENTS / "defaults"
 MAX_REPLY_TOKENS = 131_072
 ReplyTokens = Annotated[int, Field(ge=1, le=MAX_REPLY_TOKENS)]
 
-Role = Literal["prompt_engineer", "task_executor", "critic", "moderator"]
+Role = Literal["prompt_engineer", "task_executor", "critic", "moderator", "judge"]
 
 # What RunContext.base_values gives every template and system message.
 BASE_VARIABLES = ("task", "criteria", "examples", "round")
@@ -47,6 +47,17 @@ ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
     "moderator": {"focus": ("scores", "weakest", "issues")},
 }
 
+# Roles that never sit in the chat: compare's pairwise judge (compare/judge.py judge_pairs). Kept apart so
+# ROLE_TEMPLATES stays the chat's call sites, which a run renders all of (tests/test_validate.py checks that).
+OUTSIDE_CHAT_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
+    "judge": {"compare": ("input", "output_a", "output_b", "reply_shape")},
+}
+
+
+def role_templates(role: Role) -> dict[str, tuple[str, ...]]:
+    """The templates a role's cards must have, and the variables each gets on top of BASE_VARIABLES."""
+    return ROLE_TEMPLATES.get(role) or OUTSIDE_CHAT_TEMPLATES[role]
+
 # Templates an earlier redraft rendered under another name: a card written for it is told the new name.
 # operator_rewrite_errors asked for a whole instruction; operator_fix_errors asks for sentences to add.
 RENAMED = {"operator_rewrite_errors": "operator_fix_errors"}
@@ -54,12 +65,12 @@ RENAMED = {"operator_rewrite_errors": "operator_fix_errors"}
 
 def template_variables(role: Role, template: str) -> frozenset[str]:
     """The variables a role's template is given."""
-    return frozenset(BASE_VARIABLES + ROLE_TEMPLATES[role][template])
+    return frozenset(BASE_VARIABLES + role_templates(role)[template])
 
 
 def system_variables(role: Role) -> frozenset[str]:
     """The variables a role's system message may use: those every one of its templates is given."""
-    return frozenset.intersection(*(template_variables(role, t) for t in ROLE_TEMPLATES[role]))
+    return frozenset.intersection(*(template_variables(role, t) for t in role_templates(role)))
 
 
 class AgentCard(BaseModel):
@@ -107,7 +118,7 @@ class AgentCard(BaseModel):
 
     def render_system(self, values: dict[str, Any]) -> str:
         """The card's system message, with the same variables as the template it goes with."""
-        _check_call(self.role, "system message", values, list(ROLE_TEMPLATES[self.role]))
+        _check_call(self.role, "system message", values, list(role_templates(self.role)))
         return render(self.system_message, values, file=self.source, key="system_message")
 
 
@@ -126,8 +137,8 @@ class RoleDefaults(BaseModel):
 
 def _check_call(role: Role, what: str, values: dict[str, Any], templates: list[str]) -> None:
     # Our own bug, not the user's: a call site and ROLE_TEMPLATES disagree, so validation would check a lie.
-    if not any(set(values) == template_variables(role, t) for t in templates if t in ROLE_TEMPLATES[role]):
-        declared = " or ".join(_names(template_variables(role, t)) for t in templates if t in ROLE_TEMPLATES[role])
+    if not any(set(values) == template_variables(role, t) for t in templates if t in role_templates(role)):
+        declared = " or ".join(_names(template_variables(role, t)) for t in templates if t in role_templates(role))
         raise TypeError(f"the {role} {what} is rendered with {_names(values)}, but cards.ROLE_TEMPLATES declares "
                         f"{declared or 'no such template'}; make the call site and the declaration agree")
 
@@ -161,7 +172,7 @@ def render(text: str, values: dict[str, Any], *, file: str | None = None, key: s
 
 def check_card(card: AgentCard) -> None:
     """The card has every template its role renders and no other, and uses only the variables each is given."""
-    needed = ROLE_TEMPLATES[card.role]
+    needed = role_templates(card.role)
     wanted = f"a {card.role} card has the templates: {', '.join(needed)}"
     for name in needed:
         if name not in card.templates:

@@ -5,13 +5,14 @@ from .critique import (REVIEW_LISTS, Agreement, CriticResult, JudgeNoise, PanelA
                        review_schema, review_values)
 from .diagnosis import (NO_ANSWER, confusion, error_kind, error_pattern, failures_block, pick_failures,
                         rank_correlation, top_error)
+from .repeats import RepeatedDifference, holm, repeated_difference
 from .repetition import cut_loop
 from .stats import (Interval, PairedDifference, describe, judge_noise, krippendorff_alpha, mean_ci, no_variation,
                     paired_bootstrap, paired_difference, win_rate)
 
 __all__ = ["Agreement", "CriticResult", "Interval", "JudgeNoise", "NO_ANSWER", "PairedDifference", "PanelAgreement",
-           "PanelNoise", "PanelStats", "Proposal", "REVIEW_LISTS", "Review", "aggregate", "check_review", "confusion", "cut_loop",
-           "describe", "echoed_shape", "error_kind", "error_pattern", "failures_block", "judge_noise",
+           "PanelNoise", "PanelStats", "Proposal", "REVIEW_LISTS", "RepeatedDifference", "Review", "aggregate", "check_review", "confusion", "cut_loop",
+           "describe", "echoed_shape", "error_kind", "error_pattern", "failures_block", "holm", "judge_noise",
            "krippendorff_alpha", "mean_ci", "no_variation", "paired_bootstrap", "paired_difference",
-           "per_output_panel", "pick_failures", "proposal_schema", "rank_correlation", "review_schema",
+           "per_output_panel", "pick_failures", "proposal_schema", "rank_correlation", "repeated_difference", "review_schema",
            "review_values", "top_error", "win_rate"]

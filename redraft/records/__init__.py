@@ -1,15 +1,16 @@
 """The typed values a run keeps: candidates, the run state, transcript entries, models and usage, summaries, comparisons."""
 
 from .candidate import ADDITIONS, Candidate, Evaluation, Operator, prompt_key, render_prompt, split_prompt
-from .results import (ARM_NAMES, ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference,
-                      AgainstStart, HeldOutSummary, PanelSummary, ReviewerAgreement, ReviewerScore, ReviewerSummary, ReviewSummary,
+from .results import (ARM_NAMES, ARMS, DEMO_ARMS, AgainstStart, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult,
+                      Difference, JudgeSummary, HeldOutSummary, PanelSummary, ReviewerAgreement, ReviewerScore, ReviewerSummary, ReviewSummary,
                       RoundPoint, RoundSummary, Summary, UnparsedReview, agreement_text, score_text)
 from .state import CandidateResult, Decision, HeldOutScore, ReviewerVerdict, RoundRecord, RunState
 from .transcript import Entry
 from .usage import Ledger, ModelDescription, ModelUse, Usage
 from .words import record_words
 
-__all__ = ["ADDITIONS", "ARMS", "ARM_NAMES", "Arm", "ArmRepeat", "ArmResult", "Candidate", "CandidateResult",
+__all__ = ["ADDITIONS", "ARMS", "ARM_NAMES", "DEMO_ARMS", "Arm", "ArmRepeat", "ArmResult", "JudgeSummary", "Candidate",
+           "CandidateResult",
            "CompareResult", "ComparedExample", "Decision", "Difference", "Entry", "Evaluation", "Ledger", "ModelDescription", "ModelUse", "Usage", "HeldOutScore",
            "AgainstStart", "HeldOutSummary", "Operator", "PanelSummary", "ReviewSummary", "ReviewerAgreement", "ReviewerScore",
            "ReviewerSummary", "ReviewerVerdict", "RoundPoint", "RoundRecord", "RoundSummary", "RunState", "Summary",

@@ -12,9 +12,13 @@ from ..eval import Agreement, PanelAgreement, PanelNoise
 from .usage import ModelUse, Usage
 from .state import CandidateResult, Decision, Origin, ReviewerVerdict
 
-Arm = Literal["single_shot", "best_of_n", "sequential"]  # the ways compare makes a prompt
+# the ways compare makes a prompt, in the order they are shown
+Arm = Literal["start", "single_shot", "best_of_n", "best_of_n_demos", "demos_only", "sequential"]
 ARMS: tuple[Arm, ...] = get_args(Arm)
-ARM_NAMES = {"single_shot": "single-shot", "best_of_n": "best-of-N", "sequential": "sequential refinement"}
+ARM_NAMES = {"start": "your prompt", "single_shot": "single-shot", "best_of_n": "best-of-N",
+             "best_of_n_demos": "best-of-N with worked examples", "demos_only": "worked examples alone",
+             "sequential": "sequential refinement"}
+DEMO_ARMS: tuple[Arm, ...] = ("best_of_n_demos", "demos_only")  # labeled scenarios only: worked examples show targets
 
 
 def score_text(x: float | None, width: int = 0) -> str:
@@ -193,14 +197,31 @@ class ArmRepeat(BaseModel):
     network_calls: int = 0
     cache_hits: int = 0  # replayed from the reply cache: they take no time, so `seconds` says little about speed
     network_seconds: float = 0.0  # time inside network calls, summed (calls side by side overlap)
-    tokens: int = 0
+    tokens: int = 0  # optimization tokens (prompt + completion) spent making the prompt
+    test_tokens_per_query: float | None = None  # the executor's tokens per test input with this prompt
     cost_usd: float | None = None
     seconds: float = 0.0  # wall time
     rounds: list[RoundPoint] = Field(default_factory=list)  # sequential arm only
-    candidates: int = 1  # best_of_n: how many prompts were drawn
-    dev_score: float | None = None  # the chosen prompt's dev score (sequential, best_of_n)
+    candidates: int = 1  # best_of_n, best_of_n_demos: how many prompts were drawn
+    dev_score: float | None = None  # the chosen prompt's dev score (the arms that choose on dev)
     unscored: int = 0  # test outputs no critic could score; they count as the scale's lowest score
-    run_dir: str | None = None  # sequential: the run folder of the chat
+    run_dir: str | None = None  # sequential, demos_only: the run folder of the chat
+
+
+class JudgeSummary(BaseModel):
+    """Win/tie/loss of one arm against `against`, over examples x repeats, with a 95% interval of the win rate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    against: str
+    win: float = Field(ge=0, le=1)
+    tie: float = Field(ge=0, le=1)
+    loss: float = Field(ge=0, le=1)
+    win_low: float = Field(ge=0, le=1)
+    win_high: float = Field(ge=0, le=1)
+    consistency: float | None  # share of pairs usable in both orders whose two orders agree
+    n: int  # examples
+    repeats: int
 
 
 class ArmResult(BaseModel):
@@ -215,13 +236,17 @@ class ArmResult(BaseModel):
     network_calls: int = 0
     cache_hits: int = 0
     network_seconds: float = 0.0
-    tokens: int
+    tokens: int  # optimization tokens, summed over repeats
+    test_tokens_per_query: float | None = None  # mean over repeats
     cost_usd: float | None = None
     seconds: float
+    judged: list[JudgeSummary] = Field(default_factory=list)  # rubric: the judge's win/tie/loss against start, sequential
 
 
 class Difference(BaseModel):
-    """A paired difference a − b over the same test examples (averaged over repeats)."""
+    """A difference a − b over the same test examples and repeats: its t interval over repeats × examples
+    (eval.repeated_difference), p-value, and the p-value after Holm's adjustment over the comparison's
+    differences, which `significant` is decided on."""
 
     a: Arm
     b: Arm
@@ -231,8 +256,10 @@ class Difference(BaseModel):
     wins: float  # share of examples where a scored higher
     ties: float
     losses: float
-    significant: bool
-    p_value: float | None = None  # two-sided paired sign-flip permutation test
+    significant: bool  # adjusted p < 0.05
+    p_value: float | None = None  # two-sided t test, the repeat as the unit
+    p_adjusted: float | None = None  # Holm over every difference of this comparison
+    df: float | None = None  # degrees of freedom of the t test: repeats − 1 (examples − 1 with one repeat)
 
 
 class ComparedExample(BaseModel):
@@ -258,3 +285,5 @@ class CompareResult(BaseModel):
     models: dict[str, ModelUse] = Field(default_factory=dict)
     out_dir: str | None = None  # where compare.json, report.md and report.html were written
     majority: Baseline | None = None  # labeled: always answering train's most frequent target
+    judge_consistency: float | None = None  # rubric: how often swapping the two outputs kept the judge's verdict
+    judge_calls: int = 0  # rubric: the judge's calls (counted apart from every arm's)

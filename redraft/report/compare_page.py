@@ -16,7 +16,8 @@ from .chart import Axis, Level, Line, Series, line_chart, scale_bounds
 
 __all__ = ["render_html", "render_markdown", "terminal_table", "write_reports"]
 
-ARM_COLORS = {"sequential": "#d6336c", "single_shot": "#1c7ed6", "best_of_n": "#2f9e44"}
+ARM_COLORS = {"sequential": "#d6336c", "single_shot": "#1c7ed6", "best_of_n": "#2f9e44", "start": "#495057",
+              "best_of_n_demos": "#7048e8", "demos_only": "#f08c00"}
 OTHER_COLORS = ("#7048e8", "#f08c00", "#0c8599")
 BASELINE_COLOR = "#868e96"
 
@@ -79,6 +80,7 @@ def _arm_row(arm: ArmResult, scale: str) -> list[str]:
         f"{arm.network_seconds:.1f} s",
         str(arm.cache_hits),
         f"{arm.tokens:,}",
+        "–" if arm.test_tokens_per_query is None else f"{arm.test_tokens_per_query:,.0f}",
         pages.cost(arm.cost_usd),
         f"{arm.seconds:.1f} s",
     ]
@@ -99,15 +101,38 @@ def _rows(result: CompareResult) -> list[list[str]]:
 def _diff_row(d: Difference, scale: str, minus: str) -> list[str]:
     rates = f"{d.wins:.0%} / {d.ties:.0%} / {d.losses:.0%}"
     estimate, interval = pages.score(d.estimate, scale, True), pages.interval(d.ci_low, d.ci_high, scale, True)
-    return [f"{d.a} {minus} {d.b}", estimate, interval, rates, "yes" if d.significant else "no"]
+    p = "–" if d.p_adjusted is None else f"{d.p_adjusted:.3f}"
+    return [f"{d.a} {minus} {d.b}", estimate, interval, rates, p, "yes" if d.significant else "no"]
 
 
-ARM_HEADERS = ["arm", "score", "95% CI", "per repeat", "network calls", "network time", "cached calls", "tokens", "cost",
-               "wall time"]
+ARM_HEADERS = ["arm", "score", "95% CI", "per repeat", "network calls", "network time", "cached calls",
+               "optimization tokens", "test tokens/query", "cost", "wall time"]
 CACHE_NOTE = ("network time: time inside model calls over the network, summed (calls side by side overlap, so it can "
               "exceed the wall time). Cached calls were replayed from the reply cache and took no time: compare wall "
               "times only between arms without cached calls (--no-cache runs every call).")
-DIFF_HEADERS = ["difference", "estimate", "95% CI", "win / tie / loss", "significant"]
+DIFF_HEADERS = ["difference", "estimate", "95% CI", "win / tie / loss", "adjusted p", "significant"]
+DIFF_NOTE = ("Each difference's interval and p count the spread between repeats (the repeat is the unit, repeats − 1 "
+             "degrees of freedom); p is Holm-adjusted over the differences above, and significant means adjusted p < 0.05. "
+             "optimization tokens: what making the prompt spent; test tokens/query: what the executor spends per input "
+             "with the prompt (worked examples add turns to every query).")
+
+
+JUDGE_HEADERS = ["arm", "against", "win", "tie", "loss", "95% CI of win"]
+
+
+def judge_rows(result: CompareResult) -> list[list[str]]:
+    """Rubric: the judge's win / tie / loss of each arm against start and against sequential."""
+    return [[a.name, j.against, f"{j.win:.0%}", f"{j.tie:.0%}", f"{j.loss:.0%}", f"{j.win_low:.0%}..{j.win_high:.0%}"]
+            for a in _arms(result) for j in a.judged]
+
+
+def judge_note(result: CompareResult) -> str:
+    """What the judge is and how much to trust it."""
+    c = result.judge_consistency
+    kept = "n/a (no pair was judged in both orders)" if c is None else f"{c:.0%}"
+    return (f"Scored by an independent judge ({result.judge_calls} calls), never by the critics who steered the chat: each "
+            "test input's two outputs compared in both orders; an arm's score is its preference over your prompt (1 "
+            f"preferred, 0.5 tie, 0 not). Swapping the order kept the judge's verdict in {kept} of pairs.")
 
 
 # ---- terminal
@@ -124,7 +149,9 @@ def terminal_table(result: CompareResult) -> str:
         lines += [CACHE_NOTE]
     if result.differences:
         rows = [_diff_row(d, result.score_scale, "-") for d in result.differences]
-        lines += ["", *_text_table(DIFF_HEADERS, rows, right_from=1)]
+        lines += ["", *_text_table(DIFF_HEADERS, rows, right_from=1), DIFF_NOTE]
+    if any(a.judged for a in result.arms.values()):
+        lines += ["", *_text_table(JUDGE_HEADERS, judge_rows(result), right_from=2), judge_note(result)]
     return "\n".join([*lines, "", f"Verdict: {result.verdict}"])
 
 
@@ -167,7 +194,9 @@ def render_markdown(result: CompareResult) -> str:
     out += ["", "## Arms", "", *_md_table(ARM_HEADERS, _rows(result)), "", CACHE_NOTE]
     if result.differences:
         rows = [_diff_row(d, scale, "−") for d in result.differences]
-        out += ["", "## Differences", "", *_md_table(DIFF_HEADERS, rows)]
+        out += ["", "## Differences", "", *_md_table(DIFF_HEADERS, rows), "", md(DIFF_NOTE)]
+    if any(a.judged for a in result.arms.values()):
+        out += ["", "## Judge", "", *_md_table(JUDGE_HEADERS, judge_rows(result)), "", md(judge_note(result))]
     out += ["", "## Sequential score per round (dev)", "", *_md_rounds(result)]
     out += ["", "## How the prompt changed (sequential, first repeat)", "", *_md_diffs(result)]
     out += ["", "## Final prompts (first repeat of each arm)"]
@@ -276,7 +305,9 @@ def render_html(result: CompareResult) -> str:
     ]
     if result.differences:
         rows = [_diff_row(d, scale, "−") for d in result.differences]
-        parts += ["<h2>Differences</h2>", pages.table(DIFF_HEADERS, rows)]
+        parts += ["<h2>Differences</h2>", pages.table(DIFF_HEADERS, rows), pages.note(DIFF_NOTE)]
+    if any(a.judged for a in result.arms.values()):
+        parts += ["<h2>Judge</h2>", pages.table(JUDGE_HEADERS, judge_rows(result)), pages.note(judge_note(result))]
     parts += [
         "<h2>Score per round</h2>",
         pages.note(CHART_NOTE.format(n=len(result.examples))),
