@@ -44,6 +44,8 @@ class Comparison:
         self.demos_candidate = self.candidate | {t.executor.name: float(len(scenario.splits.dev) + scenario.minibatch)}
         chat = {role: float(n) for role, n in projected_spend(t, models).calls.items()}
         chat[t.executor.name] = chat.get(t.executor.name, 0.0) - len(scenario.splits.test)  # the chat scores no test here
+        for name in judges:
+            chat[name] = chat.get(name, 0.0) - 1.0
         self.plan(chat, {t.executor.name: float(len(scenario.splits.test))})
         # Rubric: an independent judge scores test (pairwise, both orders); its seat is checked before any call.
         self.judge = None if scenario.labeled else judge_seat(scenario, cards, models, t)
@@ -105,6 +107,8 @@ class Comparison:
     def cost(self, caller: Caller) -> float | None:
         """Tokens at the configured prices, cache hits included (they stand for calls a real run makes); None without prices."""
         seats = {s.name: s for s in [self.base.engineer, self.base.executor, *self.base.critics, self.base.moderator]}
+        if not caller.ledger.by_role:  # no call (the start arm): free where prices are known, else unknown like the rest
+            return 0.0 if self.models.endpoint(self.base.executor.tag).cost(0, 0) is not None else None
         total = 0.0
         for role, usage in caller.ledger.by_role.items():
             seat = seats.get(role)

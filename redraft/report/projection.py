@@ -96,6 +96,10 @@ def projected_spend(t: RunContext, models: ModelProvider) -> Projection:
                       + outputs + 150)
         if n < t.rounds and not s.labeled:  # with a metric, the focus comes from the errors
             tally.add(t.moderator, 1, 1, _tokens(t.moderator.card.system_message) + _tokens(base["task"]) + 300)
-    if s.splits.test:
+    if s.splits.test:  # the final prompt scored once on test: the executor, and on rubric one review per critic
         tally.add(t.executor, len(s.splits.test), len(s.splits.test), prompt_guess + 100)
+        tested = sum(_tokens(e.input) for e in s.splits.test) + len(s.splits.test) * t.executor.max_tokens
+        for c in [] if s.labeled else t.critics:
+            tally.add(c, 1, 2, _tokens(c.card.system_message) + _tokens(base["task"]) + _tokens(base["criteria"])
+                      + tested + 150)
     return tally.result()
