@@ -347,6 +347,18 @@ def _compare_args(cmp: argparse.ArgumentParser) -> None:
     _model_flags(cmp)
 
 
+def _version() -> str:
+    """The installed package's version (pyproject.toml's), else the source's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("redraft")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; each command's help is its docstring."""
     parser = argparse.ArgumentParser(
@@ -356,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with: redraft scenarios, then redraft run <name>. Add --debug to see tracebacks.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"redraft {_version()}",
+                        help="print redraft's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:

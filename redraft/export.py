@@ -56,9 +56,9 @@ def executor_request(past: RunRecord) -> ExecutorRequest:
     seat = past.config.models[name]
     round_no = s.best_round or len(s.rounds)
     values = template_values(past.config.restored_scenario(), round_no)
-    # As AutoGen's client sends them: a user or assistant message carries its source as `name`.
-    messages = [{"role": role, **({} if role == "system" else {"name": role}), "content": text}
-                for role, text in executor_messages(card, values, s.final_prompt, _SLOT)]
+    # Without AutoGen's `name` field on user and assistant turns: Mistral's API and vLLM in Mistral mode reject it
+    # ("Extra inputs are not permitted"), and no model needs it.
+    messages = [{"role": role, "content": text} for role, text in executor_messages(card, values, s.final_prompt, _SLOT)]
     return ExecutorRequest(model=seat.model, messages=messages, temperature=seat.temperature,
                            max_tokens=seat.max_tokens, endpoint=seat, round=round_no)
 
@@ -262,6 +262,16 @@ _Dumper.add_representer(str, _str)
 # --- Python ---------------------------------------------------------------------------------------
 
 
+_BASE_URL = '''
+
+def base_url() -> str:
+    """The server's address, from OPENAI_BASE_URL; a plain message, not a traceback, when it is not set."""
+    if not os.environ.get("OPENAI_BASE_URL"):
+        sys.exit("set OPENAI_BASE_URL to an OpenAI-compatible server's address, e.g. http://127.0.0.1:8080/v1")
+    return os.environ["OPENAI_BASE_URL"]
+'''
+
+
 def python_snippet(past: RunRecord, request: ExecutorRequest) -> str:
     """A short script that sends the final prompt as the run's executor did, with the openai client."""
     kind, base = request.endpoint.api_type, request.endpoint.base_url
@@ -270,13 +280,14 @@ def python_snippet(past: RunRecord, request: ExecutorRequest) -> str:
                   '                     api_key=os.environ["AZURE_OPENAI_API_KEY"])')
         needs = "AZURE_OPENAI_API_KEY and OPENAI_API_VERSION"
     elif kind == "embedded":
-        client = 'OpenAI(base_url=os.environ["OPENAI_BASE_URL"], api_key="not-needed")'
+        client = 'OpenAI(base_url=base_url(), api_key="not-needed")'
         needs = (f"OPENAI_BASE_URL, where an OpenAI-compatible server serves {request.endpoint.gguf or 'the GGUF file'} "
                  "(e.g. llama.cpp's `llama-server -m FILE --port 8080`: http://127.0.0.1:8080/v1)")
     else:
         client = "OpenAI(" + (f"base_url=os.environ.get('OPENAI_BASE_URL', {base!r})" if base else "") + ")"
         needs = "OPENAI_API_KEY" + (" (a local server may take any value)" if base else "")
-    system, user = (m["content"].replace(_SLOT, INPUT) for m in request.messages)
+    listed = ",\n".join(f'    {{"role": {m["role"]!r}, "content": {_literal(m["content"].replace(_SLOT, INPUT))}}}'
+                         for m in request.messages)
     about = textwrap.fill(f"The prompt redraft chose in run {past.run.path.name} (round {request.round}, scenario "
                           f"{past.summary.scenario}), sent as the run's executor sent it. Needs `pip install openai` "
                           f"and, in the environment, {needs}.", 100, break_long_words=False, break_on_hyphens=False)
@@ -292,17 +303,19 @@ from openai import {"AzureOpenAI" if kind == "azure" else "OpenAI"}
 
 MODEL = {request.model!r}
 INPUT = {INPUT!r}  # where the input goes in the messages below
-SYSTEM = {_literal(system)}
-USER = {_literal(user)}
+# the system message, the prompt's worked examples as turns (if any), then the input
+MESSAGES = [
+{listed},
+]
 
+{_BASE_URL if kind == "embedded" else ""}
 
 def run(text: str) -> str:
     """The model's reply to one input."""
     client = {client}
     reply = client.chat.completions.create(
         model=MODEL,
-        messages=[{{"role": "system", "content": SYSTEM.replace(INPUT, text)}},
-                  {{"role": "user", "name": "user", "content": USER.replace(INPUT, text)}}],
+        messages=[{{**m, "content": m["content"].replace(INPUT, text)}} for m in MESSAGES],
         temperature={request.temperature!r},
         max_tokens={request.max_tokens!r},
     )
@@ -310,7 +323,8 @@ def run(text: str) -> str:
 
 
 if __name__ == "__main__":
-    print(run(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()))
+    # an input piped in loses the newline that ends it, as an argument has none
+    print(run(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read().removesuffix("\\n")))
 '''
 
 

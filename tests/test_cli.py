@@ -141,3 +141,10 @@ def test_validate_ok_and_scenarios_list(isolated: Path) -> None:
 def test_help_is_written_for_a_first_time_user(isolated: Path, command: str) -> None:
     proc = redraft(command, "--help", cwd=isolated)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) > 4
+
+
+def test_version_names_the_installed_release(isolated: Path) -> None:
+    from importlib.metadata import version
+
+    proc = redraft("--version", cwd=isolated)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"redraft {version('redraft')}" and not proc.stderr

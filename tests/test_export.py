@@ -54,11 +54,11 @@ def test_text_and_messages_are_the_prompt_and_the_executors_request(isolated: Pa
     run_dir = rubric_run(isolated)
     assert export(run_dir, "text") == V1 + "\n"
     body = json.loads(export(run_dir, "messages"))
-    assert body == {"model": "scripted-exe", "messages": [{"role": "system", "content": V1}, {"role": "user", "name": "user", "content": "{{input}}"}],
+    assert body == {"model": "scripted-exe", "messages": [{"role": "system", "content": V1}, {"role": "user", "content": "{{input}}"}],
                     "temperature": 0.2, "max_tokens": 256}
 
 
-def test_messages_are_exactly_what_the_executor_sent_over_http(isolated: Path) -> None:
+def test_messages_are_what_the_executor_sent_over_http_without_autogens_name_field(isolated: Path) -> None:
     path = write_scenario(isolated, SCENARIO.split("roles:")[0].replace("rounds: 3", "rounds: 1")
                           + "roles:\n  task_executor: {temperature: 0.0, max_tokens: 64}\n")
     with FakeOpenAI() as srv:
@@ -73,7 +73,9 @@ def test_messages_are_exactly_what_the_executor_sent_over_http(isolated: Path) -
     for request in sent:
         text = request["messages"][1]["content"]
         expected = {**body, "messages": [{**m, "content": m["content"].replace("{{input}}", text)} for m in body["messages"]]}
-        assert {k: request[k] for k in expected} == expected
+        # AutoGen adds `name` to user turns; the export leaves it out, as Mistral's API and vLLM in Mistral mode refuse it
+        got = {**request, "messages": [{k: v for k, v in m.items() if k != "name"} for m in request["messages"]]}
+        assert {k: got[k] for k in expected} == expected and not any("name" in m for m in body["messages"])
 
 
 def test_promptfoo_config_of_a_labeled_run_has_promptfoos_keys_and_asserts_the_metric(isolated: Path) -> None:
@@ -84,7 +86,7 @@ def test_promptfoo_config_of_a_labeled_run_has_promptfoos_keys_and_asserts_the_m
     (prompt,) = config["prompts"]
     messages = json.loads(prompt["raw"])
     assert messages == [{"role": "system", "content": outcome.summary.final_prompt},
-                        {"role": "user", "name": "user", "content": "{{input}}"}]
+                        {"role": "user", "content": "{{input}}"}]
     (provider,) = config["providers"]
     executor = outcome.summary.models["task_executor"]
     assert provider["id"] == f"openai:chat:{executor.model}"
@@ -154,7 +156,7 @@ def test_python_snippet_sends_the_prompt_as_the_executor_did(isolated: Path) -> 
     assert proc.stdout.strip() == "A polite answer."
     (request,) = srv.requests[before:]
     assert request["messages"] == [{"role": "system", "content": out.summary.final_prompt},
-                                   {"role": "user", "name": "user", "content": "Refund for a kettle after 3 days?"}]
+                                   {"role": "user", "content": "Refund for a kettle after 3 days?"}]
     assert request["model"] == "fake-model" and request["temperature"] == 0.2 and request["max_tokens"] == 256
 
 
@@ -293,12 +295,40 @@ def test_worked_examples_reach_the_executor_and_the_export_as_chat_turns(isolate
                              "c1": [review(7, 8)], "c2": [review(8, 8)], "mod": []})
     run_dir = run(path, models).run_dir.path
     assert export(run_dir, "text") == V_EXAMPLES + "\n"  # the prompt itself is still one text
-    turns = [{"role": "user", "name": "user", "content": "Bought it 10 days ago, refund?"},
-             {"role": "assistant", "name": "assistant", "content": "Yes, within 30 days."},
-             {"role": "user", "name": "user", "content": "Bought it last year."},
-             {"role": "assistant", "name": "assistant", "content": "Sorry, past 30 days."}]
+    turns = [{"role": "user", "content": "Bought it 10 days ago, refund?"},
+             {"role": "assistant", "content": "Yes, within 30 days."},
+             {"role": "user", "content": "Bought it last year."},
+             {"role": "assistant", "content": "Sorry, past 30 days."}]
     body = json.loads(export(run_dir, "messages"))
     assert body["messages"] == [{"role": "system", "content": V1}, *turns,
-                                {"role": "user", "name": "user", "content": "{{input}}"}]
+                                {"role": "user", "content": "{{input}}"}]
     sent = models.requests("exe")
     assert len(sent) == 2 and all(r["messages"][:5] == [V1, *(t["content"] for t in turns)] for r in sent)
+    # No message carries a `name` (Mistral's API and vLLM in Mistral mode refuse it).
+    assert not any("name" in m for m in body["messages"])
+
+    # The python export sends the same turns, and an input piped in arrives without its closing newline.
+    snippet = isolated / "snippet.py"
+    snippet.write_text(export(run_dir, "python"))
+    with FakeOpenAI() as srv:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {
+            "OPENAI_API_KEY": "sk-user-key", "OPENAI_BASE_URL": srv.base_url}
+        proc = subprocess.run([sys.executable, str(snippet)], input="Bought it today, refund?\n", env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    (request,) = srv.requests
+    assert request["messages"] == [{"role": "system", "content": V1}, *turns,
+                                   {"role": "user", "content": "Bought it today, refund?"}]
+
+
+def test_python_export_of_an_embedded_run_says_what_to_set_without_a_traceback(isolated: Path) -> None:
+    run_dir = rubric_run(isolated)
+    recorded = json.loads((run_dir / "config.json").read_text())
+    recorded["models"]["task_executor"].update(api_type="embedded", gguf="/models/small.gguf", base_url=None)
+    (run_dir / "config.json").write_text(json.dumps(recorded))
+    snippet = isolated / "snippet.py"
+    snippet.write_text(export(run_dir, "python"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    proc = subprocess.run([sys.executable, str(snippet), "Refund?"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "set OPENAI_BASE_URL to an OpenAI-compatible server's address, e.g. http://127.0.0.1:8080/v1"
