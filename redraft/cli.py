@@ -49,6 +49,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = Console(quiet=args.quiet)
     outcome = run_scenario(args.scenario, _options(args), console.hooks())
     console.summary(outcome.summary, str(outcome.run_dir.path))
+    s = outcome.summary
+    if s.test is not None:
+        return _gate(args.fail_under, s.test.score, f"the final prompt scored {s.test.score:.3f} on test (n = {s.test.n})")
+    return _gate(args.fail_under, s.best_score, "the final prompt scored " + ("n/a" if s.best_score is None else f"{s.best_score:.3f}") + " on dev")
+
+
+FAILED_GATE = 3  # --fail-under: the result is below the bar (1 is a crash, 2 bad input)
+
+
+def _gate(bar: float | None, score: float | None, what: str) -> int:
+    """--fail-under: exit FAILED_GATE, saying so on stderr, when the score is below the bar (or there is none)."""
+    if bar is None:
+        return 0
+    if score is None or score < bar:
+        print(f"redraft: --fail-under {bar:g}: {what}, below it", file=sys.stderr)
+        return FAILED_GATE
     return 0
 
 
@@ -284,7 +300,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         line.clear()
     say(terminal_table(result))
     say(f"\nfiles      {result.out_dir}/  (compare.json, report.md, report.html, runs/)")
-    return 0
+    gated = result.arms.get("sequential") or list(result.arms.values())[-1]
+    return _gate(args.fail_under, gated.score, f"{gated.name} scored {gated.score:.3f} on test")
 
 
 def _doc(fn: Callable[..., int]) -> tuple[str, str]:
@@ -333,8 +350,14 @@ def _budget_and_review_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--review-weight", type=float, default=1.0, metavar="W", help="with --review: your /score counts as W critics (default 1)")
 
 
+def _fail_under_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--fail-under", type=float, metavar="SCORE",
+                        help=f"exit {FAILED_GATE} when {what} is below SCORE, on its own scale (for CI)")
+
+
 def _compare_args(cmp: argparse.ArgumentParser) -> None:
     """What `redraft compare` takes."""
+    _fail_under_flag(cmp, "the sequential arm's test score (the last arm's when sequential is not run)")
     cmp.add_argument("scenario", metavar="SCENARIO", help="scenario YAML file (with a test split), or the name of a shipped example")
     cmp.add_argument("--repeats", type=int, default=3, metavar="K", help="run each arm K times with different seeds, 1 to 20 (default: 3)")
     cmp.add_argument("--arms", metavar="A,B", help="comma-separated arms to run (default: all the scenario allows: "
@@ -385,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--runs-dir", default="runs", type=_path_arg("--runs-dir"), metavar="DIR", help="where run folders go (default: ./runs)")
     _agents_flag(run)
     run.add_argument("--dry-run", action="store_true", help="print the projected calls and tokens, and exit without calling a model")
+    _fail_under_flag(run, "the final prompt's test score (its dev score when the scenario holds no test out)")
     _model_flags(run)
     _budget_and_review_flags(run)
 

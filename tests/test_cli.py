@@ -148,3 +148,18 @@ def test_version_names_the_installed_release(isolated: Path) -> None:
 
     proc = redraft("--version", cwd=isolated)
     assert proc.returncode == 0 and proc.stdout.strip() == f"redraft {version('redraft')}" and not proc.stderr
+
+
+def test_fail_under_gates_a_run_on_its_score(isolated: Path) -> None:
+    path = write_scenario(isolated, SIMPLE.replace("rounds: 3", "rounds: 1"))
+    with FakeOpenAI() as srv:
+        entries = json.dumps([{"model": "fake-model", "base_url": srv.base_url, "api_key": "${MY_KEY}"}])
+        env = {"OAI_CONFIG_LIST": entries, "MY_KEY": SENTINEL_KEY}
+        first = redraft("run", str(path), "--quiet", "--no-cache", cwd=isolated, env=env)
+        assert first.returncode == 0, first.stderr
+        best = json.loads((next((isolated / "runs").iterdir()) / "summary.json").read_text())["best_score"]
+        above = redraft("run", str(path), "--quiet", "--fail-under", f"{best + 0.5}", cwd=isolated, env=env)
+        at = redraft("run", str(path), "--quiet", "--fail-under", f"{best}", cwd=isolated, env=env)
+    assert above.returncode == 3 and "Traceback" not in above.stderr
+    assert f"--fail-under {best + 0.5:g}: the final prompt scored {best:.3f} on dev, below it" in above.stderr
+    assert at.returncode == 0, at.stderr  # a score at the bar passes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import statistics
@@ -542,3 +543,18 @@ def test_worked_example_arms_need_targets(isolated: Path) -> None:
         compare(rubric_scenario(isolated), sentiment_models(), arms=["best_of_n_demos", "sequential"])
     assert str(err.value).startswith("--arms: the arms best_of_n_demos show worked examples") and "leave them out" in str(err.value)
     assert not (isolated / "out").exists()
+
+
+def test_cli_fail_under_gates_on_the_compared_score(isolated: Path) -> None:
+    from fakeserver import FakeOpenAI
+
+    text = sentiment_scenario(isolated).read_text().split("roles:")[0]
+    path = write_scenario(isolated, text, "plain.yaml")
+    with FakeOpenAI() as srv:
+        entries = json.dumps([{"model": "fake-model", "base_url": srv.base_url, "api_key": "sk-x"}])
+        proc = subprocess.run([sys.executable, "-m", "redraft.cli", "compare", str(path), "--arms", "start", "--repeats",
+                               "1", "--no-cache", "--out", "gated", "--fail-under", "1.01"], cwd=isolated,
+                              env={**os.environ, "OAI_CONFIG_LIST": entries}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
+    score = json.loads((isolated / "gated" / "compare.json").read_text())["arms"]["start"]["score"]
+    assert f"--fail-under 1.01: start scored {score:.3f} on test, below it" in proc.stderr
