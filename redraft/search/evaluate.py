@@ -128,14 +128,14 @@ async def rescoring_noise(table: RunContext, examples: list[Example], outputs: d
                       **{k: round(v, 3) if isinstance(v, float) else v for k, v in noise.items()})
 
 
-async def score_examples(table: RunContext, prompt: str, examples: list[Example], round_no: int, *,
-                         critic_seed: int | None = None) -> tuple[dict[str, str], dict[str, ExampleResult]]:
-    """Run a prompt on examples and score each: by the metric when labeled, else by the critic panel (seeded with critic_seed or the scenario's)."""
+async def score_examples(table: RunContext, prompt: str, examples: list[Example],
+                         round_no: int) -> tuple[dict[str, str], dict[str, ExampleResult]]:
+    """Run a prompt on examples and score each: by the metric when labeled, else by the critic panel (seeded with
+    the scenario's seed)."""
     outputs = await run_prompt(table, prompt, examples, round_no)
     if table.scenario.labeled:
         return outputs, metric_results(table, examples, outputs)
-    seed = table.scenario.seed if critic_seed is None else critic_seed
-    _, scores = await panel_results(table, examples, outputs, round_no, seed)
+    _, scores = await panel_results(table, examples, outputs, round_no, table.scenario.seed)
     return outputs, scores
 
 

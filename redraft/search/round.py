@@ -61,10 +61,11 @@ async def evaluate_round(ctx: RunContext, record: RoundRecord, proposed: Sequenc
         if len(proposed) > s.search.draft_dev:  # round 1's many drafts: the minibatch first, the best on to dev
             ids = [e.id for e in batch]
             screened = await gather_all(run(ctx, c, batch, n) for c in proposed)
-            going = sorted(screened, key=lambda ev: -ev.total(ids))[: s.search.draft_dev]  # the first of equals
-            # The user's prompt always goes on to dev, first: a draft replaces it only by beating it there.
-            going = [ev for ev in screened if ev.candidate.operator == "start"][:1] + [
-                ev for ev in going if ev.candidate.operator != "start"]
+            # The user's prompt always goes on to dev, first (a draft replaces it only by beating it there), and
+            # beside it the best draft_dev drafts on the minibatch, the first of equals.
+            start = [ev for ev in screened if ev.candidate.operator == "start"][:1]
+            drafted = sorted((ev for ev in screened if ev not in start), key=lambda ev: -ev.total(ids))
+            going = start + drafted[: s.search.draft_dev]
             await gather_all(run(ctx, ev.candidate, s.splits.dev, n) for ev in going)
             chosen = highest_on_dev(going) or going[0]
             results = [(ev, None) for ev in screened]
