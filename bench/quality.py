@@ -14,8 +14,13 @@ Model setups (each llama.cpp server on 127.0.0.1, started and stopped here, no p
   a         Qwen2.5-Coder-0.5B for every role (one server)
   embedded  the default embedded model (Qwen2.5-Coder-0.5B when fetched, else SmolLM2-135M) for every role (a quick check that the path runs)
 
+Rubric tasks (support_reply, product_description) run the shipped scenario as a user gets it, its split and
+criteria unchanged; the independent judge sits on the optimizer model and scores each arm by its preference
+over your prompt in position-swapped pairs.
+
     python bench/quality.py --setup b --task trec
     python bench/quality.py --setup a --task trec
+    python bench/quality.py --setup b --task support_reply
     python bench/quality.py --table
 
 --table also says how many times each task's test carve was scored (one row = one scoring): tune on train
@@ -36,7 +41,9 @@ from pathlib import Path
 
 import yaml
 
-from redraft.compare import ARMS, CompareOptions, compare_scenario
+from redraft.compare import ARMS, CompareOptions, compare_scenario, differences
+from redraft.compare.plan import REPEAT_STRIDE
+from redraft.compare.verdict import arm_interval
 from redraft.llm import ConfiguredModels, EmbeddedServer, default_gguf, parse_config_list
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +75,11 @@ TASKS: dict[str, dict] = {
         "max_tokens": 200,
     },
 }
+# Rubric tasks: the scenarios redraft ships (inputs, split and criteria as a user gets them), with the
+# optimizer roles and the independent judge on the optimizer model and the executor on the task model.
+# Their score is the judge's preference over the user's prompt (start = 0.5), from pairs in both orders.
+RUBRIC_TASKS = ("support_reply", "product_description")
+SHIPPED = ROOT / "redraft" / "scenarios"
 
 SETUPS = {
     # setup: (optimizer model, task model); None = the default embedded model
@@ -109,8 +121,24 @@ def start_models(setup: str, stack: ExitStack, log_dir: Path) -> tuple[Configure
     return ConfiguredModels(parse_config_list(config.read_text(encoding="utf-8"), str(config)), str(config)), names
 
 
-def scenario_for(name: str, sizes: dict[str, int], rounds: int, folder: Path) -> Path:
-    """A scenario YAML reading the shared dataset in place (nothing is copied into the repository)."""
+def rubric_scenario_for(name: str, rounds: int | None, folder: Path, repeat: int = 0) -> Path:
+    """The shipped rubric scenario with each role on its setup's model tag; the judge on the optimizer model."""
+    data = yaml.safe_load((SHIPPED / f"{name}.yaml").read_text(encoding="utf-8"))
+    data["seed"] = data.get("seed", 0) + REPEAT_STRIDE * repeat
+    optimizer = {"model": "optimizer"}
+    data["roles"] = {**{r: optimizer for r in ("prompt_engineer", "moderator", "judge", *data["critics"])},
+                     "task_executor": {"model": "task"}}
+    data["rounds"] = rounds or data["rounds"]
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def scenario_for(name: str, sizes: dict[str, int], rounds: int | None, folder: Path, repeat: int = 0) -> Path:
+    """A scenario YAML reading the shared dataset in place (nothing is copied into the repository). `repeat` k
+    seeds it as compare seeds its repeat k, so k run alone is the same as repeat k of a longer compare."""
+    if name in RUBRIC_TASKS:
+        return rubric_scenario_for(name, rounds, folder, repeat)
     spec = TASKS[name]
     optimizer = {"model": "optimizer"}
     data = {
@@ -130,10 +158,10 @@ def scenario_for(name: str, sizes: dict[str, int], rounds: int, folder: Path) ->
                   "task_executor": {"model": "task"}},
         "minibatch": sizes["minibatch"],
         "noise_repeats": 0,
-        "rounds": rounds,
-        "stop": {"patience": rounds},
+        "rounds": rounds or 4,
+        "stop": {"patience": rounds or 4},
         "max_tokens": spec["max_tokens"],
-        "seed": 0,
+        "seed": REPEAT_STRIDE * repeat,
     }
     path = folder / f"bench_{name}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -142,31 +170,40 @@ def scenario_for(name: str, sizes: dict[str, int], rounds: int, folder: Path) ->
 
 def run_task(args: argparse.Namespace) -> dict:
     sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
+    split_seed = SPLIT_SEED
+    if args.task in RUBRIC_TASKS:  # the shipped split, as a user runs it
+        shipped = yaml.safe_load((SHIPPED / f"{args.task}.yaml").read_text(encoding="utf-8"))
+        sizes = {**shipped["split"], "minibatch": shipped["minibatch"]}
+        split_seed = sizes.pop("seed")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = CACHE / "runs" / f"{stamp}-{args.setup}-{args.task}"
     out.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         models, names = start_models(args.setup, stack, out)
-        path = scenario_for(args.task, sizes, args.rounds, Path(tmp))
+        path = scenario_for(args.task, sizes, args.rounds, Path(tmp), args.repeat or 0)
+        rounds = yaml.safe_load(path.read_text(encoding="utf-8"))["rounds"]
         t0 = time.monotonic()
         result = compare_scenario(str(path), CompareOptions(
-            repeats=args.repeats, rounds=args.rounds, out_dir=out / "compare", no_cache=True,
+            repeats=1 if args.repeat is not None else args.repeats, rounds=rounds, out_dir=out / "compare", no_cache=True,
             arms=args.arms.split(",") if args.arms else None, match=args.match,
         ), models=models, on_progress=lambda text: print(f"  … {text}", file=sys.stderr, flush=True))
         wall = time.monotonic() - t0
     arms = {a.name: {"score": round(a.score, 4), "ci": [round(a.ci_low, 4), round(a.ci_high, 4)], "calls": a.calls,
                      "tokens": a.tokens, "test_tokens_per_query": a.test_tokens_per_query, "seconds": round(a.seconds, 1),
                      "per_repeat": [round(r.score, 4) for r in a.repeats],
-                     "dev": [r.dev_score for r in a.repeats], "candidates": [r.candidates for r in a.repeats]}
+                     "dev": [r.dev_score for r in a.repeats], "candidates": [r.candidates for r in a.repeats],
+                     "judged": [j.model_dump() for j in a.judged],
+                     "per_example": [r.per_example for r in a.repeats]}
             for a in result.arms.values()}
     diffs = [{"a": d.a, "b": d.b, "estimate": round(d.estimate, 4), "ci": [round(d.ci_low, 4), round(d.ci_high, 4)],
               "p": d.p_value, "p_adjusted": d.p_adjusted, "significant": d.significant} for d in result.differences]
     return {
         "date": time.strftime("%Y-%m-%d %H:%M"), "setup": args.setup, "task": args.task, "models": names,
-        "rounds": args.rounds, "repeats": args.repeats, "match": args.match, **sizes, "split_seed": SPLIT_SEED, "arms": arms, "differences": diffs,
+        "rounds": rounds, "repeats": 1 if args.repeat is not None else args.repeats, "repeat": args.repeat, "match": args.match, **sizes, "split_seed": split_seed, "arms": arms, "differences": diffs,
         # compare's baseline: train's most frequent target given as every test answer, scored by the metric
         "majority": {"label": result.majority.answer, "score": result.majority.score} if result.majority else None,
         "wall_seconds": round(wall, 1), "out": str(out), "verdict": result.verdict, "code": code_version(),
+        "judge_consistency": result.judge_consistency, "judge_calls": result.judge_calls,
     }
 
 
@@ -192,6 +229,13 @@ def row_lines(row: dict) -> list[str]:
     m = row["majority"]
     if m:
         lines.append(f"{head} | majority ('{m['label']}') | {m['score']:.3f} | | 0 | 0 | | 0 | |")
+    for name in ARMS:
+        for j in row["arms"].get(name, {}).get("judged", []):
+            if name != j["against"]:
+                lines.append(f"{head} | {name} vs {j['against']} (judge) | win {j['win']:.2f} tie {j['tie']:.2f} "
+                             f"loss {j['loss']:.2f} | win {j['win_low']:.2f}..{j['win_high']:.2f} | "
+                             f"consistency {j['consistency'] if j['consistency'] is None else round(j['consistency'], 2)} "
+                             f"| | | | |")
     for d in row["differences"]:
         mark = " (significant)" if d["significant"] else ""
         p = d.get("p_adjusted", d["p"])
@@ -205,6 +249,46 @@ HEADER = ["| setup | task | repeats | arm | test score | 95% CI | optimization c
           "|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
+def join_repeats(rows: list[dict]) -> list[dict]:
+    """Rows as printed: the single repeats (--repeat K) of one task, setup, code version and carve joined into one
+    row, as if one compare had run them (scores averaged, costs summed, differences over repeats x examples and
+    Holm-adjusted again); complete rows, and single repeats with no partner yet, as they are."""
+    groups: dict[str, dict[int, dict]] = {}
+    out: list[dict] = []
+    for r in rows:
+        if r.get("repeat") is None:
+            out.append(r)
+            continue
+        key = json.dumps([r[k] for k in ("setup", "task", "code", "train", "dev", "test", "minibatch", "split_seed",
+                                         "rounds", "match")])
+        groups.setdefault(key, {}).setdefault(r["repeat"], r)  # a repeat run twice: the first one counts
+    for parts in groups.values():
+        out.append(_joined([parts[k] for k in sorted(parts)]) if len(parts) > 1 else next(iter(parts.values())))
+    return out
+
+
+def _joined(parts: list[dict]) -> dict:
+    """One row from single-repeat rows of the same task and code."""
+    names = [a for a in ARMS if all(a in p["arms"] for p in parts)]
+    arms = {}
+    for name in names:
+        each = [p["arms"][name] for p in parts]
+        per_example = [rep for a in each for rep in a["per_example"]]
+        ci = arm_interval([sum(v) / len(v) for v in zip(*per_example)])
+        per_query = [a["test_tokens_per_query"] for a in each if a.get("test_tokens_per_query") is not None]
+        arms[name] = {"score": round(sum(sum(r) / len(r) for r in per_example) / len(per_example), 4),
+                      "ci": [round(ci.low, 4), round(ci.high, 4)], "per_example": per_example,
+                      "test_tokens_per_query": sum(per_query) / len(per_query) if per_query else None,
+                      **{k: sum(a[k] for a in each) for k in ("calls", "tokens", "seconds")},
+                      **{k: [v for a in each for v in a[k]] for k in ("per_repeat", "dev", "candidates")}}
+    diffs = differences({n: arms[n]["per_example"] for n in names})
+    return {**parts[0], "repeats": len(parts), "repeat": [p["repeat"] for p in parts], "arms": arms,
+            "differences": [{"a": d.a, "b": d.b, "estimate": round(d.estimate, 4), "ci": [round(d.ci_low, 4),
+                             round(d.ci_high, 4)], "p": d.p_value, "p_adjusted": d.p_adjusted,
+                             "significant": d.significant} for d in diffs],
+            "wall_seconds": sum(p["wall_seconds"] for p in parts), "verdict": None}
+
+
 def scored_counts(rows: list[dict]) -> list[str]:
     """How many times each task's test carve (setup, task, sizes, split seed) was scored: every row is one."""
     counts: dict[str, int] = {}
@@ -216,14 +300,17 @@ def scored_counts(rows: list[dict]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--task", choices=sorted(TASKS), help="the task to run (one per invocation)")
+    ap.add_argument("--task", choices=sorted([*TASKS, *RUBRIC_TASKS]), help="the task to run (one per invocation)")
     ap.add_argument("--setup", choices=sorted(SETUPS), default="b")
-    ap.add_argument("--rounds", type=int, default=4)
+    ap.add_argument("--rounds", type=int, help="round limit (default: 4 on labeled tasks, the shipped scenario's on rubric ones)")
     ap.add_argument("--train", type=int, default=100, help="train examples the loop may learn from")
     ap.add_argument("--dev", type=int, default=30)
     ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--minibatch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of every arm (default 3)")
+    ap.add_argument("--repeat", type=int, choices=range(20), metavar="K",
+                    help="run repeat K alone (0-based), seeded as repeat K of a compare: a long task split over "
+                         "sessions; --table joins a task's single repeats of one code version into one row")
     ap.add_argument("--arms", help=f"comma-separated arms (default: all: {','.join(ARMS)})")
     ap.add_argument("--match", choices=["calls", "tokens"], default="calls")
     ap.add_argument("--results", type=Path, default=CACHE / "quality-results.jsonl", help="the file each run appends to")
@@ -231,12 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.table:
         rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()] if args.results.exists() else []
-        print("\n".join(HEADER + [line for r in rows for line in row_lines(r)]))
+        print("\n".join(HEADER + [line for r in join_repeats(rows) for line in row_lines(r)]))
         print("\n" + "\n".join(scored_counts(rows)))
         return 0
     if args.task is None:
         ap.error("give --task (or --table)")
-    if not DATASETS.is_dir():
+    if args.task in TASKS and not DATASETS.is_dir():
         print(f"shared datasets not found at {DATASETS}", file=sys.stderr)
         return 2
     row = run_task(args)
@@ -245,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         fh.write(json.dumps(row) + "\n")
     print(f"\nsetup {row['setup']} ({row['models']['optimizer']} optimizer, {row['models']['task']} task model); "
           f"train {args.train}, dev {args.dev}, test {args.test} (carved out of dev, split seed {SPLIT_SEED}); "
-          f"rounds {args.rounds}; wall {row['wall_seconds']:.0f} s")
+          f"rounds {row['rounds']}; wall {row['wall_seconds']:.0f} s")
     print("\n".join(HEADER + row_lines(row)))
     print(f"\n{row['verdict']}\nappended to {args.results}; run folders in {row['out']}")
     return 0
