@@ -287,7 +287,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .console import ProgressLine
     from .report import terminal_table
 
-    line = ProgressLine(log_steps=True)
+    line = ProgressLine()
+
+    def status(text: str) -> None:  # the models starting: a line of its own, as `run` prints it
+        line.clear()
+        say(f"redraft: {text}", file=sys.stderr)
+
     options = CompareOptions(
         repeats=args.repeats, arms=args.arms.split(",") if args.arms is not None else None, out_dir=args.out,
         match=args.match,
@@ -295,7 +300,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
     )
     try:
-        result = compare_scenario(args.scenario, options, on_progress=line.show)
+        result = compare_scenario(args.scenario, options, on_progress=line.show, on_status=status)
     finally:
         line.clear()
     say(terminal_table(result))
