@@ -6,7 +6,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TextIO
 
 # Only small modules here: cli.py prints its errors through say(), also when the heavy modules failed to load.
 from .secrets import scrub
@@ -191,6 +191,20 @@ class Console:
             self.print("\n", self._c("1", "Final prompt"), f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))
 
+
+def print_json(data: Any) -> None:
+    """Machine-readable output (--json): the data as JSON on stdout, secrets masked, and no character a terminal would
+    obey (JSON escapes C0 controls itself; DEL and the C1 controls are escaped here too, which keeps it valid JSON)."""
+    import json
+
+    from .records import record_words
+    from .secrets import scrub_data
+
+    text = json.dumps(scrub_data(data, record_words()), indent=2, ensure_ascii=False)
+    write(sys.stdout, text.translate(_JSON_CONTROLS) + "\n")
+
+
+_JSON_CONTROLS = {c: f"\\u{c:04x}" for c in range(127, 160)}
 
 RUN_FILES = ("report.html", "transcript.jsonl", "summary.json", "final_prompt.txt", "prompts/")
 
