@@ -3,7 +3,8 @@
 The layers, from the bottom up, each importing only those before it: config (what the user writes), eval
 (pure scoring), records (the typed values a run keeps), llm (every model call) and store (the run folder),
 search (the candidate search), report (pages people read) and chat (AgentChat: seats, team, runner,
-reviewer); then api, compare, export, console and cli, the commands."""
+reviewer); then api, compare, export, past_run (a run folder for Python: `load_run`), console and cli, the
+commands."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from .api import Hooks, RunOptions, RunOutcome, resume_run, run_scenario, validate_scenario
     from .compare import CompareOptions, CompareResult, compare_scenario
     from .errors import ConfigError, EmbeddedModelError, EndpointError, RedraftError
+    from .past_run import PastRun, load_run
 
 # Imported on first use: `redraft` itself loads in milliseconds, so the CLI handles Ctrl-C from its first moment.
 _EXPORTS = {
@@ -30,6 +32,8 @@ _EXPORTS = {
     "resume_run": ".api",
     "run_scenario": ".api",
     "validate_scenario": ".api",
+    "PastRun": ".past_run",
+    "load_run": ".past_run",
 }
 __all__ = list(_EXPORTS)
 __version__ = "0.1.0"

@@ -125,16 +125,25 @@ def cmd_runs(args: argparse.Namespace) -> int:
     `finished`, or `resumable` for a run that was interrupted (Ctrl-C, a crash, a lost server, a budget
     cap): continue it with `redraft resume RUN_DIR`. `redraft show RUN_DIR` prints one run's summary and
     final prompt; `redraft export RUN_DIR` gives the prompt in the forms other tools take.
+
+    --json prints a JSON list instead, a run per item: run_dir, status, scenario, started, score_scale,
+    rounds (each round's prompt, train_score and dev_score), best_round, best_score, test (score, ci_low,
+    ci_high, n, per_example), stop_reason and final_prompt. Folders that cannot be read are named on stderr,
+    so stdout stays the JSON.
     """
-    from .console import runs_table
+    from .console import print_json, runs_table
     from .store import list_runs
 
     runs, broken = list_runs(args.runs_dir)
-    if not runs and not broken:
+    if args.json:
+        from .past_run import PastRun
+
+        print_json([PastRun.of(r).model_dump(mode="json", exclude={"summary"}) for r in runs])
+    elif runs or broken:
+        for line in runs_table(runs):
+            say(line)
+    else:
         say(f"no runs in {args.runs_dir}")
-        return 0
-    for line in runs_table(runs):
-        say(line)
     for path, why in broken:
         say(f"unreadable: {path}: {why}", file=sys.stderr)
     return 0
@@ -146,14 +155,22 @@ def cmd_show(args: argparse.Namespace) -> int:
     RUN_DIR is a run folder (see `redraft runs`). A finished run shows what it showed when it ended; an
     interrupted one shows where its last checkpoint left it (the rounds so far, the best prompt so far)
     and how to resume it.
+
+    --json prints the run as JSON instead: what one item of `redraft runs --json` holds, and under "summary"
+    everything summary.json holds (made from the checkpoint when the run was killed before writing it).
     """
-    from .console import Console
+    from .console import Console, print_json
     from .store import read_run
 
     past = read_run(args.run_dir, purpose="show it")
     damaged = past.damage_note(written=False)
     if damaged:
         _note(damaged)
+    if args.json:
+        from .past_run import PastRun
+
+        print_json(PastRun.of(past).model_dump(mode="json"))
+        return 0
     status = "finished" if past.status == "finished" else f"resumable: redraft resume {past.run.path}"
     Console().summary(past.summary, str(past.run.path), status=status)
     return 0
@@ -280,14 +297,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     (--out, default compare/<time>-<scenario>/) gets compare.json, report.md, report.html and the
     chats' run folders.
 
+    --json prints what compare.json holds on stdout instead of the table; progress and notes go to stderr.
+
     This makes many model calls: about (repeats x 2) chats' worth. Try --repeats 1 --rounds 2 first.
     Models come from --config, $OAI_CONFIG_LIST or ./OAI_CONFIG_LIST, else the embedded model.
     """
     from .compare import CompareOptions, compare_scenario
-    from .console import ProgressLine
+    from .console import ProgressLine, print_json
     from .report import terminal_table
 
-    line = ProgressLine(log_steps=True)
+    line = ProgressLine()
+
+    def status(text: str) -> None:  # the models starting: a line of its own, as `run` prints it
+        line.clear()
+        say(f"redraft: {text}", file=sys.stderr)
+
     options = CompareOptions(
         repeats=args.repeats, arms=args.arms.split(",") if args.arms is not None else None, out_dir=args.out,
         match=args.match,
@@ -295,11 +319,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
         no_cache=args.no_cache,
     )
     try:
-        result = compare_scenario(args.scenario, options, on_progress=line.show)
+        result = compare_scenario(args.scenario, options, on_progress=line.show, on_status=status)
     finally:
         line.clear()
-    say(terminal_table(result))
-    say(f"\nfiles      {result.out_dir}/  (compare.json, report.md, report.html, runs/)")
+    files = f"{result.out_dir}/  (compare.json, report.md, report.html, runs/)"
+    if args.json:
+        print_json(result.model_dump(mode="json"))
+        say(f"redraft: wrote {files}", file=sys.stderr)
+    else:
+        say(terminal_table(result))
+        say(f"\nfiles      {files}")
     gated = result.arms.get("sequential") or list(result.arms.values())[-1]
     return _gate(args.fail_under, gated.score, f"{gated.name} scored {gated.score:.3f} on test")
 
@@ -355,6 +384,10 @@ def _fail_under_flag(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"exit {FAILED_GATE} when {what} is below SCORE, on its own scale (for CI)")
 
 
+def _json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON on stdout, and nothing else there")
+
+
 def _compare_args(cmp: argparse.ArgumentParser) -> None:
     """What `redraft compare` takes."""
     _fail_under_flag(cmp, "the sequential arm's test score (the last arm's when sequential is not run)")
@@ -366,6 +399,7 @@ def _compare_args(cmp: argparse.ArgumentParser) -> None:
                      help="what the best-of-N arms spend as much of as the sequential chat (default: calls)")
     cmp.add_argument("--out", type=_path_arg("--out"), metavar="DIR", help="where the reports go (default: compare/<time>-<scenario>/)")
     cmp.add_argument("--rounds", type=int, metavar="N", help="the chat's round limit (overrides the scenario)")
+    _json_flag(cmp, "the comparison (what compare.json holds)")
     _agents_flag(cmp)
     _model_flags(cmp)
 
@@ -432,8 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = add("runs", cmd_runs)
     runs.add_argument("--runs-dir", default="runs", type=_path_arg("--runs-dir"), metavar="DIR", help="the folder `redraft run` put the runs in (default: ./runs)")
+    _json_flag(runs, "the runs")
     show = add("show", cmd_show)
     show.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
+    _json_flag(show, "the run")
     exp = add("export", cmd_export)
     exp.add_argument("run_dir", metavar="RUN_DIR", help="the run folder")
     exp.add_argument("--format", default="text", choices=["text", "messages", "promptfoo", "python"], help="default: text")

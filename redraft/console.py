@@ -6,11 +6,11 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TextIO
 
 # Only small modules here: cli.py prints its errors through say(), also when the heavy modules failed to load.
 from .secrets import scrub
-from .terminal import no_color, say, visible, write
+from .terminal import no_color, say, terminal_width, visible, write
 
 if TYPE_CHECKING:
     from .api import Hooks
@@ -28,31 +28,39 @@ class Styled(NamedTuple):
 
 
 class ProgressLine:
-    """Progress on stderr: on a terminal one faint line rewritten in place; elsewhere a line per step, or nothing."""
+    """Progress on stderr. On a terminal, one faint line rewritten in place and cut to the terminal's width (a longer
+    line wraps, and each rewrite then leaves its first rows behind). Elsewhere (a log, a pipe) a plain line when the
+    step changes, at most one every `every` seconds, and one every `heartbeat` seconds within a long step, so a log
+    shows where the job is without a line per model call."""
 
-    def __init__(self, *, log_steps: bool = False):
+    def __init__(self, *, every: float = 5.0, heartbeat: float = 60.0, clock: Callable[[], float] = time.monotonic):
         self.tty = sys.stderr.isatty()
         self.plain = no_color()  # NO_COLOR: no escape at all; the line is rewritten with \r and spaces
-        self.log_steps = log_steps  # off a terminal: print each new step (the text before " — ")
+        self.every, self.heartbeat, self.clock = every, heartbeat, clock
+        self.logged: tuple[str, float] | None = None  # off a terminal: the step last written, and when
         self.shown = False
-        self.step = ""
         self.length = 0  # of the line shown, to blank it without an escape
 
-    def show(self, text: str) -> None:
-        """Show where the work is now."""
+    def show(self, text: str, *, step: str | None = None) -> None:
+        """Show where the work is now; `step` names it for a log (by default the text before " — ")."""
         text = visible(text)
         if self.tty:
-            line = f"… {text}"
+            line = _cut(f"… {text}", terminal_width(sys.stderr) - 1)  # the last column would wrap on some terminals
             if self.plain:
                 write(sys.stderr, "\r" + line.ljust(self.length))
             else:
                 write(sys.stderr, f"\r\033[K\033[2m{line}\033[0m")
             self.length = len(line)
             self.shown = True
-        elif self.log_steps and text.split(" — ")[0] != self.step:
-            # In a log, a line per step, not per tick.
-            self.step = text.split(" — ")[0]
-            write(sys.stderr, text + "\n")
+            return
+        step = text.split(" — ")[0] if step is None else step
+        now = self.clock()
+        if self.logged is not None:
+            last, at = self.logged
+            if now - at < (self.every if step != last else self.heartbeat):
+                return
+        self.logged = (step, now)
+        write(sys.stderr, text + "\n")
 
     def clear(self) -> None:
         """Erase the line on a terminal, so what is printed next starts clean."""
@@ -60,6 +68,12 @@ class ProgressLine:
             write(sys.stderr, "\r" + " " * self.length + "\r" if self.plain else "\r\033[K")
             self.shown = False
             self.length = 0
+
+
+def _cut(line: str, width: int) -> str:
+    """The line cut to `width` characters, an ellipsis saying it was."""
+    width = max(width, 10)
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 class Console:
@@ -107,7 +121,7 @@ class Console:
         """Where the run is, after the time since it started; on a terminal, one line rewritten in place."""
         from .llm import duration
 
-        self._progress.show(f"[{duration(time.monotonic() - self._t0)}] {text}")
+        self._progress.show(f"[{duration(time.monotonic() - self._t0)}] {text}", step=text.split(" — ")[0])
 
     def _clear_progress(self) -> None:
         self._progress.clear()
@@ -120,7 +134,9 @@ class Console:
         if kind == "task":
             self.print(self._c("1", "Task"), "\n" + _indent(content, 2))
             return
-        if rnd != self._round and rnd > 0:
+        if kind == "test":  # its entry carries the round of the prompt tested, often an earlier one
+            self.print("\n", self._c("1", "━━ Test " + "━" * 43))
+        elif rnd > self._round:
             self._round = rnd
             self.print("\n", self._c("1", f"━━ Round {rnd} " + "━" * 40))
         if kind == "outputs":
@@ -175,6 +191,20 @@ class Console:
             self.print("\n", self._c("1", "Final prompt"), f" (round {s.best_round or len(s.rounds)}):")
             self.print(_indent(s.final_prompt, 2))
 
+
+def print_json(data: Any) -> None:
+    """Machine-readable output (--json): the data as JSON on stdout, secrets masked, and no character a terminal would
+    obey (JSON escapes C0 controls itself; DEL and the C1 controls are escaped here too, which keeps it valid JSON)."""
+    import json
+
+    from .records import record_words
+    from .secrets import scrub_data
+
+    text = json.dumps(scrub_data(data, record_words()), indent=2, ensure_ascii=False)
+    write(sys.stdout, text.translate(_JSON_CONTROLS) + "\n")
+
+
+_JSON_CONTROLS = {c: f"\\u{c:04x}" for c in range(127, 160)}
 
 RUN_FILES = ("report.html", "transcript.jsonl", "summary.json", "final_prompt.txt", "prompts/")
 

@@ -42,8 +42,12 @@ class ExecutorRequest:
 
     def body(self) -> dict[str, Any]:
         """The OpenAI chat completions request body."""
-        return {"model": self.model, "messages": [{**m, "content": m["content"].replace(_SLOT, INPUT)} for m in self.messages],
+        return {"model": self.model, "messages": self.messages_for(INPUT),
                 "temperature": self.temperature, "max_tokens": self.max_tokens}
+
+    def messages_for(self, text: str) -> list[dict[str, str]]:
+        """The messages sent for one input, `text` where it goes."""
+        return [{**m, "content": m["content"].replace(_SLOT, text)} for m in self.messages]
 
 
 def executor_request(past: RunRecord) -> ExecutorRequest:

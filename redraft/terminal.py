@@ -4,6 +4,7 @@ control characters shown, secrets masked, a closed pipe ignored, and NO_COLOR ho
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import TextIO
 
@@ -25,6 +26,18 @@ def visible(text: str) -> str:
 def no_color() -> bool:
     """Whether the user asked for no colour or style escapes (https://no-color.org: NO_COLOR set and not empty)."""
     return bool(os.environ.get("NO_COLOR"))
+
+
+def terminal_width(stream: TextIO) -> int:
+    """The columns of the terminal `stream` writes to: $COLUMNS when set (as shutil reads it), else that terminal's
+    own width (stderr's may differ from stdout's, which shutil asks), else 80."""
+    fallback = shutil.get_terminal_size().columns  # $COLUMNS, else stdout's terminal, else 80
+    if os.environ.get("COLUMNS"):
+        return fallback
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or fallback
+    except (AttributeError, OSError, ValueError):  # not a terminal, or not a real file (a test's capture)
+        return fallback
 
 
 def write(stream: TextIO, text: str) -> bool:

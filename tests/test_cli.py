@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -163,3 +164,30 @@ def test_fail_under_gates_a_run_on_its_score(isolated: Path) -> None:
     assert above.returncode == 3 and "Traceback" not in above.stderr
     assert f"--fail-under {best + 0.5:g}: the final prompt scored {best:.3f} on dev, below it" in above.stderr
     assert at.returncode == 0, at.stderr  # a score at the bar passes
+
+
+def test_run_into_a_log_prints_a_plain_progress_line_per_step(isolated: Path) -> None:
+    path = write_scenario(isolated, SIMPLE.replace("rounds: 3", "rounds: 2"))
+    with FakeOpenAI(latency=0.02) as srv:
+        entries = json.dumps([{"model": "fake-model", "base_url": srv.base_url, "api_key": "sk-x"}])
+        proc = redraft("run", str(path), "--quiet", "--no-cache", cwd=isolated, env={"OAI_CONFIG_LIST": entries})
+    assert proc.returncode == 0, proc.stderr
+    steps = [line for line in proc.stderr.splitlines() if re.match(r"\[\d+s\] (round \d|scoring)", line)]
+    assert steps and steps[0].startswith("[0s] round 1: ")  # stderr is a pipe here, as in CI: still told where it is
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr  # plain lines, no rewriting in place
+    assert len(steps) == len({line.split(" — ")[0].split("] ", 1)[1] for line in steps})  # a line per step, not per call
+
+
+def test_compare_json_is_the_comparison_on_stdout_and_progress_on_stderr(isolated: Path) -> None:
+    from test_compare import sentiment_scenario
+
+    path = write_scenario(isolated, sentiment_scenario(isolated).read_text().split("roles:")[0], "plain.yaml")
+    with FakeOpenAI() as srv:
+        entries = json.dumps([{"model": "fake-model", "base_url": srv.base_url, "api_key": "sk-x"}])
+        proc = redraft("compare", str(path), "--arms", "start,single_shot", "--repeats", "1", "--no-cache", "--out", "cmp",
+                       "--json", cwd=isolated, env={"OAI_CONFIG_LIST": entries})
+    assert proc.returncode == 0, proc.stderr
+    shown = json.loads(proc.stdout)  # stdout is the JSON alone: no table, no files line
+    assert shown == json.loads((isolated / "cmp" / "compare.json").read_text())
+    assert set(shown["arms"]) == {"start", "single_shot"} and len(shown["arms"]["single_shot"]["repeats"]) == 1
+    assert "arm single_shot, repeat 1/1" in proc.stderr and "cmp/" in proc.stderr  # progress and the folder: stderr

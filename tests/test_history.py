@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from conftest import SCENARIO, ScriptedModels, proposal, review, run, write_scenario
+from test_compare import sentiment_models, sentiment_scenario
 
+import redraft
 from redraft import EndpointError, RunOptions, resume_run
 from redraft.cli import main
+from redraft.errors import RedraftError
 
 V1, V2 = "You answer refund requests. Be polite.", "You answer refund requests within 30 days. Be polite."
 
@@ -111,3 +115,78 @@ def test_what_is_not_a_run_gets_a_clear_message(isolated: Path, capsys: pytest.C
     assert code == 2 and "not a redraft run folder" in err and "Traceback" not in err
     code, _, err = shell("runs", "--runs-dir", "nowhere", capsys=capsys)
     assert code == 2 and "nowhere: no such folder" in err
+
+
+# --- for scripts and CI: --json, and the same from Python --------------------------------------------------
+
+
+def test_runs_json_lists_each_run_with_its_scores_and_nothing_else(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    done = finished_run(isolated)
+    halted, _ = interrupted_run(isolated)
+    (isolated / "runs" / "broken").mkdir()
+    (isolated / "runs" / "broken" / "config.json").write_text("{")
+    capsys.readouterr()
+    code, out, err = shell("runs", "--json", capsys=capsys)
+    assert code == 0
+    listed = {Path(r["run_dir"]).name: r for r in json.loads(out)}  # stdout is the JSON alone
+    assert set(listed) == {done.name, halted.name}
+    first = listed[done.name]
+    assert first["status"] == "finished" and first["scenario"] == "refunds" and first["stop_reason"] == "round limit reached (2)"
+    summary = json.loads((done / "summary.json").read_text(encoding="utf-8"))
+    assert [(r["round"], r["dev_score"], r["train_score"]) for r in first["rounds"]] == [
+        (r["round"], r["dev_score"], r["train_score"]) for r in summary["rounds"]]
+    assert first["rounds"][1]["dev_score"] == 8.0 and first["rounds"][1]["prompt"] == V2
+    assert first["best_round"] == 2 and first["best_score"] == 8.0 and first["test"] is None
+    assert first["final_prompt"] == V2 and "summary" not in first
+    assert listed[halted.name]["status"] == "resumable" and listed[halted.name]["final_prompt"] == V1
+    assert "broken" in err  # the unreadable folder is named on stderr, not in the JSON
+
+    for folder in (isolated / "runs").iterdir():
+        shutil.rmtree(folder)
+    code, out, _ = shell("runs", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out) == []
+
+
+def test_show_json_is_the_listed_run_with_its_whole_summary(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    halted, _ = interrupted_run(isolated)
+    (halted / "summary.json").unlink()  # killed with -9: the summary comes from the checkpoint
+    capsys.readouterr()
+    code, out, _ = shell("show", str(halted), "--json", capsys=capsys)
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["status"] == "resumable" and shown["final_prompt"] == V1 and shown["best_score"] == 6.0
+    assert shown["summary"]["stop_reason"] == "unfinished" and shown["summary"]["rounds"][0]["prompt"] == V1
+    assert shown["summary"]["usage"]["calls"] > 0
+
+
+def test_load_run_gives_the_final_prompt_the_executors_messages_and_the_scores(isolated: Path) -> None:
+    examples = (V1 + "\n\nExamples:\n\nInput: Bought it 10 days ago, refund?\nAnswer: Yes, within 30 days.")
+    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 1").replace("inputs:", f"seed_prompt: {json.dumps(examples)}\ninputs:"))
+    models = ScriptedModels({"pe": [], "exe": ["Yes.", "No."], "c1": [review(7, 8)], "c2": [review(8, 8)], "mod": []})
+    past = redraft.load_run(run(path, models).run_dir.path)
+    assert past.final_prompt == examples and past.status == "finished" and past.best_round == 1
+    assert [(r.round, r.dev_score) for r in past.rounds] == [(1, 8.0)]
+    # The messages are those the executor sent for an input: instruction, worked example as turns, the input.
+    sent = models.requests("exe")[0]
+    messages = past.messages(sent["user"])
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert [m["content"] for m in messages] == sent["messages"]
+    assert messages[0]["content"] == V1 and messages[1:3] == [{"role": "user", "content": "Bought it 10 days ago, refund?"},
+                                                             {"role": "assistant", "content": "Yes, within 30 days."}]
+    # Its record survives a round trip through JSON; the messages need the run folder.
+    again = redraft.PastRun.model_validate_json(past.model_dump_json())
+    assert again.model_dump() == past.model_dump()
+    with pytest.raises(RedraftError, match=r"load it with redraft.load_run\(RUN_DIR\)"):
+        again.messages("x")
+
+
+def test_load_run_gives_the_held_out_test_score(isolated: Path) -> None:
+    outcome = run(sentiment_scenario(isolated, rounds=1), sentiment_models())
+    summary = json.loads((outcome.run_dir.path / "summary.json").read_text(encoding="utf-8"))
+    past = redraft.load_run(outcome.run_dir.path)
+    assert past.test is not None and summary["test"]["n"] == past.test.n == 10
+    assert (past.test.score, past.test.ci_low, past.test.ci_high) == (summary["test"]["score"], summary["test"]["ci_low"],
+                                                                      summary["test"]["ci_high"])
+    assert past.score_scale.startswith("0-1") and past.rounds[0].train_score == summary["rounds"][0]["train_score"]
+    with pytest.raises(RedraftError, match="not a redraft run folder"):
+        redraft.load_run(isolated)

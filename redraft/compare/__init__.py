@@ -78,8 +78,9 @@ def check_repeats(repeats: int) -> int:
 
 
 def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *, models: ModelProvider | None = None,
-                     on_progress: OnProgress | None = None) -> CompareResult:
-    """Run every arm on the scenario, score them all on its test split, and write the reports."""
+                     on_progress: OnProgress | None = None, on_status: OnProgress | None = None) -> CompareResult:
+    """Run every arm on the scenario, score them all on its test split, and write the reports. on_progress: where
+    the work is, often; on_status: the models starting, once (by default to on_progress)."""
     opts = options or CompareOptions()
     arms = check_arms(opts.arms) if opts.arms is not None else None
     check_repeats(opts.repeats)
@@ -103,7 +104,7 @@ def compare_scenario(scenario_ref: str, options: CompareOptions | None = None, *
     check_cache(opts.cache_dir, opts.no_cache)  # before the folder: a read-only or full cache leaves nothing behind
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with serving(models, own=own, log_file=out / "embedded-server.log", status=say):
+        with serving(models, own=own, log_file=out / "embedded-server.log", status=on_status or say):
             result = asyncio.run(_run(comparison, close=own))
     except (KeyboardInterrupt, asyncio.CancelledError):
         raise RunInterrupted(f"interrupted; nothing was scored. The chats finished so far are in {out / 'runs'}") from None

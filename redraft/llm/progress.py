@@ -1,8 +1,9 @@
-"""Where a long job of model calls is: the calls of the step under way (done of those started) and the time
-left, estimated from how fast the calls went so far."""
+"""Where a long job of model calls is: the calls of the step under way (done of those started) and, once enough
+is done to know the pace, the time left."""
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -11,18 +12,36 @@ from .client import Caller
 OnProgress = Callable[[str], None]
 
 
+class TimeLeft:
+    """When the time left is worth saying, and how long it is: the time spent so far, scaled by the work still to
+    do over the work done. Nothing is said before `min_calls` calls and `min_share` of the work are done: the first
+    call's latency (a cold model, a prompt not cached yet) says little about the rest, and a job 1 % done would
+    scale any hiccup a hundredfold (a first call extrapolated over a comparison's plan once said 32 hours)."""
+
+    def __init__(self, min_calls: int = 5, min_share: float = 0.05):
+        self.min_calls, self.min_share = min_calls, min_share
+
+    def estimate(self, spent: float, done: float, total: float, calls: int) -> float | None:
+        """Seconds left at the pace so far, or None while the pace is not known well enough."""
+        if calls < self.min_calls or total <= 0 or not self.min_share * total <= done < total:
+            return None  # too early, or past the plan (which then was too small to go by)
+        return spent * (total - done) / done
+
+
 class Progress:
     """Where the job is, the time spent, and the time left.
 
     Work is counted in model calls per role, because calls differ a lot: an executor call is short
-    and runs beside others, a critic's review is long. Each role's wall time per call is measured so
-    far (time inside its calls over how many run at once); the time left is the calls still planned
-    at those rates.
+    and runs beside others, a critic's review is long. Each role's call is weighted by its wall time
+    measured so far (time inside its calls over how many run at once); the time left is the time spent
+    scaled by the weighted calls still planned over those made (see TimeLeft), so it rests on the
+    whole job's pace, cache hits and waits included, not on one call's latency.
     """
 
-    def __init__(self, emit: OnProgress, parallel: dict[str, int]):
+    def __init__(self, emit: OnProgress, parallel: dict[str, int], time_left: TimeLeft | None = None):
         self.emit = emit
         self.parallel = parallel  # role -> how many of its calls run at once
+        self.time_left = time_left or TimeLeft()
         self.t0 = time.monotonic()
         self.planned: dict[str, dict[str, float]] = {}  # unit of work -> role -> expected calls
         self.callers: dict[str, Caller] = {}  # unit -> its caller, once started
@@ -51,7 +70,7 @@ class Progress:
         self.refresh()
 
     def refresh(self) -> None:
-        """Emit the step's calls so far, the time spent and (once a call was timed) the time left of the whole job."""
+        """Emit the step's calls so far, the time spent and (once the pace is known) the time left of the whole job."""
         elapsed = time.monotonic() - self.t0
         calls = self.step.text()
         text = f"{self.where} — " + (f"{calls}, " if calls else "") + f"elapsed {duration(elapsed)}"
@@ -61,29 +80,34 @@ class Progress:
         self.emit(text)
 
     def left(self, elapsed: float) -> float | None:
-        """Seconds the planned calls not made yet will take at the rates seen so far; None before any call."""
-        calls: dict[str, int] = {}  # network calls only: a cache hit takes no time and says nothing about speed
+        """Seconds the planned calls not made yet will take at the pace so far; None until that pace is known."""
+        weight = self.weights()
+        done = total = 0.0
+        made = 0
+        for unit in dict.fromkeys([*self.planned, *self.callers]):
+            caller = self.callers.get(unit)
+            spent = caller.ledger.by_role if caller is not None else {}
+            plan = self.planned.get(unit, {})
+            for role in dict.fromkeys([*plan, *spent]):
+                n = spent[role].calls if role in spent else 0
+                made += n
+                done += n * weight(role)
+                # A finished unit has nothing left, whatever it was planned to make; an unfinished one at least its plan.
+                total += (n if unit in self.finished else max(n, plan.get(role, 0.0))) * weight(role)
+        return self.time_left.estimate(elapsed, done, total, made)
+
+    def weights(self) -> Callable[[str], float]:
+        """A role's call, in wall seconds measured so far (network calls only: a cache hit takes no time); a role not
+        measured yet weighs as the average of those measured, and every role the same before any was."""
+        calls: dict[str, int] = {}
         seconds: dict[str, float] = {}
         for caller in self.callers.values():
             for role, usage in caller.ledger.by_role.items():
                 calls[role] = calls.get(role, 0) + usage.network_calls
                 seconds[role] = seconds.get(role, 0.0) + usage.seconds
-        if not sum(calls.values()):
-            return None
-        average = elapsed / sum(calls.values())  # for a role not seen yet
-
-        def per_call(role: str) -> float:
-            return seconds[role] / calls[role] / self.parallel.get(role, 1) if calls.get(role) else average
-
-        left = 0.0
-        for unit, plan in self.planned.items():
-            if unit in self.finished:
-                continue
-            caller = self.callers.get(unit)
-            done = caller.ledger.by_role if caller is not None else {}
-            for role, n in plan.items():
-                left += max(n - (done[role].calls if role in done else 0), 0) * per_call(role)
-        return left
+        known = {role: seconds[role] / n / self.parallel.get(role, 1) for role, n in calls.items() if n and seconds[role] > 0}
+        default = statistics.fmean(known.values()) if known else 1.0
+        return lambda role: known.get(role, default)
 
 
 class StepCalls:
@@ -109,10 +133,11 @@ class StepCalls:
 
 class StepMeter:
     """A run's progress line: the step under way, its calls done of those started, the time it took so far and,
-    at that pace, the time left for the calls started."""
+    once enough of them are done to know the pace, the time left for the calls started."""
 
-    def __init__(self, emit: OnProgress, caller: Caller):
+    def __init__(self, emit: OnProgress, caller: Caller, time_left: TimeLeft | None = None):
         self.emit, self.caller = emit, caller
+        self.time_left = time_left or TimeLeft()
         self.where, self.step = "", StepCalls(caller)
         caller.listener = self.show
 
@@ -128,8 +153,9 @@ class StepMeter:
             self.emit(f"{self.where} — {duration(spent)}")
             return
         text = f"{self.where} — {done}/{started} calls in {duration(spent)}"
-        if done and started > done:
-            text += f", about {duration(spent / done * (started - done))} left"
+        left = self.time_left.estimate(spent, done, started, done)
+        if left is not None:
+            text += f", about {duration(left)} left"
         self.emit(text)
 
 
