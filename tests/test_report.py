@@ -11,6 +11,8 @@ from render_check import count_colors, read_png, render
 from redraft.config import Baseline
 from redraft.records import ArmRepeat, ArmResult, CompareResult, ComparedExample, Difference, RoundPoint
 from redraft.report import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
+from redraft.report.chart import LEFT, PLOT_H, RIGHT, TOP, W
+from redraft.report.pages import page as html_page
 
 EVIL = "Reply politely & briefly. <script>alert(1)</script>"
 VERDICT = "Sequential refinement beat single-shot by +0.15 (95% CI +0.05 to +0.25); best-of-N was not different."
@@ -256,8 +258,29 @@ def test_edge_cases_render(build, tmp_path: Path) -> None:
 def test_single_round_and_equal_scores_stay_inside_the_plot() -> None:
     for result in (_one_round(), _equal_scores()):
         chart = re.search(r'<svg id="score-chart".*?</svg>', render_html(result), re.S).group(0)
-        for cx, cy in re.findall(r'<circle[^>]* cx="([\d.-]+)" cy="([\d.-]+)"', chart):
-            assert 64 <= float(cx) <= 796 and 16 <= float(cy) <= 304
+        dots = re.findall(r'<circle class="marker"[^>]* cx="([\d.-]+)" cy="([\d.-]+)"', chart)
+        assert dots
+        for cx, cy in dots:
+            assert LEFT <= float(cx) <= W - RIGHT and TOP <= float(cy) <= TOP + PLOT_H
+
+
+def _chart_alone(page: str, chart_id: str, folder: Path) -> Path:
+    """One of the report's charts on a page of its own, so its pixels are counted apart from the tables'."""
+    svg = re.search(rf'<svg id="{chart_id}".*?</svg>', page, re.S)
+    assert svg, f"the page has no svg#{chart_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{chart_id}.html"
+    path.write_text(html_page(chart_id, [svg.group(0)]), encoding="utf-8")
+    return path
+
+
+def test_arms_with_equal_scores_each_show_their_dashed_line(tmp_path: Path) -> None:
+    result = _equal_scores()  # every arm, and the sequential mean, at 7.0
+    assert {a.score for a in result.arms.values()} == {7.0}
+    shot, _ = render(_chart_alone(render_html(result), "score-chart", tmp_path / "chart"), tmp_path)
+    counts = count_colors(shot, [ARM_COLORS["single_shot"], ARM_COLORS["best_of_n"]])
+    # Drawn one over another, only the last arm's line showed: the others kept only their legend swatch (~45 px).
+    assert counts[ARM_COLORS["single_shot"]] >= 250 and counts[ARM_COLORS["best_of_n"]] >= 250, counts
 
 
 def test_chromium_renders_the_chart(tmp_path: Path) -> None:

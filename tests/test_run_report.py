@@ -11,13 +11,14 @@ import sys
 from pathlib import Path
 
 from conftest import run
-from render_check import count_colors, render
+from render_check import count_colors, layout, render
 from test_compare import sentiment_models, sentiment_scenario
 from test_round import three_round_script
 
 from redraft.config import Budget
 from redraft.console import Console
 from redraft.report import COLORS
+from redraft.report.chart import PLOT_H, TOP
 
 
 def test_labeled_scores_stand_beside_the_majority_class(isolated: Path) -> None:
@@ -69,6 +70,14 @@ def points(chart: str, line_id: str) -> list[str]:
     return found.group(1).split()
 
 
+def y_ticks(chart: str, side: str) -> tuple[float, float]:
+    """The values at the bottom and the top of a y axis, checked to sit at the plot's lower and upper edges."""
+    ticks = [(float(v), float(y)) for y, v in re.findall(rf'class="y-tick-{side}" y="([\d.]+)"[^>]*>([\d.]+)<', chart)]
+    (low, at_low), (high, at_high) = min(ticks), max(ticks)
+    assert at_low - 4 == TOP + PLOT_H and at_high - 4 == TOP, ticks  # labels sit 4 px below their tick
+    return low, high
+
+
 def test_a_labeled_run_writes_a_report_chromium_renders(isolated: Path) -> None:
     out = run(sentiment_scenario(isolated, rounds=3), sentiment_models())
     s = out.summary
@@ -83,7 +92,9 @@ def test_a_labeled_run_writes_a_report_chromium_renders(isolated: Path) -> None:
     assert len(points(chart, "dev-line")) == len(points(chart, "train-line")) == len(points(chart, "panel-line")) == 3
     majority = s.majority
     assert ">dev (10 examples)<" in chart and ">train (minibatch of up to 4)<" in chart
-    assert ">panel (critics, 1-10, right axis)<" in chart and ">panel (1-10)<" in chart
+    assert ">panel (critics, 1-10, right axis)<" in chart and ">panel score (1-10)<" in chart
+    # Both axes span their whole scale: the panel's flat 6.0 is not zoomed into looking like movement.
+    assert y_ticks(chart, "left") == (0.0, 1.0) and y_ticks(chart, "right") == (1.0, 10.0)
     assert f">majority class on dev: {majority['dev'].score:.3f}<" in chart
     assert f">final prompt on test (10 examples): {s.test.score:.3f}<" in chart
     assert count_colors(shot, [COLORS["dev"]])[COLORS["dev"]] >= 300
@@ -143,3 +154,23 @@ def test_a_stopped_run_has_its_report_and_redraft_report_remakes_it_from_the_fol
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "not a redraft run folder (config.json and state.json are needed to report on it)" in proc.stderr
+
+
+def test_a_rubric_chart_spans_the_scale_and_the_page_and_shows_train_under_dev(isolated: Path,
+                                                                               scenario_file: Path) -> None:
+    out = run(scenario_file, three_round_script())  # no split: train and dev are the same inputs and scores
+    assert all(r.train_score == r.dev_score for r in out.summary.rounds)
+    page = out.run_dir.path / "report.html"
+    chart = chart_of(page.read_text(encoding="utf-8"))
+    assert y_ticks(chart, "left") == (1.0, 10.0)
+    assert ">panel score (1-10)<" in chart and "(1-10 (" not in chart
+    assert ">train (minibatch of up to 2) — the same as dev in every round<" in chart
+    # The train line, drawn beneath dev, shows along its edges; it used to show only in the legend (~90 px).
+    alone = isolated / "chart.html"
+    alone.write_text(f"<!DOCTYPE html><html><body style='margin:0;width:1140px'>{chart}</body></html>", encoding="utf-8")
+    shot, _ = render(alone, isolated)
+    assert count_colors(shot, [COLORS["train"]])[COLORS["train"]] >= 1000
+    # The chart is as wide as the page's text, not 820 of its 1140 px.
+    boxes = layout(page, isolated, ["svg#score-chart", "h2"])
+    assert boxes["svg#score-chart"][0]["width"] >= boxes["h2"][0]["width"] - 1
+

@@ -24,7 +24,7 @@ table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{border:1px solid #dee2e6;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f1f3f5}th.num{text-align:right}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
-svg#score-chart{width:100%;max-width:820px;height:auto;display:block;font-family:inherit}
+svg.chart{width:100%;height:auto;display:block;font-family:inherit}
 .diff,.prompt{white-space:pre-wrap;word-wrap:break-word;font:13px/1.45 ui-monospace,"DejaVu Sans Mono",monospace;
  background:#f8f9fa;border:1px solid #dee2e6;border-radius:4px;padding:8px 10px;margin:4px 0 12px}
 ins{background:#d3f9d8;color:#2b8a3e;text-decoration:none}del{background:#ffe3e3;color:#c92a2a}

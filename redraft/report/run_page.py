@@ -109,11 +109,12 @@ class _View:
             return [(r.round, v) for r in rounds if (v := getattr(r, value)) is not None]
 
         panel = [(r.round, r.panel.mean["overall"]) for r in rounds if r.panel and "overall" in r.panel.mean]
-        lines = [  # dev last, on top: without a split, train and dev are the same inputs and their lines meet
-            Line(series("train_score"), COLORS["train"], f"train (minibatch of up to {batch})", attrs={"id": "train-line"}),
-            Line(panel, COLORS["panel"], "panel (critics, 1-10" + (", right axis)" if labeled else ")"),
-                 axis="right" if labeled else "left", attrs={"id": "panel-line"}),
-            Line(series("dev_score"), COLORS["dev"], f"dev ({dev} examples)", attrs={"id": "dev-line"}),
+        lines = [  # dev last, on top; each its own marker, so lines that meet still show both
+            Line(series("train_score"), COLORS["train"], f"train (minibatch of up to {batch})", marker="square",
+                 name="train", attrs={"id": "train-line"}),
+            Line(panel, COLORS["panel"], "panel (critics, 1-10" + (", right axis)" if labeled else ")"), marker="diamond",
+                 axis="right" if labeled else "left", name="panel", attrs={"id": "panel-line"}),
+            Line(series("dev_score"), COLORS["dev"], f"dev ({dev} examples)", name="dev", attrs={"id": "dev-line"}),
         ]
         levels = []
         if (base := self.summary.majority.get("dev")) is not None:
@@ -123,8 +124,8 @@ class _View:
             t = self.summary.test
             levels.append(Level(t.score, COLORS["test"], f"final prompt on test ({t.n} examples): {self.score(t.score)}",
                                 {"class_": "test"}))
-        left = Axis(f"score ({self.summary.score_scale})", self.scale)
-        right = Axis("panel (1-10)", "1-10") if labeled else None
+        left = Axis("metric score (0-1)" if labeled else "panel score (1-10)", self.scale)
+        right = Axis("panel score (1-10)", "1-10") if labeled else None
         return line_chart(lines, levels, left, right=right, fmt="{:.3f}" if labeled else "{:.2f}")
 
     def score_table(self) -> str:
