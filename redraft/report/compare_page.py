@@ -65,8 +65,8 @@ def _round_series(result: CompareResult) -> tuple[list[Series], Series]:
     return repeats, [(rnd, statistics.fmean(values)) for rnd, values in sorted(by_round.items())]
 
 
-def _models(result: CompareResult) -> list[str]:
-    return [f"{tag}: " + ", ".join(f"{k}={v}" for k, v in spec.model_dump().items()) for tag, spec in result.models.items()]
+def _models(result: CompareResult) -> list[tuple[str, str]]:
+    return pages.model_lines(result.models)
 
 
 def _arm_row(arm: ArmResult, scale: str) -> list[str]:
@@ -190,7 +190,7 @@ def render_markdown(result: CompareResult) -> str:
         *([f"- {md(baseline_text(result))}"] if result.majority is not None else []),
         f"- created: {md(result.created)}",
     ]
-    out += [f"- model {md(line)}" for line in _models(result)]
+    out += [f"- {key}: {md(line)}" for key, line in _models(result)]
     out += ["", "## Arms", "", *_md_table(ARM_HEADERS, _rows(result)), "", CACHE_NOTE]
     if result.differences:
         rows = [_diff_row(d, scale, "−") for d in result.differences]
@@ -290,7 +290,7 @@ def render_html(result: CompareResult) -> str:
         ("repeats", str(result.repeats)),
         ("test examples", str(len(result.examples))),
         ("created", result.created),
-        *[("model", m) for m in _models(result)],
+        *_models(result),
     ]
     colors = [_color(a.name, result) for a in arms] + ([BASELINE_COLOR] if result.majority is not None else [])
     parts = [
