@@ -335,3 +335,14 @@ def test_missing_chromium_fails_with_install_hint(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("render_check.shutil.which", lambda name: None)
     with pytest.raises(AssertionError, match="apt-get install chromium"):
         render(Path("report.html"), Path("."))
+
+
+def test_chart_labels_from_a_result_file_are_text() -> None:
+    result = make_result()
+    arm = result.arms.pop("best_of_n")
+    arm.name = "<b>x</b>"
+    result.arms[arm.name] = arm
+    page = render_html(result)
+    for chart_id in ("score-chart", "arm-intervals"):
+        svg = re.search(rf'<svg id="{chart_id}".*?</svg>', page, re.S).group(0)
+        assert "<b>" not in svg and "&lt;b&gt;x&lt;/b&gt;" in svg, chart_id

@@ -65,6 +65,11 @@ def el(name: str, body: str = "", **attrs: object) -> str:
     return f"<{name}{text}>{body}</{name}>" if body else f"<{name}{text}/>"
 
 
+def label(name: Literal["text", "title"], body: str, **attrs: object) -> str:
+    """An SVG text or tooltip whose words are escaped: an arm's name or a title may come from a result file."""
+    return el(name, html.escape(body, quote=False), **attrs)
+
+
 def scale_bounds(scale: str) -> tuple[float, float] | None:
     """The ends of a scale written "lo-hi" (the text after it is ignored), or None."""
     match = re.match(r"\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)", scale)
@@ -154,7 +159,7 @@ def _y_axis(axis: Axis, y: _YAxis, x0: float, x1: float, side: Literal["left", "
         at = {"x": x0 - 8, "text_anchor": "end"} if side == "left" else {"x": x1 + 8, "text_anchor": "start"}
         out.append(el("text", f"{t:.{digits}f}", class_=f"y-tick-{side}", y=y(t) + 4, **at, **SMALL))
     turn = f"translate({16 if side == 'left' else W - 16} {(y.top + y.bottom) / 2}) rotate({-90 if side == 'left' else 90})"
-    return [*out, el("text", axis.title, transform=turn, text_anchor="middle", **AXIS)]
+    return [*out, label("text", axis.title, transform=turn, text_anchor="middle", **AXIS)]
 
 
 def _levels(levels: list[Level], y: _YAxis, x0: float, x1: float) -> list[str]:
@@ -205,7 +210,7 @@ def _draw(line: Line, x: Callable[[float], float], y: Callable[[float], float], 
         out.append(el("polyline", **line.attrs, points=points, fill="none", stroke=line.color, **style))
     if line.dots:
         for r, v in line.points:
-            tip = el("title", f"{line.label or ''}: round {r}: {fmt.format(v)}".lstrip(": "))
+            tip = label("title", f"{line.label or ''}: round {r}: {fmt.format(v)}".lstrip(": "))
             out.append(marker(line.marker, x(r), y(v), 4.5, line.color, tip))
     elif len(line.points) == 1:  # a polyline needs two points
         (r, v), = line.points
@@ -245,19 +250,19 @@ def _legend(lines: list[Line], levels: list[Level], top: float) -> tuple[str, in
     items: list[tuple[dict[str, object], str, Line | None]] = []
     for i, line in enumerate(lines):
         if line.label is not None:
-            label = line.label + (f" — the same as {covered[i].name or covered[i].label} in every round"
+            entry = line.label + (f" — the same as {covered[i].name or covered[i].label} in every round"
                                   if i in covered else "")
-            items.append(({"stroke": line.color, **(FAINT if line.faint else {"stroke_width": LINE_WIDTH})}, label,
+            items.append(({"stroke": line.color, **(FAINT if line.faint else {"stroke_width": LINE_WIDTH})}, entry,
                           line if line.dots and not line.faint else None))
     items += [({"stroke": lv.color, **DASH}, lv.label, None) for lv in levels]
     out, left = [], LEFT
-    for stroke, label, dotted in items:
-        width = 34 + 7 * len(label) + 22
+    for stroke, text, dotted in items:
+        width = 34 + 7 * len(text) + 22
         if left + width > W and left > LEFT:  # wrap onto the next row
             left, top = LEFT, top + LEGEND_ROW
         out.append(el("line", class_="legend", x1=left, x2=left + 28, y1=top, y2=top, **stroke))
         if dotted is not None:
             out.append(marker(dotted.marker, left + 14, top, 4.5, dotted.color, css="legend"))
-        out.append(el("text", label, class_="legend", x=left + 34, y=top + 4, font_size=12, fill="#212529"))
+        out.append(label("text", text, class_="legend", x=left + 34, y=top + 4, font_size=12, fill="#212529"))
         left += width
     return "".join(out), int(top + 18)

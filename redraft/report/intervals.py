@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .chart import AXIS, DASH, SMALL, W, el, scale_bounds, ticks, y_range
+from .chart import AXIS, DASH, SMALL, W, el, label, scale_bounds, ticks, y_range
 
 LABEL_W, TEXT_W, ROW, TOP = 190, 190, 30, 12  # the names' column, the numbers' column, a row's height, the top margin
 
@@ -50,13 +50,13 @@ def interval_chart(rows: list[Estimate], scale: str, title: str, reference: Refe
     for t in marks:
         out.append(el("line", x1=x(t), x2=x(t), y1=TOP, y2=bottom + 5, stroke="#e9ecef"))
         out.append(el("text", f"{t:.{digits}f}", class_="x-tick", x=x(t), y=bottom + 19, text_anchor="middle", **SMALL))
-    out.append(el("text", title, x=(x0 + x1) / 2, y=bottom + 40, text_anchor="middle", **AXIS))
+    out.append(label("text", title, x=(x0 + x1) / 2, y=bottom + 40, text_anchor="middle", **AXIS))
     height = bottom + 52
     if reference is not None:  # beneath the rows, so no dot hides behind it
         out.append(el("line", class_="reference", x1=x(reference.value), x2=x(reference.value), y1=TOP, y2=bottom,
                       stroke=reference.color, **DASH))
         out.append(el("line", x1=x0, x2=x0 + 28, y1=height + 6, y2=height + 6, stroke=reference.color, **DASH))
-        out.append(el("text", reference.label, x=x0 + 34, y=height + 10, font_size=12, fill="#212529"))
+        out.append(label("text", reference.label, x=x0 + 34, y=height + 10, font_size=12, fill="#212529"))
         height += 22
     for i, row in enumerate(rows):
         out += _row(row, TOP + ROW * (i + 0.5), x, (lo, hi))
@@ -68,7 +68,7 @@ def interval_chart(rows: list[Estimate], scale: str, title: str, reference: Refe
 def _row(row: Estimate, y: float, x: Callable[[float], float], scale: tuple[float, float]) -> list[str]:
     """One arm: name, faint repeat ticks, the interval's bar (capped where it ends inside the scale), the dot."""
     lo, hi = scale
-    out = [el("text", row.label, x=LABEL_W - 10, y=y + 4, text_anchor="end", font_size=13, fill="#212529"),
+    out = [label("text", row.label, x=LABEL_W - 10, y=y + 4, text_anchor="end", font_size=13, fill="#212529"),
            el("line", x1=x(row.low), x2=x(row.high), y1=y, y2=y, stroke=row.color, stroke_width=3)]
     for end in (row.low, row.high):
         if lo <= end <= hi:
@@ -76,7 +76,7 @@ def _row(row: Estimate, y: float, x: Callable[[float], float], scale: tuple[floa
     for point in row.points:
         out.append(el("line", class_="repeat", x1=x(point), x2=x(point), y1=y - 10, y2=y + 10, stroke=row.color,
                       stroke_opacity=0.45, stroke_width=2))
-    tip = el("title", f"{row.label}: {row.text}")
+    tip = label("title", f"{row.label}: {row.text}")
     out.append(el("circle", tip, **row.attrs, cx=x(row.value), cy=y, r=6.5, fill=row.color, stroke="#fff", stroke_width=1.5))
-    out.append(el("text", row.text, x=W - TEXT_W + 12, y=y + 4, font_size=12, fill="#495057"))
+    out.append(label("text", row.text, x=W - TEXT_W + 12, y=y + 4, font_size=12, fill="#495057"))
     return out
