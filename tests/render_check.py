@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import shutil
 import struct
 import subprocess
@@ -87,3 +90,23 @@ def count_colors(path: Path, hex_colors: list[str], tolerance: int = 12) -> dict
                 if abs(r - tr) <= tolerance and abs(g - tg) <= tolerance and abs(b - tb) <= tolerance:
                     counts[color] += 1
     return counts
+
+
+def layout(page: Path, work: Path, selectors: list[str], size: str = "1280,1600") -> dict[str, list[dict[str, float]]]:
+    """Where Chromium lays out the elements each CSS selector matches: a list of {x, y, width, height} per selector.
+
+    A copy of the page gets a script that writes the boxes into the DOM (the report itself runs no script and its
+    Content-Security-Policy forbids one, so the copy drops that meta tag)."""
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page.read_text(encoding="utf-8"))
+    script = ("<script>const out = {};for (const s of %s) out[s] = [...document.querySelectorAll(s)].map(e => {"
+              "const r = e.getBoundingClientRect(); return {x: r.x, y: r.y, width: r.width, height: r.height};});"
+              "const p = document.createElement('pre'); p.id = 'layout'; p.textContent = JSON.stringify(out);"
+              "document.body.appendChild(p);</script>") % json.dumps(selectors)
+    copy = work / "layout.html"
+    copy.write_text(text.replace("</body>", script + "</body>"), encoding="utf-8")
+    base = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={work / 'profile'}", f"--window-size={size}"]
+    dom = subprocess.run([*base, "--dump-dom", copy.resolve().as_uri()], capture_output=True, timeout=60, check=True)
+    found = re.search(r'<pre id="layout">(.*?)</pre>', dom.stdout.decode("utf-8", "replace"), re.S)
+    if found is None:
+        raise AssertionError("Chromium ran no script on the page copy: no layout to read")
+    return json.loads(html.unescape(found.group(1)))

@@ -6,11 +6,13 @@ import re
 from pathlib import Path
 
 import pytest
-from render_check import count_colors, read_png, render
+from render_check import count_colors, layout, read_png, render
 
 from redraft.config import Baseline
 from redraft.records import ArmRepeat, ArmResult, CompareResult, ComparedExample, Difference, RoundPoint
 from redraft.report import ARM_COLORS, render_html, render_markdown, terminal_table, write_reports
+from redraft.report.chart import LEFT, PLOT_H, RIGHT, TOP, W
+from redraft.report.pages import page as html_page
 
 EVIL = "Reply politely & briefly. <script>alert(1)</script>"
 VERDICT = "Sequential refinement beat single-shot by +0.15 (95% CI +0.05 to +0.25); best-of-N was not different."
@@ -256,8 +258,65 @@ def test_edge_cases_render(build, tmp_path: Path) -> None:
 def test_single_round_and_equal_scores_stay_inside_the_plot() -> None:
     for result in (_one_round(), _equal_scores()):
         chart = re.search(r'<svg id="score-chart".*?</svg>', render_html(result), re.S).group(0)
-        for cx, cy in re.findall(r'<circle[^>]* cx="([\d.-]+)" cy="([\d.-]+)"', chart):
-            assert 64 <= float(cx) <= 796 and 16 <= float(cy) <= 304
+        dots = re.findall(r'<circle class="marker"[^>]* cx="([\d.-]+)" cy="([\d.-]+)"', chart)
+        assert dots
+        for cx, cy in dots:
+            assert LEFT <= float(cx) <= W - RIGHT and TOP <= float(cy) <= TOP + PLOT_H
+
+
+def _chart_alone(page: str, chart_id: str, folder: Path) -> Path:
+    """One of the report's charts on a page of its own, so its pixels are counted apart from the tables'."""
+    svg = re.search(rf'<svg id="{chart_id}".*?</svg>', page, re.S)
+    assert svg, f"the page has no svg#{chart_id}"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{chart_id}.html"
+    path.write_text(html_page(chart_id, [svg.group(0)]), encoding="utf-8")
+    return path
+
+
+def test_arms_with_equal_scores_each_show_their_dashed_line(tmp_path: Path) -> None:
+    result = _equal_scores()  # every arm, and the sequential mean, at 7.0
+    assert {a.score for a in result.arms.values()} == {7.0}
+    shot, _ = render(_chart_alone(render_html(result), "score-chart", tmp_path / "chart"), tmp_path)
+    counts = count_colors(shot, [ARM_COLORS["single_shot"], ARM_COLORS["best_of_n"]])
+    # Drawn one over another, only the last arm's line showed: the others kept only their legend swatch (~45 px).
+    assert counts[ARM_COLORS["single_shot"]] >= 250 and counts[ARM_COLORS["best_of_n"]] >= 250, counts
+
+
+def _intervals(page: str) -> str:
+    found = re.search(r'<svg id="arm-intervals".*?</svg>', page, re.S)
+    assert found, "the page has no svg#arm-intervals"
+    return found.group(0)
+
+
+def test_each_arm_has_a_dot_inside_its_interval_on_the_whole_scale() -> None:
+    result = make_result(majority=Baseline(answer="label 1", score=0.25))
+    svg = _intervals(render_html(result))
+    dots = re.findall(r'<circle class="arm-dot" data-arm="(\w+)" cx="([\d.]+)"', svg)
+    assert sorted(name for name, _ in dots) == sorted(result.arms)
+    ticks = [float(t) for t in re.findall(r'class="x-tick"[^>]*>([\d.]+)<', svg)]
+    assert ticks[0] == 0.0 and ticks[-1] == 1.0  # the x axis is the 0-1 scale, not a zoom on the arms
+    x_of = {t: float(x) for t, x in zip(ticks, re.findall(r'class="x-tick" x="([\d.]+)"', svg))}
+    for name, cx in dots:
+        arm = result.arms[name]
+        where = x_of[0.0] + arm.score * (x_of[1.0] - x_of[0.0])
+        assert abs(float(cx) - where) < 0.2, (name, cx, where)
+        assert f">{arm.score:.3f} [{arm.ci_low:.3f}, {arm.ci_high:.3f}]<" in svg
+    assert re.search(r'<line class="reference"', svg) and ">majority class: 0.250<" in svg
+
+
+def test_a_long_final_prompt_leaves_no_hole_beside_it(tmp_path: Path) -> None:
+    result = make_result()
+    long_prompt = "\n".join(f"Rule {i}: answer the ticket in the customer's language." for i in range(60))
+    result.arms["best_of_n"].repeats[0].prompt = long_prompt
+    page = write_reports(result, tmp_path / "out")["html"]
+    boxes = layout(page, tmp_path, [".prompts", ".prompts > div"])
+    (grid,), prompts = boxes[".prompts"], boxes[".prompts > div"]
+    assert len(prompts) == 3
+    tallest = max(prompts, key=lambda b: b["height"])
+    assert tallest["height"] > 900
+    # Side by side, the short prompts' column ended ~1000 px above the long one's: now nothing stands beside it.
+    assert all(b["width"] >= grid["width"] - 1 for b in prompts), prompts
 
 
 def test_chromium_renders_the_chart(tmp_path: Path) -> None:
@@ -276,3 +335,14 @@ def test_missing_chromium_fails_with_install_hint(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr("render_check.shutil.which", lambda name: None)
     with pytest.raises(AssertionError, match="apt-get install chromium"):
         render(Path("report.html"), Path("."))
+
+
+def test_chart_labels_from_a_result_file_are_text() -> None:
+    result = make_result()
+    arm = result.arms.pop("best_of_n")
+    arm.name = "<b>x</b>"
+    result.arms[arm.name] = arm
+    page = render_html(result)
+    for chart_id in ("score-chart", "arm-intervals"):
+        svg = re.search(rf'<svg id="{chart_id}".*?</svg>', page, re.S).group(0)
+        assert "<b>" not in svg and "&lt;b&gt;x&lt;/b&gt;" in svg, chart_id

@@ -10,14 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import run
-from render_check import count_colors, render
+from conftest import ScriptedModels, proposal, review, run, write_scenario
+from render_check import count_colors, layout, render
 from test_compare import sentiment_models, sentiment_scenario
-from test_round import three_round_script
+from test_round import SEEDED, V1, V2, three_round_script
 
 from redraft.config import Budget
 from redraft.console import Console
+from redraft.eval import ISSUE_MAX, cut_loop
+from redraft.llm import Endpoint
+from redraft.records import FOCUS_NOTE_MAX, ModelDescription
 from redraft.report import COLORS
+from redraft.report.chart import PLOT_H, TOP
 
 
 def test_labeled_scores_stand_beside_the_majority_class(isolated: Path) -> None:
@@ -69,6 +73,14 @@ def points(chart: str, line_id: str) -> list[str]:
     return found.group(1).split()
 
 
+def y_ticks(chart: str, side: str) -> tuple[float, float]:
+    """The values at the bottom and the top of a y axis, checked to sit at the plot's lower and upper edges."""
+    ticks = [(float(v), float(y)) for y, v in re.findall(rf'class="y-tick-{side}" y="([\d.]+)"[^>]*>([\d.]+)<', chart)]
+    (low, at_low), (high, at_high) = min(ticks), max(ticks)
+    assert at_low - 4 == TOP + PLOT_H and at_high - 4 == TOP, ticks  # labels sit 4 px below their tick
+    return low, high
+
+
 def test_a_labeled_run_writes_a_report_chromium_renders(isolated: Path) -> None:
     out = run(sentiment_scenario(isolated, rounds=3), sentiment_models())
     s = out.summary
@@ -83,7 +95,9 @@ def test_a_labeled_run_writes_a_report_chromium_renders(isolated: Path) -> None:
     assert len(points(chart, "dev-line")) == len(points(chart, "train-line")) == len(points(chart, "panel-line")) == 3
     majority = s.majority
     assert ">dev (10 examples)<" in chart and ">train (minibatch of up to 4)<" in chart
-    assert ">panel (critics, 1-10, right axis)<" in chart and ">panel (1-10)<" in chart
+    assert ">panel (critics, 1-10, right axis)<" in chart and ">panel score (1-10)<" in chart
+    # Both axes span their whole scale: the panel's flat 6.0 is not zoomed into looking like movement.
+    assert y_ticks(chart, "left") == (0.0, 1.0) and y_ticks(chart, "right") == (1.0, 10.0)
     assert f">majority class on dev: {majority['dev'].score:.3f}<" in chart
     assert f">final prompt on test (10 examples): {s.test.score:.3f}<" in chart
     assert count_colors(shot, [COLORS["dev"]])[COLORS["dev"]] >= 300
@@ -143,3 +157,79 @@ def test_a_stopped_run_has_its_report_and_redraft_report_remakes_it_from_the_fol
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "not a redraft run folder (config.json and state.json are needed to report on it)" in proc.stderr
+
+
+def test_a_rubric_chart_spans_the_scale_and_the_page_and_shows_train_under_dev(isolated: Path,
+                                                                               scenario_file: Path) -> None:
+    out = run(scenario_file, three_round_script())  # no split: train and dev are the same inputs and scores
+    assert all(r.train_score == r.dev_score for r in out.summary.rounds)
+    page = out.run_dir.path / "report.html"
+    chart = chart_of(page.read_text(encoding="utf-8"))
+    assert y_ticks(chart, "left") == (1.0, 10.0)
+    assert ">panel score (1-10)<" in chart and "(1-10 (" not in chart
+    assert ">train (minibatch of up to 2) — the same as dev in every round<" in chart
+    # The train line, drawn beneath dev, shows along its edges; it used to show only in the legend (~90 px).
+    alone = isolated / "chart.html"
+    alone.write_text(f"<!DOCTYPE html><html><body style='margin:0;width:1140px'>{chart}</body></html>", encoding="utf-8")
+    shot, _ = render(alone, isolated)
+    assert count_colors(shot, [COLORS["train"]])[COLORS["train"]] >= 1000
+    # The chart is as wide as the page's text, not 820 of its 1140 px.
+    boxes = layout(page, isolated, ["svg#score-chart", "h2"])
+    assert boxes["svg#score-chart"][0]["width"] >= boxes["h2"][0]["width"] - 1
+
+
+GGUF = "/home/someone/.cache/redraft/models/qwen2.5-0.5b-instruct-q4_k_m.gguf"
+EDIT = "Tell the customer how many days ago the purchase was and compare that with the thirty-day refund window before you answer them"
+LONG_NOTE = "Fix the policy first now. " + " ".join(f"Rule {i} covers orders from day {i * 7}." for i in range(40))
+
+
+class EmbeddedModels(ScriptedModels):
+    """Every tag on one embedded model file, as the default setup runs."""
+
+    def endpoint(self, tag: str) -> Endpoint:
+        return Endpoint(id=f"scripted|{tag}", max_retries=0, structured_output=True,
+                        description=ModelDescription(model="qwen2.5-0.5b", api_type="embedded", gguf=GGUF))
+
+
+def test_a_round_that_proposes_the_same_prompt_again_says_only_unchanged(isolated: Path) -> None:
+    cut = EDIT[:ISSUE_MAX]  # the reply's schema caps an edit at ISSUE_MAX characters: it ends mid-word
+    assert len(EDIT) > ISSUE_MAX and EDIT[ISSUE_MAX - 1].isalpha() and EDIT[ISSUE_MAX].isalpha()
+    assert cut_loop(LONG_NOTE) == LONG_NOTE and len(LONG_NOTE) > FOCUS_NOTE_MAX  # the moderator cuts it at the cap,
+    assert LONG_NOTE[FOCUS_NOTE_MAX - 1].isalnum() and LONG_NOTE[FOCUS_NOTE_MAX].isalnum()  # inside a word
+    models = EmbeddedModels({
+        "pe": [proposal(V1, "added the 30-day rule and a closing line"), proposal(V2, "added the 30-day rule")],
+        "exe": ["Sure, refund approved."] * 4 + ["Yes, within 30 days.", "Sorry, past 30 days."],
+        "c1": [review(4, 5, ["approves a 60-day-old refund"], [cut, "State the 30-day limit."]),
+               review(4, 5), review(8, 8)],
+        "c2": [review(4, 4, ["ignores the policy"], ["state the 30-day limit"]), review(4, 4), review(8, 9)],
+        "mod": [LONG_NOTE, "Keep it short."],
+    })
+    out = run(write_scenario(isolated, SEEDED), models)
+    page = (out.run_dir.path / "report.html").read_text(encoding="utf-8")
+    rounds = dict(re.findall(r'<section class="round" id="round-(\d)">(.*?)</section>', page, re.S))
+
+    # Round 2 proposed round 1's prompt again: it says so, and compares nothing.
+    assert "Round 2 — prompt_engineer: unchanged</h3>" in rounds["2"]
+    assert "Selection:</b> unchanged: the same prompt as round 1." in rounds["2"]
+    table = page.split("<h2>Test (held out)</h2>")[0]
+    assert "wins by" not in rounds["2"] and "<td>unchanged: the same prompt as round 1</td>" in table
+    assert "wins by +4.000" in rounds["3"]  # a changed prompt still gets its comparison
+    # Its note claims changes the prompt does not show; round 3's changes are in its diff.
+    assert "added the 30-day rule and a closing line <span class=\"flag\">(the note describes a change the prompt " \
+           "does not show)</span>" in rounds["2"]
+    assert 'class="flag"' not in rounds["3"] and 'class="flag"' not in rounds["1"]
+
+    # Round 1's critics: the two critics' same edit once, with its count; the cut edit ends at a word, with "…".
+    edits = re.findall(r'<li>(.*?) <span class="note">(.*?)</span></li>', rounds["1"].split("Suggested edits")[1])
+    assert len(edits) == 2 and edits[1] == ("State the 30-day limit.", "×2: clarity, fidelity")
+    assert edits[0][0].endswith("…") and EDIT.startswith(edits[0][0][:-1] + " ")
+    # The focus ends with the moderator's note, cut at a word with "…".
+    focus = re.search(r"Focus next:</b> (.*?)</p>", rounds["1"]).group(1)
+    shown_note = focus[focus.index(LONG_NOTE[:20]):]
+    assert focus.endswith("…") and LONG_NOTE.startswith(shown_note[:-1] + " ")
+
+    # Five roles on one model file: its path once, its name on the one line for the model.
+    assert page.count(GGUF) == 1
+    models_line = re.findall(r"<dt>model</dt><dd>(.*?)</dd>", page)
+    assert len(models_line) == 1 and "gguf=qwen2.5-0.5b-instruct-q4_k_m.gguf" in models_line[0]
+    assert all(f"{role} (tag=" in models_line[0] for role in ("prompt_engineer", "task_executor", "moderator"))

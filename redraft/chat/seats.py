@@ -15,7 +15,7 @@ from autogen_core.models import SystemMessage, UserMessage
 from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation
 from ..eval import cut_loop
 from ..llm import JsonReply
-from ..records import RoundRecord, RunState, agreement_text, score_text
+from ..records import FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, score_text
 from ..search import (RunContext, Seat, candidates_text, evaluate_round, failures_text, focus_from_errors,
                       metric_kind, metric_results, panel_results, parent_of, propose_candidates, rescoring_noise,
                       run_prompt)
@@ -280,7 +280,7 @@ class Moderator(_Seated):
                     UserMessage(content=self.seat.card.render("focus", **values), source="user")]
         result = await t.caller.complete(self.seat.sampling, messages, round_no=record.round, seed=t.scenario.seed)
         note = result.content.strip() if isinstance(result.content, str) else ""
-        note = cut_loop(" ".join(note.split()))[:400]
+        note = cut_loop(" ".join(note.split()))[:FOCUS_NOTE_MAX]
         return f"{default}. {note}" if note else default
 
 

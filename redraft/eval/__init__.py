@@ -1,6 +1,6 @@
 """Pure scoring: statistics, the review schema and the panel's aggregate, error patterns, cutting a looping reply."""
 
-from .critique import (REVIEW_LISTS, Agreement, CriticResult, JudgeNoise, PanelAgreement, PanelNoise, PanelStats,
+from .critique import (ISSUE_MAX, REVIEW_LISTS, Agreement, CriticResult, JudgeNoise, PanelAgreement, PanelNoise, PanelStats,
                        Proposal, Review, aggregate, check_review, echoed_shape, per_output_panel, proposal_schema,
                        review_schema, review_values)
 from .diagnosis import (NO_ANSWER, confusion, error_kind, error_pattern, failures_block, pick_failures,
@@ -10,7 +10,7 @@ from .repetition import cut_loop
 from .stats import (Interval, PairedDifference, describe, judge_noise, krippendorff_alpha, mean_ci, no_variation,
                     paired_bootstrap, paired_difference, win_rate)
 
-__all__ = ["Agreement", "CriticResult", "Interval", "JudgeNoise", "NO_ANSWER", "PairedDifference", "PanelAgreement",
+__all__ = ["Agreement", "CriticResult", "ISSUE_MAX", "Interval", "JudgeNoise", "NO_ANSWER", "PairedDifference", "PanelAgreement",
            "PanelNoise", "PanelStats", "Proposal", "REVIEW_LISTS", "RepeatedDifference", "Review", "aggregate", "check_review", "confusion", "cut_loop",
            "describe", "echoed_shape", "error_kind", "error_pattern", "failures_block", "holm", "judge_noise",
            "krippendorff_alpha", "mean_ci", "no_variation", "paired_bootstrap", "paired_difference",

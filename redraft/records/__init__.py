@@ -4,12 +4,12 @@ from .candidate import ADDITIONS, Candidate, Evaluation, Operator, prompt_key, r
 from .results import (ARM_NAMES, ARMS, DEMO_ARMS, AgainstStart, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult,
                       Difference, JudgeSummary, HeldOutSummary, PanelSummary, ReviewerAgreement, ReviewerScore, ReviewerSummary, ReviewSummary,
                       RoundPoint, RoundSummary, Summary, UnparsedReview, agreement_text, score_text)
-from .state import CandidateResult, Decision, HeldOutScore, ReviewerVerdict, RoundRecord, RunState
+from .state import FOCUS_NOTE_MAX, CandidateResult, Decision, HeldOutScore, ReviewerVerdict, RoundRecord, RunState
 from .transcript import Entry
 from .usage import Ledger, ModelDescription, ModelUse, Usage
 from .words import record_words
 
-__all__ = ["ADDITIONS", "ARMS", "ARM_NAMES", "DEMO_ARMS", "Arm", "ArmRepeat", "ArmResult", "JudgeSummary", "Candidate",
+__all__ = ["ADDITIONS", "ARMS", "FOCUS_NOTE_MAX", "ARM_NAMES", "DEMO_ARMS", "Arm", "ArmRepeat", "ArmResult", "JudgeSummary", "Candidate",
            "CandidateResult",
            "CompareResult", "ComparedExample", "Decision", "Difference", "Entry", "Evaluation", "Ledger", "ModelDescription", "ModelUse", "Usage", "HeldOutScore",
            "AgainstStart", "HeldOutSummary", "Operator", "PanelSummary", "ReviewSummary", "ReviewerAgreement", "ReviewerScore",

@@ -52,6 +52,9 @@ class ReviewerVerdict(BaseModel):
     moderator_would_accept: bool | None = None  # for /approve: did the moderator's own rule agree?
 
 
+FOCUS_NOTE_MAX = 400  # the moderator's note ends the focus, cut to this many characters: the report marks the cut
+
+
 class RoundRecord(BaseModel):
     """Everything one round produced."""
 

@@ -13,6 +13,7 @@ from ..records import ARMS, ArmResult, CompareResult, Difference, RoundPoint, re
 from ..secrets import scrub_data
 from . import pages
 from .chart import Axis, Level, Line, Series, line_chart, scale_bounds
+from .intervals import Estimate, Reference, interval_chart
 
 __all__ = ["render_html", "render_markdown", "terminal_table", "write_reports"]
 
@@ -65,8 +66,8 @@ def _round_series(result: CompareResult) -> tuple[list[Series], Series]:
     return repeats, [(rnd, statistics.fmean(values)) for rnd, values in sorted(by_round.items())]
 
 
-def _models(result: CompareResult) -> list[str]:
-    return [f"{tag}: " + ", ".join(f"{k}={v}" for k, v in spec.model_dump().items()) for tag, spec in result.models.items()]
+def _models(result: CompareResult) -> list[tuple[str, str]]:
+    return pages.model_lines(result.models)
 
 
 def _arm_row(arm: ArmResult, scale: str) -> list[str]:
@@ -190,7 +191,7 @@ def render_markdown(result: CompareResult) -> str:
         *([f"- {md(baseline_text(result))}"] if result.majority is not None else []),
         f"- created: {md(result.created)}",
     ]
-    out += [f"- model {md(line)}" for line in _models(result)]
+    out += [f"- {key}: {md(line)}" for key, line in _models(result)]
     out += ["", "## Arms", "", *_md_table(ARM_HEADERS, _rows(result)), "", CACHE_NOTE]
     if result.differences:
         rows = [_diff_row(d, scale, "−") for d in result.differences]
@@ -290,7 +291,7 @@ def render_html(result: CompareResult) -> str:
         ("repeats", str(result.repeats)),
         ("test examples", str(len(result.examples))),
         ("created", result.created),
-        *[("model", m) for m in _models(result)],
+        *_models(result),
     ]
     colors = [_color(a.name, result) for a in arms] + ([BASELINE_COLOR] if result.majority is not None else [])
     parts = [
@@ -298,6 +299,8 @@ def render_html(result: CompareResult) -> str:
         f'<p class="verdict">{esc(result.verdict)}</p>',
         pages.meta_list(meta),
         "<h2>Arms</h2>",
+        pages.note(INTERVAL_NOTE.format(n=len(result.examples))),
+        _interval_svg(result),
         pages.table(ARM_HEADERS, _rows(result), colors=colors,
                     row_css=["" for _ in arms] + (["baseline"] if result.majority is not None else [])),
         pages.note(baseline_text(result)) if result.majority is not None else "",
@@ -315,7 +318,7 @@ def render_html(result: CompareResult) -> str:
         "<h2>How the prompt changed (sequential, first repeat)</h2>",
         _html_diffs(result),
         "<h2>Final prompts (first repeat of each arm)</h2>",
-        f'<div class="prompts" style="grid-template-columns: repeat({max(len(arms), 1)}, minmax(0, 1fr))">',
+        '<div class="prompts">',  # one under another: side by side, a long prompt left a column-high hole beside it
         *[_html_prompt(a, result) for a in arms],
         "</div>",
         "<h2>Test examples</h2>",
@@ -349,6 +352,22 @@ def _chart_svg(result: CompareResult) -> str:
                             {"class_": "baseline"}))
     return line_chart(lines, levels, Axis(f"score ({scale})", scale), empty="no per-round dev scores recorded",
                       fmt="{:.3f}" if scale == "0-1" else "{:.2f}")
+
+
+INTERVAL_NOTE = ("Each arm's score on the {n} test examples: the dot is the mean over repeats, the bar its 95% "
+                 "interval, the faint ticks each repeat's score.")
+
+
+def _interval_svg(result: CompareResult) -> str:
+    """Each arm's test score as a dot with its interval, across the whole scale, beside the majority class."""
+    scale = result.score_scale
+    rows = [Estimate(a.name, a.score, a.ci_low, a.ci_high, _color(a.name, result),
+                     f"{pages.score(a.score, scale)} {pages.interval(a.ci_low, a.ci_high, scale)}",
+                     points=[r.score for r in a.repeats], attrs={"class_": "arm-dot", "data_arm": a.name})
+            for a in _arms(result)]
+    m = result.majority
+    reference = Reference(m.score, f"majority class: {pages.score(m.score, scale)}", BASELINE_COLOR) if m else None
+    return interval_chart(rows, scale, f"test score ({scale})", reference)
 
 
 def _html_diffs(result: CompareResult) -> str:

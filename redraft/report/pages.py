@@ -6,7 +6,11 @@ from __future__ import annotations
 import difflib
 import html
 import re
+import string
+from collections.abc import Mapping
+from pathlib import PurePath
 
+from ..records import ModelUse
 from .chart import scale_bounds
 
 CELL_CHARS = 140  # table cells show this much; the full text is in the cell's title attribute
@@ -24,7 +28,7 @@ table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{border:1px solid #dee2e6;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f1f3f5}th.num{text-align:right}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
-svg#score-chart{width:100%;max-width:820px;height:auto;display:block;font-family:inherit}
+svg.chart{width:100%;height:auto;display:block;font-family:inherit}
 .diff,.prompt{white-space:pre-wrap;word-wrap:break-word;font:13px/1.45 ui-monospace,"DejaVu Sans Mono",monospace;
  background:#f8f9fa;border:1px solid #dee2e6;border-radius:4px;padding:8px 10px;margin:4px 0 12px}
 ins{background:#d3f9d8;color:#2b8a3e;text-decoration:none}del{background:#ffe3e3;color:#c92a2a}
@@ -33,7 +37,7 @@ h3{font-size:15px;margin:12px 0 4px}.prompts{display:grid;gap:12px}
 td.fail{background:#fff5f5}td.fail .s{color:#c92a2a}.s{font-weight:700}.out{color:#495057;font-size:13px}
 section.round{border-top:2px solid #dee2e6;margin-top:22px}
 table.confusion{width:auto}table.confusion td.hit{background:#ebfbee}table.confusion td.miss{background:#fff5f5}
-tr.chosen td{font-weight:600}td ul{margin:0;padding-left:18px}tr.baseline td{color:#6c757d;font-style:italic}
+.flag{color:#c92a2a;font-weight:600}tr.chosen td{font-weight:600}td ul{margin:0;padding-left:18px}tr.baseline td{color:#6c757d;font-style:italic}
 """
 
 
@@ -79,9 +83,41 @@ def cost(value: float | None) -> str:
 
 
 def short(text: str, limit: int = CELL_CHARS) -> str:
-    """Text on one line, cut to `limit` characters with an ellipsis."""
+    """Text on one line, at most `limit` characters: cut at a word boundary with an ellipsis when longer."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return flat if len(flat) <= limit else _up_to_whole_word(flat[: limit - 1], whole=flat[limit - 1] == " ")
+
+
+def mend_cut(text: str, limit: int) -> str:
+    """Text its source cut at `limit` characters, perhaps mid-word (a reply's length cap): up to its last whole
+    word, with an ellipsis; shorter text was not cut and is kept as it is."""
+    return text if len(text) < limit else _up_to_whole_word(text, whole=False)
+
+
+def _up_to_whole_word(head: str, whole: bool) -> str:
+    """A cut text with "…": the word the cut fell in dropped (unless `whole`), and the punctuation left dangling."""
+    kept = head if whole else re.sub(r"\S+$", "", head)
+    kept = kept.rstrip(string.whitespace + ",;:-–—(")
+    return (kept or head) + "…"  # a single word longer than the limit is cut where it is
+
+
+def model_lines(uses: Mapping[str, ModelUse]) -> list[tuple[str, str]]:
+    """The models behind the roles (or tags) as (key, value) lines: one per model, naming the roles that share
+    it with their settings; an embedded model's file by its name there and its full path once, after them."""
+    groups: dict[str, list[str]] = {}
+    files: list[str] = []
+    for name, use in uses.items():
+        data = use.model_dump()
+        settings = {k: data.pop(k) for k in ("tag", "temperature", "max_tokens") if k in data}
+        if settings.get("tag") == name:
+            del settings["tag"]
+        if (gguf := data.get("gguf")) is not None:
+            data["gguf"] = PurePath(gguf).name
+            files += [] if gguf in files else [gguf]
+        model = ", ".join(f"{k}={v}" for k, v in data.items())
+        groups.setdefault(model, []).append(f"{name} ({', '.join(f'{k}={v}' for k, v in settings.items())})")
+    lines = [("model", f"{model} — " + "; ".join(roles)) for model, roles in groups.items()]
+    return lines + [("model file", path) for path in files]
 
 
 def table(headers: list[str], rows: list[list[str]], colors: list[str] | None = None, css: str = "",

@@ -5,12 +5,13 @@ held-out test score; every labeled score beside the majority class."""
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from .._files import write_atomic
 from ..config import Example, ExampleResult, Scenario
-from ..eval import confusion, error_kind
-from ..records import RoundRecord, RunState, Summary, Usage, agreement_text, record_words
+from ..eval import ISSUE_MAX, confusion, error_kind
+from ..records import FOCUS_NOTE_MAX, RoundRecord, RunState, Summary, Usage, agreement_text, record_words
 from ..secrets import scrub_data
 from ..store import RunDir
 from . import pages
@@ -18,6 +19,8 @@ from .chart import Axis, Level, Line, line_chart
 
 COLORS = {"dev": "#1c7ed6", "train": "#f08c00", "panel": "#7048e8", "test": "#2f9e44", "majority": "#868e96"}
 SHOWN = 8  # failing examples shown per round
+NOT_SHOWN = "the note describes a change the prompt does not show"
+NO_CHANGE_CLAIMED = re.compile(r"^\W*(none|no changes?|unchanged)\W*$|\b(no change|unchanged|same prompt|kept as is)\b", re.I)
 
 
 def write_run_report(run: RunDir, summary: Summary, state: RunState, scenario: Scenario) -> Path:
@@ -36,7 +39,7 @@ def render_run(summary: Summary, state: RunState, scenario: Scenario) -> str:
     s = summary
     meta = [("scenario", s.scenario), ("scores", s.score_scale), ("run folder", s.run_dir), ("started", s.started),
             ("written", s.finished), ("stopped", s.stop_reason), ("time", f"{s.seconds:.1f} s"),
-            *[("model", f"{role}: " + ", ".join(f"{k}={v}" for k, v in spec.model_dump().items())) for role, spec in s.models.items()]]
+            *pages.model_lines(s.models)]
     parts = [
         f"<h1>redraft run: {html.escape(s.scenario)}</h1>",
         f'<p class="verdict">{html.escape(view.headline())}</p>',
@@ -67,6 +70,23 @@ class _View:
         self.kind = scenario.metric.type if scenario.metric else "panel"
         splits = scenario.splits
         self.n_dev, self.batch = len(splits.dev), min(scenario.minibatch, len(splits.train))  # the examples each line is on
+        self.best_before: dict[int, RoundRecord | None] = {}  # round -> the best round before it
+        best = None
+        for r in state.rounds:
+            self.best_before[r.round] = best
+            best = r if r.decision and r.decision.accepted else best
+
+    def unchanged(self, r: RoundRecord) -> RoundRecord | None:
+        """The best round before `r` when `r` proposed its prompt again (nothing to compare then), else None."""
+        best = self.best_before.get(r.round)
+        return best if best is not None and best.prompt == r.prompt else None
+
+    def selection(self, r: RoundRecord) -> str:
+        """Why the round's prompt was kept or not; an unchanged prompt is said to be so, with no comparison."""
+        same = self.unchanged(r)
+        if same is not None:
+            return f"unchanged: the same prompt as round {same.round}"
+        return r.decision.reason if r.decision else ""
 
     def score(self, value: float | None, scale: str | None = None) -> str:
         return pages.score(value, scale or self.scale)
@@ -109,11 +129,12 @@ class _View:
             return [(r.round, v) for r in rounds if (v := getattr(r, value)) is not None]
 
         panel = [(r.round, r.panel.mean["overall"]) for r in rounds if r.panel and "overall" in r.panel.mean]
-        lines = [  # dev last, on top: without a split, train and dev are the same inputs and their lines meet
-            Line(series("train_score"), COLORS["train"], f"train (minibatch of up to {batch})", attrs={"id": "train-line"}),
-            Line(panel, COLORS["panel"], "panel (critics, 1-10" + (", right axis)" if labeled else ")"),
-                 axis="right" if labeled else "left", attrs={"id": "panel-line"}),
-            Line(series("dev_score"), COLORS["dev"], f"dev ({dev} examples)", attrs={"id": "dev-line"}),
+        lines = [  # dev last, on top; each its own marker, so lines that meet still show both
+            Line(series("train_score"), COLORS["train"], f"train (minibatch of up to {batch})", marker="square",
+                 name="train", attrs={"id": "train-line"}),
+            Line(panel, COLORS["panel"], "panel (critics, 1-10" + (", right axis)" if labeled else ")"), marker="diamond",
+                 axis="right" if labeled else "left", name="panel", attrs={"id": "panel-line"}),
+            Line(series("dev_score"), COLORS["dev"], f"dev ({dev} examples)", name="dev", attrs={"id": "dev-line"}),
         ]
         levels = []
         if (base := self.summary.majority.get("dev")) is not None:
@@ -123,8 +144,8 @@ class _View:
             t = self.summary.test
             levels.append(Level(t.score, COLORS["test"], f"final prompt on test ({t.n} examples): {self.score(t.score)}",
                                 {"class_": "test"}))
-        left = Axis(f"score ({self.summary.score_scale})", self.scale)
-        right = Axis("panel (1-10)", "1-10") if labeled else None
+        left = Axis("metric score (0-1)" if labeled else "panel score (1-10)", self.scale)
+        right = Axis("panel score (1-10)", "1-10") if labeled else None
         return line_chart(lines, levels, left, right=right, fmt="{:.3f}" if labeled else "{:.2f}")
 
     def score_table(self) -> str:
@@ -134,8 +155,7 @@ class _View:
             best = " (best)" if r.round == self.summary.best_round else ""
             rows.append([f"{r.round}{best}", self.score(r.dev_score), self.score(r.train_score),
                          self.score(r.panel.mean.get("overall") if r.panel else None, "1-10"),
-                         agreement_text(r.panel.agreement if r.panel else None), r.origin,
-                         r.decision.reason if r.decision else ""])
+                         agreement_text(r.panel.agreement if r.panel else None), r.origin, self.selection(r)])
             css.append("chosen" if best else "")
         if self.summary.majority:
             m = self.summary.majority
@@ -191,11 +211,7 @@ class _View:
     # ---- rounds
 
     def rounds(self) -> list[str]:
-        out, best = [], None
-        for r in self.state.rounds:
-            out.append(self.round(r, best))
-            if r.decision and r.decision.accepted:
-                best = r
+        out = [self.round(r, self.best_before[r.round]) for r in self.state.rounds]
         return out or [pages.note("No round was recorded.")]
 
     def round(self, r: RoundRecord, best: RoundRecord | None) -> str:
@@ -204,16 +220,10 @@ class _View:
             scores.append(f"panel {self.score(r.panel.score, '1-10')}, agreement α {agreement_text(r.panel.agreement)}")
         if r.judge_validity is not None:
             scores.append(f"judge validity {r.judge_validity:+.2f}")
+        outcome = ": unchanged" if self.unchanged(r) else _outcome(r)
         parts = [f'<section class="round" id="round-{r.round}">',
-                 f"<h3>Round {r.round} — {html.escape(r.origin)}{_outcome(r)}</h3>", pages.note("; ".join(scores) + ".")]
-        mine = "This round's prompt" + (" (the best of its candidates)" if len(r.candidates) > 1 else "")
-        if best is None or best.prompt == r.prompt:
-            what = mine + (" (unchanged from the best so far)" if best else "")
-            parts += [f"<p>{what}:</p>", f'<div class="prompt">{html.escape(r.prompt)}</div>']
-        else:
-            parts += [f"<p>{mine}, against the best so far (round {best.round}):</p>",
-                      f'<div class="diff">{pages.word_diff(best.prompt, r.prompt)}</div>']
-        parts.append(f"<p><b>Engineer's note:</b> {html.escape(r.changes or '(none)')}</p>")
+                 f"<h3>Round {r.round} — {html.escape(r.origin)}{outcome}</h3>", pages.note("; ".join(scores) + "."),
+                 *self.prompt_change(r, best)]
         if r.candidates:
             parts += ["<p><b>Candidates</b></p>", self.candidates(r, best)]
         split = "dev" if r.dev else "train"
@@ -226,13 +236,28 @@ class _View:
             said = f": {v.text}" if v.text else ""
             scored = f" (score {v.score:g}/10)" if v.score is not None else ""
             parts.append(f"<p><b>Reviewer:</b> {html.escape(v.action + said + scored)}</p>")
-        if r.decision is not None:
+        if self.unchanged(r):
+            parts.append(f"<p><b>Selection:</b> {html.escape(self.selection(r))}.</p>")
+        elif r.decision is not None:
             verdict = "kept as the new best" if r.decision.accepted else "not kept"
             parts.append(f"<p><b>Selection:</b> {verdict} ({html.escape(r.decision.rule)} rule): "
                          f"{html.escape(r.decision.reason)}.</p>")
         if r.focus:
-            parts.append(f"<p><b>Focus next:</b> {html.escape(r.focus)}</p>")
+            parts.append(f"<p><b>Focus next:</b> {html.escape(_focus(r.focus))}</p>")
         return "\n".join([*parts, "</section>"])
+
+    def prompt_change(self, r: RoundRecord, best: RoundRecord | None) -> list[str]:
+        """The round's prompt (as a diff from the best so far when it differs) and the engineer's note, flagged
+        when it claims a change the prompt does not show."""
+        mine = "This round's prompt" + (" (the best of its candidates)" if len(r.candidates) > 1 else "")
+        if best is None or best.prompt == r.prompt:
+            what = mine + (" (unchanged from the best so far)" if best else "")
+            parts = [f"<p>{what}:</p>", f'<div class="prompt">{html.escape(r.prompt)}</div>']
+        else:
+            parts = [f"<p>{mine}, against the best so far (round {best.round}):</p>",
+                     f'<div class="diff">{pages.word_diff(best.prompt, r.prompt)}</div>']
+        flag = _not_shown(r.changes, r.prompt, best.prompt if best else None)
+        return parts + [f"<p><b>Engineer's note:</b> {html.escape(r.changes or '(none)')}{flag}</p>"]
 
     def candidates(self, r: RoundRecord, best: RoundRecord | None) -> str:
         head = "".join(f"<th>{h}</th>" for h in ["edit", "what changed", "minibatch (parent)", "dev", "prompt"])
@@ -246,8 +271,9 @@ class _View:
                 prompt = f'<details><summary>{"diff" if best else "prompt"}</summary><div class="diff">{body}</div></details>'
             mark = ' class="chosen"' if c.chosen else ""
             dev = self.score(c.dev) if c.dev is not None else "not promoted"
+            flag = _not_shown(c.changes, ev.prompt, best.prompt) if ev is not None and best is not None else ""
             rows.append(f"<tr{mark}><td>{html.escape(c.operator)}{' (chosen)' if c.chosen else ''}</td>"
-                        f"<td>{html.escape(c.changes)}</td><td class=\"num\">{screen}</td><td class=\"num\">{dev}</td>"
+                        f"<td>{html.escape(c.changes)}{flag}</td><td class=\"num\">{screen}</td><td class=\"num\">{dev}</td>"
                         f"<td>{prompt}</td></tr>")
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -281,21 +307,29 @@ class _View:
                 f"<tbody>{''.join(rows)}</tbody></table>")
 
     def critics(self, r: RoundRecord) -> str:
+        """Each critic's scores and issues, then the suggested edits of all of them, each edit once."""
         if not r.critics:
             return pages.note("No review this round.")
-        rows = []
+        rows: list[str] = []
+        edits: dict[str, tuple[str, list[str]]] = {}  # an edit as compared -> as shown, and who suggested it
         for c in r.critics:
             if c.review is None:
-                rows.append(f"<tr><td>{html.escape(c.critic)}</td><td colspan=\"3\">review unparseable: "
+                rows.append(f"<tr><td>{html.escape(c.critic)}</td><td colspan=\"2\">review unparseable: "
                             f"{html.escape(c.error or '')}</td></tr>")
                 continue
             scores = ", ".join(f"{k} {v}" for k, v in c.review.scores.items())
-            issues = "".join(f"<li>{html.escape(i)}</li>" for i in c.review.issues) or "<li>(none)</li>"
-            edits = "".join(f"<li>{html.escape(e)}</li>" for e in c.review.edits) or "<li>(none)</li>"
+            issues = "".join(f"<li>{html.escape(pages.mend_cut(i, ISSUE_MAX))}</li>" for i in c.review.issues)
             rows.append(f"<tr><td>{html.escape(c.critic)}</td><td>{html.escape(scores)}</td>"
-                        f"<td><ul>{issues}</ul></td><td><ul>{edits}</ul></td></tr>")
-        head = "".join(f"<th>{h}</th>" for h in ["critic", "scores", "issues", "suggested edits"])
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+                        f"<td><ul>{issues or '<li>(none)</li>'}</ul></td></tr>")
+            for e in c.review.edits:
+                text = pages.mend_cut(e, ISSUE_MAX)
+                edits.setdefault(" ".join(text.split()).casefold().rstrip(".!… "), (text, []))[1].append(c.critic)
+        head = "".join(f"<th>{h}</th>" for h in ["critic", "scores", "issues"])
+        items = [f"<li>{html.escape(text)}" + (f' <span class="note">×{len(who)}: {html.escape(", ".join(who))}</span>'
+                                               if len(who) > 1 else f' <span class="note">{html.escape(who[0])}</span>')
+                 + "</li>" for text, who in edits.values()]
+        said = f"<p><b>Suggested edits</b></p><ul>{''.join(items)}</ul>" if items else pages.note("No edit suggested.")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>\n{said}"
 
 
 def _confusion(examples: list[Example], results: dict[str, ExampleResult], split: str) -> str:
@@ -315,6 +349,21 @@ def _confusion(examples: list[Example], results: dict[str, ExampleResult], split
         rows.append(f"<tr><th>{html.escape(e)}</th>{''.join(tds)}</tr>")
     table = f'<table class="confusion"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
     return pages.note(f"{right} of {len(examples)} right on {split}.") + table
+
+
+def _not_shown(note: str, prompt: str, parent: str | None) -> str:
+    """A flag for a note that claims a change when the prompt is the same as the one it was made from."""
+    if parent is None or prompt != parent or not note.strip() or NO_CHANGE_CLAIMED.search(note):
+        return ""
+    return f' <span class="flag">({NOT_SHOWN})</span>'
+
+
+def _focus(text: str) -> str:
+    """The focus as shown: the moderator's note at its end was cut at FOCUS_NOTE_MAX characters, perhaps mid-word."""
+    note_start = len(text) - FOCUS_NOTE_MAX
+    if note_start >= 2 and text[note_start - 2 : note_start] == ". ":  # the note filled its whole allowance
+        return pages.mend_cut(text, len(text))  # known to be cut
+    return text
 
 
 def _outcome(r: RoundRecord) -> str:
