@@ -17,7 +17,9 @@ from urllib.parse import urlparse
 import yaml
 
 from ._files import write_file_atomic
+from .config import Scenario
 from .errors import RedraftError
+from .portable_metric import check_note, standalone_check
 from .records import ModelUse
 from .search import executor_messages, template_values
 from .secrets import scrub
@@ -26,6 +28,7 @@ from .store import RunRecord, read_run
 ExportFormat = Literal["text", "messages", "promptfoo", "python"]
 FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 INPUT = "{{input}}"  # where each input goes, in every export (promptfoo's variable syntax)
+LOCAL_SERVER = "http://127.0.0.1:8080/v1"  # where `llama-server -m FILE --port 8080` answers
 _SLOT = "\x00input\x00"  # the input while the messages are rendered, so the prompt's own text is never mistaken for it
 
 
@@ -145,17 +148,9 @@ def promptfoo_config(past: RunRecord, request: ExecutorRequest) -> str:
     scenario's held-out examples (dev when it holds none out) as tests, each asserting the run's own measure."""
     scenario = past.config.restored_scenario()
     held_out = scenario.splits.test
-    examples = held_out or scenario.splits.dev
-    if scenario.labeled:
-        spec = scenario.metric.model_dump(mode="json", exclude_defaults=True) if scenario.metric else {}
-        folder = str(Path(past.config.scenario_file).resolve().parent) if past.config.scenario_file else "."
-        check = [{"type": "python", "value": _METRIC_ASSERT.format(spec=json.dumps(spec), folder=json.dumps(folder))}]
-    else:
-        criteria = "\n".join(f"- {c.name}: {c.description.strip()}" for c in scenario.criteria)
-        check = [{"type": "llm-rubric", "value": f"The output does this task for the input.\nTask: {scenario.task.strip()}\n"
-                                                  f"It meets every criterion:\n{criteria}"}]
+    check = _check(scenario)
     tests = [{"description": e.id, "vars": {"input": e.input, **({"expected": e.target} if scenario.labeled else {})},
-              "assert": check} for e in examples]
+              "assert": check} for e in held_out or scenario.splits.dev]
     config: dict[str, Any] = {
         "description": f"redraft: the final prompt (round {request.round}) of run {past.run.path.name}, "
                        f"scenario {scenario.name}",
@@ -163,24 +158,34 @@ def promptfoo_config(past: RunRecord, request: ExecutorRequest) -> str:
         "providers": [_provider(request.endpoint, request.model, request.temperature, request.max_tokens)],
         "tests": tests,
     }
-    if not scenario.labeled:
+    which = "held-out test examples" if held_out else "dev examples (it holds none out for test)"
+    notes = [f"Run with: promptfoo eval -c THIS_FILE. The tests are the scenario's {which}.",
+             _what_to_set(request.endpoint, "The run")]
+    if scenario.metric is not None:
+        notes.append(check_note(scenario.metric))
+    else:
         grader = past.config.models[next(n for n, c in past.config.cards.items() if c.role == "critic")]
         provider = _provider(grader, grader.model, 0.0, grader.max_tokens)
         if grader.api_type == "embedded":  # a small model writes promptfoo's grade JSON only when held to it
             provider["config"]["response_format"] = _GRADE_FORMAT
         config["defaultTest"] = {"options": {"provider": provider}}
-    which = "held-out test examples" if held_out else "dev examples (it holds none out for test)"
-    notes = [
-        f"Run with: promptfoo eval -c THIS_FILE. The tests are the scenario's {which}.",
-        *_provider_notes(request.endpoint),
-    ]
-    if scenario.labeled:
-        notes.append("Each test scores the output with the run's own metric, in Python: run promptfoo where `python` "
-                     "has redraft installed (or set PROMPTFOO_PYTHON=/path/to/.venv/bin/python).")
-    else:
-        notes.append("Each test is graded by the run's critic model (defaultTest.options.provider) against the criteria.")
+        notes.append("Each test is graded by the run's critic model (defaultTest.options.provider) against the "
+                      "criteria, with the test's input in the rubric.")
+        if _what_to_set(grader, "The run") != notes[1]:
+            notes.append(_what_to_set(grader, "The grader"))
     head = "".join(f"# {line}\n" for n in notes for line in textwrap.wrap(n, 100, break_long_words=False, break_on_hyphens=False))
     return head + yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
+
+
+def _check(scenario: Scenario) -> list[dict[str, str]]:
+    """Each test's assertion: the run's metric as standalone Python, or a rubric that carries the test's input (the
+    grader is sent only the output and the rubric)."""
+    if scenario.metric is not None:
+        return [{"type": "python", "value": _raw(standalone_check(scenario.metric))}]
+    criteria = "\n".join(f"- {c.name}: {c.description.strip()}" for c in scenario.criteria)
+    rubric = (f"The output is a reply to the input below, and does this task: {scenario.task.strip()}\n"
+              f"It meets every criterion:\n{criteria}\n\nThe input:\n")
+    return [{"type": "llm-rubric", "value": _raw(rubric) + INPUT}]
 
 
 # The reply promptfoo's llm-rubric parses, as a JSON schema llama.cpp can hold a model to.
@@ -188,16 +193,6 @@ _GRADE_FORMAT = {"type": "json_schema", "json_schema": {"name": "grade", "strict
     "type": "object", "additionalProperties": False, "required": ["reason", "pass", "score"],
     "properties": {"reason": {"type": "string", "maxLength": 300}, "pass": {"type": "boolean"},
                    "score": {"type": "number", "minimum": 0, "maximum": 1}}}}}
-
-_METRIC_ASSERT = """\
-from pathlib import Path
-from redraft.config import MetricSpec, build_metric
-metric = build_metric(MetricSpec.model_validate({spec}), base_dir=Path({folder}))
-r = metric(output, context["vars"]["expected"])
-why = r.feedback or (f"read as {{r.extracted!r}}" if r.extracted is not None else "no answer found in the output")
-return {{"pass": r.score >= 1, "score": r.score, "reason": why}}
-"""
-
 
 def _chat_json(messages: list[dict[str, str]]) -> str:
     """The messages as the JSON chat prompt promptfoo takes, {{input}} where the input goes and nothing else
@@ -226,30 +221,36 @@ def _raw(text: str) -> str:
 
 
 def _provider(endpoint: ModelUse, model: str, temperature: float, max_tokens: int) -> dict[str, Any]:
-    """A promptfoo provider for a model as the run recorded it; keys come from environment variables."""
+    """A promptfoo provider for a model as the run recorded it: its address as apiBaseUrl (apiHost on Azure), its
+    key read by promptfoo from the variable the run read it from (apiKeyEnvar). No `{{ env.X }}` template: promptfoo
+    sends one literally when X is unset."""
     settings = {"temperature": temperature, "max_tokens": max_tokens}
-    kind, base = endpoint.api_type, endpoint.base_url
-    if kind == "azure":
-        return {"id": f"azure:chat:{model}",
-                "config": {"apiHost": urlparse(base or "").netloc, "apiKey": "{{ env.AZURE_OPENAI_API_KEY }}", **settings}}
+    kind, base, var = endpoint.api_type, endpoint.base_url, endpoint.api_key_env
+    key = {"apiKeyEnvar": var} if var else {}
+    if kind == "azure":  # without apiKeyEnvar promptfoo reads AZURE_API_KEY or AZURE_OPENAI_API_KEY
+        return {"id": f"azure:chat:{model}", "config": {"apiHost": urlparse(base or "").netloc, **key, **settings}}
     if kind == "embedded":
-        return {"id": f"openai:chat:{model}",
-                "config": {"apiBaseUrl": "{{ env.OPENAI_BASE_URL }}", "apiKey": "not-needed", **settings}}
-    config: dict[str, Any] = {"apiKey": "{{ env.OPENAI_API_KEY }}"}
-    if base:
-        config["apiBaseUrl"] = base
-    return {"id": f"openai:chat:{model}", "config": {**config, **settings}}
+        return {"id": f"openai:chat:{model}", "config": {"apiBaseUrl": LOCAL_SERVER, "apiKeyRequired": False, **settings}}
+    config: dict[str, Any] = {"apiBaseUrl": base} if base else {}
+    if base and not var:  # the run read no key variable: a local server that takes none, or a key written inline
+        config["apiKeyRequired"] = False  # promptfoo then sends OPENAI_API_KEY when it is set, and no key otherwise
+    return {"id": f"openai:chat:{model}", "config": {**config, **key, **settings}}
 
 
-def _provider_notes(endpoint: ModelUse) -> list[str]:
-    kind = endpoint.api_type
+def _what_to_set(endpoint: ModelUse, who: str) -> str:
+    """One line: what to set (or start) for promptfoo to reach this model; never a key."""
+    var, kind = endpoint.api_key_env, endpoint.api_type
     if kind == "embedded":
-        return [f"The run used redraft's embedded model ({endpoint.gguf or 'a GGUF file'}): serve it with an "
-                "OpenAI-compatible server (e.g. llama.cpp's `llama-server -m FILE --port 8080`) and set "
-                "OPENAI_BASE_URL=http://127.0.0.1:8080/v1."]
-    if kind == "azure":
-        return ["Set AZURE_OPENAI_API_KEY (the key is never written here)."]
-    return ["Set OPENAI_API_KEY (the key is never written here; a local server may take any value)."]
+        return (f"{who} used redraft's embedded model ({endpoint.gguf or 'a GGUF file'}): serve it at {LOCAL_SERVER} "
+                "with llama.cpp's `llama-server -m FILE --port 8080` (or edit apiBaseUrl); it needs no key.")
+    where = endpoint.base_url or ("the Azure endpoint" if kind == "azure" else "api.openai.com")
+    if var:
+        return f"Set {var} to the key for {where}: {who.lower()} read it from {var} (no key is written here)."
+    if kind == "azure" or not endpoint.base_url:
+        default = "AZURE_OPENAI_API_KEY" if kind == "azure" else "OPENAI_API_KEY"
+        return f"Set {default} to the key for {where} (no key is written here)."
+    return (f"{who} read no key variable for {where}: set OPENAI_API_KEY if that server needs a key "
+            "(none is sent otherwise).")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -266,30 +267,19 @@ _Dumper.add_representer(str, _str)
 # --- Python ---------------------------------------------------------------------------------------
 
 
-_BASE_URL = '''
+_SETTING = '''
 
-def base_url() -> str:
-    """The server's address, from OPENAI_BASE_URL; a plain message, not a traceback, when it is not set."""
-    if not os.environ.get("OPENAI_BASE_URL"):
-        sys.exit("set OPENAI_BASE_URL to an OpenAI-compatible server's address, e.g. http://127.0.0.1:8080/v1")
-    return os.environ["OPENAI_BASE_URL"]
+def setting(name: str, what: str) -> str:
+    """An environment variable's value; a plain message, not a traceback, when it is not set."""
+    if not os.environ.get(name):
+        sys.exit(f"set {name} to {what}")
+    return os.environ[name]
 '''
 
 
 def python_snippet(past: RunRecord, request: ExecutorRequest) -> str:
     """A short script that sends the final prompt as the run's executor did, with the openai client."""
-    kind, base = request.endpoint.api_type, request.endpoint.base_url
-    if kind == "azure":
-        client = ('AzureOpenAI(azure_endpoint=' + repr(base) + ', api_version=os.environ["OPENAI_API_VERSION"],\n'
-                  '                     api_key=os.environ["AZURE_OPENAI_API_KEY"])')
-        needs = "AZURE_OPENAI_API_KEY and OPENAI_API_VERSION"
-    elif kind == "embedded":
-        client = 'OpenAI(base_url=base_url(), api_key="not-needed")'
-        needs = (f"OPENAI_BASE_URL, where an OpenAI-compatible server serves {request.endpoint.gguf or 'the GGUF file'} "
-                 "(e.g. llama.cpp's `llama-server -m FILE --port 8080`: http://127.0.0.1:8080/v1)")
-    else:
-        client = "OpenAI(" + (f"base_url=os.environ.get('OPENAI_BASE_URL', {base!r})" if base else "") + ")"
-        needs = "OPENAI_API_KEY" + (" (a local server may take any value)" if base else "")
+    client, needs = _python_client(request.endpoint)
     listed = ",\n".join(f'    {{"role": {m["role"]!r}, "content": {_literal(m["content"].replace(_SLOT, INPUT))}}}'
                          for m in request.messages)
     about = textwrap.fill(f"The prompt redraft chose in run {past.run.path.name} (round {request.round}, scenario "
@@ -303,7 +293,7 @@ def python_snippet(past: RunRecord, request: ExecutorRequest) -> str:
 import os
 import sys
 
-from openai import {"AzureOpenAI" if kind == "azure" else "OpenAI"}
+from openai import {"AzureOpenAI" if request.endpoint.api_type == "azure" else "OpenAI"}
 
 MODEL = {request.model!r}
 INPUT = {INPUT!r}  # where the input goes in the messages below
@@ -312,7 +302,7 @@ MESSAGES = [
 {listed},
 ]
 
-{_BASE_URL if kind == "embedded" else ""}
+{_SETTING}
 
 def run(text: str) -> str:
     """The model's reply to one input."""
@@ -330,6 +320,31 @@ if __name__ == "__main__":
     # an input piped in loses the newline that ends it, as an argument has none
     print(run(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read().removesuffix("\\n")))
 '''
+
+
+def _python_client(endpoint: ModelUse) -> tuple[str, str]:
+    """The openai client the script makes for the run's endpoint, its key read from the variable the run read it
+    from; and what the script needs in the environment."""
+    kind, base, var = endpoint.api_type, endpoint.base_url, endpoint.api_key_env
+    where = base or "api.openai.com"
+    if kind == "azure":
+        var = var or "AZURE_OPENAI_API_KEY"
+        return (f"AzureOpenAI(azure_endpoint={base!r},\n"
+                '                         api_version=setting("OPENAI_API_VERSION", "the Azure API version"),\n'
+                f"                         api_key=setting({var!r}, {f'the API key for {base}'!r}))",
+                f"{var} and OPENAI_API_VERSION")
+    if kind == "embedded":
+        server = "an OpenAI-compatible server's address, e.g. " + LOCAL_SERVER
+        return (f'OpenAI(base_url=setting("OPENAI_BASE_URL", {server!r}), api_key="not-needed")',
+                f"OPENAI_BASE_URL, where an OpenAI-compatible server serves {endpoint.gguf or 'the GGUF file'} "
+                f"(e.g. llama.cpp's `llama-server -m FILE --port 8080`: {LOCAL_SERVER})")
+    url = f"base_url=os.environ.get('OPENAI_BASE_URL', {base!r}), " if base else ""
+    if var or not base:
+        var = var or "OPENAI_API_KEY"
+        return f"OpenAI({url}api_key=setting({var!r}, {f'the API key for {where}'!r}))", f"{var} (the key for {where})"
+    # The run read no key variable for this server: a local one that takes none, or a key written inline.
+    return (f'OpenAI({url}api_key=os.environ.get("OPENAI_API_KEY", "not-needed"))',
+            f"OPENAI_API_KEY if the server at {where} needs a key")
 
 
 def _literal(text: str) -> str:

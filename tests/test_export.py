@@ -90,8 +90,9 @@ def test_promptfoo_config_of_a_labeled_run_has_promptfoos_keys_and_asserts_the_m
     (provider,) = config["providers"]
     executor = outcome.summary.models["task_executor"]
     assert provider["id"] == f"openai:chat:{executor.model}"
-    assert provider["config"] == {"apiKey": "{{ env.OPENAI_API_KEY }}", "temperature": executor.temperature,
-                                  "max_tokens": executor.max_tokens}
+    # No key variable recorded and no base_url (scripted models): promptfoo reads OPENAI_API_KEY itself, and no
+    # `{{ env.X }}` template is written (promptfoo sends one literally when X is unset).
+    assert provider["config"] == {"temperature": executor.temperature, "max_tokens": executor.max_tokens}
 
     past = read_run(outcome.run_dir.path)
     test_examples = past.config.splits.test
@@ -121,7 +122,7 @@ def test_promptfoo_config_of_a_rubric_run_grades_with_the_criteria_by_the_critic
     recorded["models"]["clarity"].update(api_type="embedded", gguf="/models/small.gguf")
     (run_dir / "config.json").write_text(json.dumps(recorded))
     grader = yaml.safe_load(export(run_dir, "promptfoo"))["defaultTest"]["options"]["provider"]
-    assert grader["config"]["apiBaseUrl"] == "{{ env.OPENAI_BASE_URL }}"
+    assert grader["config"]["apiBaseUrl"] == "http://127.0.0.1:8080/v1" and grader["config"]["apiKeyRequired"] is False
     assert grader["config"]["response_format"]["json_schema"]["schema"]["required"] == ["reason", "pass", "score"]
 
 
@@ -149,12 +150,16 @@ def test_python_snippet_sends_the_prompt_as_the_executor_did(isolated: Path) -> 
         snippet = isolated / "snippet.py"
         snippet.write_text(export(out.run_dir.path, "python"))
         before = len(srv.requests)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {"OPENAI_API_KEY": "sk-user-key"}
+        # The run read its key from MY_KEY, and so does the script (OPENAI_API_KEY is not the run's variable).
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")} | {
+            "MY_KEY": "sk-user-key", "OPENAI_API_KEY": "sk-not-this-one"}
         proc = subprocess.run([sys.executable, str(snippet), "Refund for a kettle after 3 days?"], env=env,
                               capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "A polite answer."
     (request,) = srv.requests[before:]
+    (headers,) = srv.headers[before:]
+    assert {k.lower(): v for k, v in headers.items()}["authorization"] == "Bearer sk-user-key"
     assert request["messages"] == [{"role": "system", "content": out.summary.final_prompt},
                                    {"role": "user", "content": "Refund for a kettle after 3 days?"}]
     assert request["model"] == "fake-model" and request["temperature"] == 0.2 and request["max_tokens"] == 256
@@ -176,8 +181,9 @@ def test_no_export_holds_the_api_key(isolated: Path) -> None:
                               cwd=isolated, env=env, capture_output=True, text=True, timeout=60)
         assert proc.returncode == 0, proc.stderr
         assert SENTINEL_KEY not in proc.stdout + proc.stderr and "sk-" not in proc.stdout
-        if fmt == "promptfoo":
-            assert "apiKey: '{{ env.OPENAI_API_KEY }}'" in proc.stdout and srv.base_url in proc.stdout
+        if fmt == "promptfoo":  # the key was written inline: no variable to name, none demanded
+            assert "{{ env." not in proc.stdout and f"apiBaseUrl: {srv.base_url}" in proc.stdout
+            assert "apiKeyRequired: false" in proc.stdout
 
 
 def test_an_interrupted_run_exports_its_best_prompt_so_far(isolated: Path) -> None:

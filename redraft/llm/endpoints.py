@@ -55,6 +55,7 @@ class ModelEntry(BaseModel):
     retry_base_seconds: float = Field(default=1.0, ge=0, le=60)  # backoff: base * 2^attempt, with jitter
     max_concurrency: int = Field(default=4, ge=1, le=64)  # parallel calls to this endpoint
     _base_url_setting: str | None = PrivateAttr(default=None)  # base_url as written, ${VAR} placeholders unexpanded
+    _api_key_env: str | None = PrivateAttr(default=None)  # NAME when api_key is written as "${NAME}" alone
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -88,7 +89,8 @@ class ModelEntry(BaseModel):
         """What a summary may show about this model: never the key."""
         return ModelDescription(model=self.model, api_type=self.api_type,
                                 base_url=redact_url(self._base_url_setting or self.base_url) if self.base_url else None,
-                                tags=list(self.tags) if self.tags else None)
+                                tags=list(self.tags) if self.tags else None,
+                                api_key_env=self._api_key_env if self.api_key is not None else key_variable(self))
 
 
 @dataclass(frozen=True)
@@ -136,17 +138,23 @@ def _clean_key(key: str, where: str) -> str:
     return key
 
 
+def key_variable(e: ModelEntry) -> str | None:
+    """The environment variable an entry without api_key takes its key from: the first one set, if any."""
+    names = ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY") if e.api_type == "azure" else ("OPENAI_API_KEY",)
+    return next((name for name in names if os.environ.get(name)), None)
+
+
 def api_key(e: ModelEntry, source: str) -> str | None:
     """The key a client sends for this entry: its api_key, else the environment's; None for a local server
     that needs none. An OpenAI or Azure endpoint without one is a ConfigError naming `source`."""
     if e.api_key is not None:
         return e.api_key.get_secret_value()
-    for var in ("AZURE_OPENAI_API_KEY", "OPENAI_API_KEY") if e.api_type == "azure" else ("OPENAI_API_KEY",):
-        if os.environ.get(var):
-            try:
-                return _clean_key(os.environ[var], f"the environment variable {var}")
-            except ValueError as exc:
-                raise ConfigError(source, f"{exc} (used because the entry has no api_key)", key="api_key") from None
+    var = key_variable(e)
+    if var is not None:
+        try:
+            return _clean_key(os.environ[var], f"the environment variable {var}")
+        except ValueError as exc:
+            raise ConfigError(source, f"{exc} (used because the entry has no api_key)", key="api_key") from None
     if e.base_url is None or e.api_type == "azure":
         env = "AZURE_OPENAI_API_KEY" if e.api_type == "azure" else "OPENAI_API_KEY"
         raise ConfigError(source, f"model '{e.model}' needs an API key: set api_key in its entry (e.g. \"${{{env}}}\") "
@@ -189,6 +197,7 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
             raise ConfigError(source, "expected an object", key=f"[{i}]")
         item = dict(item)
         written_url = item.get("base_url")
+        written_key = item.get("api_key")
         for k in ("api_key", "base_url"):
             if isinstance(item.get(k), str):
                 item[k] = _expand(item[k], source, f"[{i}].{k}")
@@ -206,6 +215,10 @@ def parse_config_list(text: str, source: str) -> list[ModelEntry]:
         if entry.base_url is not None:
             register_url(entry.base_url)
             entry._base_url_setting = written_url if isinstance(written_url, str) else None
+        # The variable's name only, so an export can name it: "${NAME}" and nothing else (a key built from
+        # several parts, or written out, has no one variable to name).
+        whole = _ENV_REF.fullmatch(written_key.strip()) if isinstance(written_key, str) else None
+        entry._api_key_env = whole.group(1) if whole else None
         if entry.api_type == "azure" and not (entry.base_url and entry.api_version):
             raise ConfigError(source, "an azure entry needs base_url (the Azure endpoint) and api_version", key=f"[{i}]")
         try:

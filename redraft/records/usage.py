@@ -15,6 +15,9 @@ class ModelDescription(BaseModel):
     base_url: str | None = None  # secrets masked, ${NAME} placeholders kept
     tags: list[str] | None = None
     gguf: str | None = None  # the embedded model's file
+    # The environment variable the key was read from: its name, never its value. Unset when the entry held the key
+    # itself, no key was sent, or the run was made before redraft recorded it (exports then name OPENAI_API_KEY).
+    api_key_env: str | None = None
 
     @model_serializer(mode="wrap")
     def _set_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
