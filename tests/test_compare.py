@@ -23,6 +23,7 @@ from redraft.config import Scenario, load_scenario
 from redraft.errors import ConfigError
 from redraft.llm import Endpoint
 from redraft.records import ModelDescription, split_prompt
+from redraft.store import read_run
 
 # ---- model doubles
 
@@ -247,6 +248,9 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
     for r in [*seq.repeats, *result.arms["demos_only"].repeats]:
         summary = json.loads((Path(r.run_dir) / "summary.json").read_text())
         assert summary["test"] is None and summary["final_prompt"] == r.prompt
+        # ... and read as finished, not as a run to resume; its report says where its test score is.
+        assert read_run(r.run_dir).status == "finished"
+        assert "an arm of a comparison" in (Path(r.run_dir) / "report.html").read_text()
         assert [p.round for p in r.rounds] == list(range(1, len(r.rounds) + 1)) and r.rounds[0].dev_score is not None
 
     # Budget matching: best-of-N spends the sequential repeat's calls, within one candidate (1 draft + 10 dev runs).

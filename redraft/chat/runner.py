@@ -45,6 +45,8 @@ class Runner:
         self.started, self.seconds_before = (before.started, before.seconds) if before else (now_iso(), 0.0)
         self.t0 = time.monotonic()
         self.score_test = score_test  # False when the caller scores test itself (redraft compare)
+        # Recorded, so the finished chat reads as finished (not "resume it") and its report points to the comparison.
+        session.table.state.test_elsewhere = not score_test
         self.meter = StepMeter(on_progress, session.table.caller) if on_progress is not None else None
         self.last_source = before.outbox[-1].source if before and before.outbox else "user"  # who spoke last
 

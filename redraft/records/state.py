@@ -122,6 +122,7 @@ class RunState(BaseModel):
     since_best: int = 0
     stop_reason: str | None = None
     test: HeldOutScore | None = None
+    test_elsewhere: bool = False  # a compare arm: the comparison scores test for every arm at once, never the chat
     pending_edit: str | None = None  # the reviewer's edited prompt: the next candidate
     pending_feedback: str | None = None  # the reviewer's feedback: the engineer must address it next
     evaluations: dict[str, Evaluation] = Field(default_factory=dict)  # every prompt run so far, by prompt key
@@ -141,8 +142,10 @@ class RunState(BaseModel):
         return self.rounds[self.best_round - 1] if self.best_round else None
 
     def owes_test(self, held_out: bool) -> bool:
-        """Whether the stopped run still owes its one held-out test score (there are test examples and a best prompt)."""
-        return bool(self.stop_reason) and self.test is None and held_out and self.best() is not None
+        """Whether the stopped run still owes its one held-out test score (there are test examples and a best prompt,
+        and no comparison scores test in its place)."""
+        return (bool(self.stop_reason) and self.test is None and held_out and not self.test_elsewhere
+                and self.best() is not None)
 
     def finished(self, held_out: bool) -> bool:
         """Whether the run is over: the chat stopped and owes no test score (resume does not continue it)."""

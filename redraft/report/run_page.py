@@ -169,7 +169,9 @@ class _View:
     def test(self) -> str:
         t, held = self.summary.test, self.state.test
         if t is None:
-            why = "no test examples in the split" if not self.scenario.splits.test else "not scored: the run stopped first"
+            why = ("no test examples in the split" if not self.scenario.splits.test
+                   else "this chat is an arm of a comparison, which scores every arm's prompt on test: see its report"
+                   if self.state.test_elsewhere else "not scored: the run stopped first")
             return pages.note(f"No test score ({why}).")
         rows = [[f"final prompt (round {t.round})", self.score(t.score),
                  f"{self.score(t.ci_low)}..{self.score(t.ci_high)}", str(t.n)]]
