@@ -1,0 +1,133 @@
+"""Tuning runs of the chat on a benchmark task: train and dev only, never test.
+
+The quality table (quality.py) scores test once, for the final table; changes to the search are tried here
+first. Each run is the sequential chat (or, with --demos-only, the chat whose later rounds only draw worked
+examples) on the same task, split and models as quality.py, seeded as compare's repeat K, and what it prints
+comes from train and dev alone: the best prompt's dev score against your prompt's, and for each kind of edit
+how often the engineer's reply was dropped (a repeat, unusable), ran, beat its parent on the train minibatch,
+went on to dev and was chosen.
+
+    python bench/dev_chat.py --setup b --task trec --repeat 0 --repeat 1
+    python bench/dev_chat.py --table
+
+Rows go to ~/.cache/redraft-bench/dev-chat.jsonl (with the commit); the run folders stay beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import re
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from quality import CACHE, RUBRIC_TASKS, TASKS, code_version, scenario_for, start_models
+
+from redraft.api import prepare, run_chat
+from redraft.chat import Runner, build_session
+from redraft.config import Budget
+from redraft.llm import make_caller
+from redraft.store import RunDir
+
+RESULTS = CACHE / "dev-chat.jsonl"
+
+
+def edit_outcomes(folder: Path) -> dict[str, dict[str, int]]:
+    """Per edit kind, rounds 2 on: asked (ran or dropped), dropped, ran, beat its parent on the minibatch, on dev, chosen."""
+    state = json.loads((folder / "state.json").read_text(encoding="utf-8"))["run"]
+    out: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for r in state["rounds"][1:]:
+        for c in r.get("candidates", []):
+            op = out[c["operator"]]
+            op["ran"] += 1
+            op["beat_parent"] += c.get("screen") is not None and c.get("parent_screen") is not None \
+                and c["screen"] > c["parent_screen"]
+            op["dev"] += c.get("dev") is not None
+            op["chosen"] += bool(c.get("chosen"))
+    for line in (folder / "transcript.jsonl").read_text(encoding="utf-8").splitlines():
+        m = json.loads(line)
+        if m["source"] == "prompt_engineer" and m["round"] > 1 and "\nDropped" in m.get("content", ""):
+            for kind in re.findall(r"^- (\w+) ", m["content"].split("\nDropped", 1)[1], re.M):
+                out[kind]["dropped"] += 1
+    for op in out.values():
+        op["asked"] = op["ran"] + op["dropped"]
+    return {k: dict(v) for k, v in sorted(out.items())}
+
+
+async def run_one(args: argparse.Namespace, models, repeat: int, out: Path) -> dict:  # noqa: ANN001 - ConfiguredModels
+    """One chat on train and dev; its row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
+        scenario, cards = prepare(str(scenario_for(args.task, sizes, args.rounds, Path(tmp), repeat)))
+    if args.demos_only:
+        scenario = scenario.reseeded(scenario.seed, search=scenario.search.model_copy(update={"edits": "demos"}))
+    caller = make_caller(models, Budget(), no_cache=True)
+    session = build_session(scenario, cards, models, caller=caller)
+    folder = RunDir(out / f"{'demos_only' if args.demos_only else 'sequential'}-r{repeat}")
+    folder.prompts.mkdir(parents=True)
+    t0 = time.monotonic()
+    summary = await run_chat(Runner(session, models, folder, score_test=False))  # test is never run
+    against = summary.against_start.model_dump() if summary.against_start else None
+    return {"date": time.strftime("%Y-%m-%d %H:%M"), "code": code_version(), "setup": args.setup, "task": args.task,
+            "repeat": repeat, "demos_only": args.demos_only, "rounds": len(summary.rounds),
+            "best_dev": summary.best_score, "against_start": against, "calls": summary.usage.calls,
+            "tokens": summary.usage.prompt_tokens + summary.usage.completion_tokens,
+            "seconds": round(time.monotonic() - t0, 1), "edits": edit_outcomes(folder.path), "run": str(folder.path)}
+
+
+def line(row: dict) -> str:
+    """One row as text: dev against the start, then each edit kind's outcomes."""
+    a = row["against_start"] or {}
+    edits = "; ".join(f"{k} {v.get('asked', 0)} asked, {v.get('dropped', 0)} dropped, {v.get('beat_parent', 0)} beat "
+                      f"parent, {v.get('dev', 0)} dev, {v.get('chosen', 0)} chosen" for k, v in row["edits"].items())
+    arm = "demos_only" if row["demos_only"] else "sequential"
+    return (f"{row['code']} {row['task']} {arm} r{row['repeat']}: dev {a.get('start', float('nan')):.2f} -> "
+            f"{row['best_dev']:.2f} ({row['calls']} calls, {row['tokens']:,} tokens, {row['seconds']:.0f} s) | {edits}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--task", choices=sorted([*TASKS, *RUBRIC_TASKS]))
+    ap.add_argument("--setup", choices=["a", "b", "embedded"], default="b")
+    ap.add_argument("--repeat", type=int, action="append", help="seed as compare's repeat K (repeatable; default 0)")
+    ap.add_argument("--demos-only", action="store_true", help="later rounds draw worked examples only")
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--train", type=int, default=100)
+    ap.add_argument("--dev", type=int, default=30)
+    ap.add_argument("--test", type=int, default=100, help="carved out as quality.py does, so dev is the same; never run")
+    ap.add_argument("--minibatch", type=int, default=8)
+    ap.add_argument("--table", action="store_true", help="print the rows gathered so far")
+    args = ap.parse_args(argv)
+    if args.table:
+        rows = [json.loads(x) for x in RESULTS.read_text().splitlines()] if RESULTS.exists() else []
+        print("\n".join(line(r) for r in rows))
+        return 0
+    if args.task is None:
+        ap.error("give --task (or --table)")
+    out = CACHE / "dev-chat" / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.setup}-{args.task}"
+    out.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        models, _names = start_models(args.setup, stack, out)
+        asyncio.run(run_all(args, models, out))
+    return 0
+
+
+async def run_all(args: argparse.Namespace, models, out: Path) -> None:  # noqa: ANN001 - ConfiguredModels
+    """Each repeat in turn, in one event loop (the model clients belong to it), then the clients closed."""
+    try:
+        for k in args.repeat or [0]:
+            row = await run_one(args, models, k, out)
+            with RESULTS.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(line(row), flush=True)
+    finally:
+        await models.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
