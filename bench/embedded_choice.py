@@ -22,6 +22,7 @@ and beside it the license and what a user installs. Candidates:
 
     nice -n 19 python bench/embedded_choice.py                  # all three, one run each (about 20 min on 2 cores)
     nice -n 19 python bench/embedded_choice.py --only smollm2 --repeats 2
+    python bench/embedded_choice.py --only qwen05 --scenario ticket_routing --scenario support_reply   # the demo's scenario
 
 Figures, not assertions; rows are appended to ~/.cache/redraft-bench/embedded-choice.jsonl (the run
 folders stay beside it) and `--table` prints every row gathered so far. Wall time counts everything else
@@ -112,16 +113,16 @@ CANDIDATES = {c.name: c for c in [
 ]}
 
 
-def measure(c: Candidate, workdir: Path) -> dict[str, Any]:
-    """One demo run on the candidate; its figures."""
+def measure(c: Candidate, workdir: Path, scenario: str = "support_reply") -> dict[str, Any]:
+    """One demo run (`redraft run SCENARIO`) on the candidate; its figures."""
     gguf = c.gguf()
     workdir.mkdir(parents=True, exist_ok=True)
-    runs = workdir / c.name
+    runs = workdir / f"{c.name}-{scenario}"
     env = {k: v for k, v in os.environ.items() if k not in ("OAI_CONFIG_LIST", "REDRAFT_GGUF")}
     env["PYTHONPATH"] = str(ROOT)
     cpu0 = _children_cpu()
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "redraft.cli", "run", "support_reply", "--no-cache", "--quiet",
+    proc = subprocess.run([sys.executable, "-m", "redraft.cli", "run", scenario, "--no-cache", "--quiet",
                            "--gguf", str(gguf), "--runs-dir", str(runs)], cwd=workdir, env=env,
                           capture_output=True, text=True)
     wall = time.monotonic() - t0
@@ -131,7 +132,10 @@ def measure(c: Candidate, workdir: Path) -> dict[str, Any]:
     (run,) = runs.iterdir()
     summary = json.loads((run / "summary.json").read_text())
     state = json.loads((run / "state.json").read_text())["run"]
-    return {"candidate": c.name, "model": c.model, "gguf_mb": round(gguf.stat().st_size / 1e6), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+    test = summary.get("test") or {}
+    return {"candidate": c.name, "scenario": scenario, "model": c.model,
+            "against_start": summary.get("against_start"), "test_score": test.get("score"), "test_n": test.get("n"),
+            "score_scale": summary.get("score_scale"), "calls": summary.get("usage", {}).get("calls"), "gguf_mb": round(gguf.stat().st_size / 1e6), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
             **_replies(summary, state), "rounds": len(summary["rounds"]), "best_score": summary["best_score"],
             "stop_reason": summary["stop_reason"], "final_prompt": summary["final_prompt"] or "",
             "license": c.license, "install": c.install, "load": round(os.getloadavg()[0], 2),
@@ -181,18 +185,22 @@ def _commit() -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The rows as a Markdown table, then each final prompt."""
-    head = ("| model | GGUF | wall (2 cores) | CPU | usable replies | reviews: valid JSON, echoes | loops cut | best dev | stop "
-            "| license | install |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| scenario | model | GGUF | wall (2 cores) | CPU | usable replies | reviews: valid JSON, echoes | loops cut | best dev "
+            "| against your prompt (dev) | test | stop | license | install |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         share = "n/a" if r["usable_share"] is None else f"{r['usable']}/{r['asked']} ({100 * r['usable_share']:.0f}%)"
         best = "n/a" if r["best_score"] is None else f"{r['best_score']:.2f}"
-        lines.append(f"| {r['model']} | {r['gguf_mb']} MB | {r['wall_s']:.0f} s (load {r['load']}) | {r.get('cpu_s', 0):.0f} s | {share} | "
-                     f"{r['review_json_valid']}/{r['review_replies']}, {r['reviews_echoing_shape']} | {r['loops_cut_in_reviews']} | {best} | {r['stop_reason']} | {r['license']} | {r['install']} |")
+        vs = r.get("against_start")
+        versus = "n/a" if not vs else ("nothing beat it" if vs["final_is_start"] else f"{vs['difference']:+.2f}") + (
+            f" ({vs['start']:.2f} -> {vs['final']:.2f}, n = {vs['n']})" if vs else "")
+        tested = "n/a" if r.get("test_score") is None else f"{r['test_score']:.2f} (n = {r['test_n']})"
+        lines.append(f"| {r.get('scenario', 'support_reply')} | {r['model']} | {r['gguf_mb']} MB | {r['wall_s']:.0f} s (load {r['load']}) | {r.get('cpu_s', 0):.0f} s | {share} | "
+                     f"{r['review_json_valid']}/{r['review_replies']}, {r['reviews_echoing_shape']} | {r['loops_cut_in_reviews']} | {best} | {versus} | {tested} | {r['stop_reason']} | {r['license']} | {r['install']} |")
     lines.append("")
     for r in rows:
         prompt = " ".join(r["final_prompt"].split())
-        lines.append(f"{r['candidate']} ({r['when']}, {r['commit']}) final prompt: {prompt[:300]!r}")
+        lines.append(f"{r['candidate']} {r.get('scenario', 'support_reply')} ({r['when']}, {r['commit']}) final prompt: {prompt[:300]!r}")
     return "\n".join(lines)
 
 
@@ -200,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", action="append", choices=list(CANDIDATES), help="measure only this candidate (repeatable)")
     ap.add_argument("--repeats", type=int, default=1, help="runs per candidate (default 1)")
+    ap.add_argument("--scenario", action="append", help="the shipped scenario the demo runs (repeatable; default "
+                    "support_reply): which scenario shows a prompt getting better in the first minutes")
     ap.add_argument("--table", action="store_true", help="print every row gathered so far, and run nothing")
     args = ap.parse_args(argv)
     if args.table:
@@ -209,13 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     runs = CACHE / "embedded-choice" / time.strftime("%Y%m%d-%H%M%S")  # kept, so a row can be checked later
     for k in range(args.repeats):  # candidates interleaved, so a busy spell does not fall on one of them only
-        for name in args.only or list(CANDIDATES):
-            row = measure(CANDIDATES[name], runs / f"r{k}")
+        for name, scenario in [(n, sc) for n in args.only or list(CANDIDATES) for sc in args.scenario or ["support_reply"]]:
+            row = measure(CANDIDATES[name], runs / f"r{k}", scenario)
             rows.append(row)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             with RESULTS.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            print(f"{name}: {row['wall_s']} s wall, {row['cpu_s']} s CPU, usable {row['usable']}/{row['asked']}",
+            print(f"{name} {scenario}: {row['wall_s']} s wall, {row['cpu_s']} s CPU, usable {row['usable']}/{row['asked']}",
                   file=sys.stderr, flush=True)
     print(table(rows))
     return 0
