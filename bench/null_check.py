@@ -3,7 +3,9 @@
 Simulated worlds, no model: two arms are scored on the same n test examples in K repeats. Each
 repeat's prompt has a quality drawn around the arm's mean (run-to-run sd `--repeat-sd`); each example
 has a difficulty shared by both arms; each score is right/wrong. With identical arms the test
-should flag at most 5 % of worlds; with a planted effect it should flag most. The family check
+should flag at most 5 % of worlds; with a planted effect it should flag most: an effect spread evenly over
+the examples (`power`), or one that lands on a share of them, fully (`power, landed`: a gain of +0.15 as 15 %
+of the examples turned right in every repeat, as worked examples fix the inputs they resemble). The family check
 runs five identical arms at once (compare's differences) and counts worlds where any Holm-adjusted
 difference is flagged.
 
@@ -30,6 +32,20 @@ def arm(rng: random.Random, difficulty: list[float], repeats: int, mean: float, 
         q = mean + rng.gauss(0, sd)
         rows.append([1.0 if rng.random() < min(1.0, max(0.0, q + d)) else 0.0 for d in difficulty])
     return rows
+
+
+def landed_share(worlds: int, repeats: int, n: int, sd: float, effect: float, seed: int) -> float:
+    """Power on a gain that lands on some examples only, as worked examples fix the inputs they resemble: a
+    share `effect` of the examples goes from the arm's base chance to right, in every repeat."""
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(worlds):
+        difficulty = [rng.gauss(0, 0.25) for _ in range(n)]
+        fixed = [rng.random() < effect for _ in range(n)]
+        base = arm(rng, difficulty, repeats, 0.25, sd)
+        better = [[1.0 if f else x for f, x in zip(fixed, row)] for row in arm(rng, difficulty, repeats, 0.25, sd)]
+        hits += repeated_difference(better, base).p_value < 0.05
+    return hits / worlds
 
 
 def flagged_share(worlds: int, repeats: int, n: int, sd: float, effect: float, seed: int) -> float:
@@ -66,13 +82,15 @@ def main() -> None:
     ap.add_argument("--effect", type=float, default=0.15)
     args = ap.parse_args()
     print(f"{args.worlds} worlds per row, n = {args.n} test examples, a planted effect of +{args.effect:.2f}")
-    print(f"{'repeats':>7} {'run sd':>6} | {'flagged, identical':>18} {'family (Holm)':>13} | {'power':>5}")
+    print(f"{'repeats':>7} {'run sd':>6} | {'flagged, identical':>18} {'family (Holm)':>13} | {'power':>5} "
+          f"{'power, landed':>13}")
     for k in args.repeats:
         for sd in args.repeat_sd:
             null = flagged_share(args.worlds, k, args.n, sd, 0.0, seed=1)
             fam = family_share(args.worlds, k, args.n, sd, seed=2)
             power = flagged_share(args.worlds, k, args.n, sd, args.effect, seed=3)
-            print(f"{k:>7} {sd:>6.2f} | {null:>18.3f} {fam:>13.3f} | {power:>5.2f}")
+            landed = landed_share(args.worlds, k, args.n, sd, args.effect, seed=4)
+            print(f"{k:>7} {sd:>6.2f} | {null:>18.3f} {fam:>13.3f} | {power:>5.2f} {landed:>13.2f}", flush=True)
 
 
 if __name__ == "__main__":
