@@ -268,7 +268,7 @@ def join_repeats(rows: list[dict]) -> list[dict]:
 
 
 def _joined(parts: list[dict]) -> dict:
-    """One row from single-repeat rows of the same task and code."""
+    """One row from single-repeat rows of the same task and code (a rubric arm's judge summaries listed per repeat)."""
     names = [a for a in ARMS if all(a in p["arms"] for p in parts)]
     arms = {}
     for name in names:
@@ -280,7 +280,7 @@ def _joined(parts: list[dict]) -> dict:
                       "ci": [round(ci.low, 4), round(ci.high, 4)], "per_example": per_example,
                       "test_tokens_per_query": sum(per_query) / len(per_query) if per_query else None,
                       **{k: sum(a[k] for a in each) for k in ("calls", "tokens", "seconds")},
-                      **{k: [v for a in each for v in a[k]] for k in ("per_repeat", "dev", "candidates")}}
+                      **{k: [v for a in each for v in a.get(k, [])] for k in ("per_repeat", "dev", "candidates", "judged")}}
     diffs = differences({n: arms[n]["per_example"] for n in names})
     return {**parts[0], "repeats": len(parts), "repeat": [p["repeat"] for p in parts], "arms": arms,
             "differences": [{"a": d.a, "b": d.b, "estimate": round(d.estimate, 4), "ci": [round(d.ci_low, 4),
