@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/redraft run support_reply
+	$(VENV)/bin/redraft run ticket_routing --rounds 2
 
 test: setup
 	$(PY) -m pytest -q
