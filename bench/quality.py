@@ -30,6 +30,7 @@ and dev, and score test once for the final table.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -203,8 +204,25 @@ def run_task(args: argparse.Namespace) -> dict:
         # compare's baseline: train's most frequent target given as every test answer, scored by the metric
         "majority": {"label": result.majority.answer, "score": result.majority.score} if result.majority else None,
         "wall_seconds": round(wall, 1), "out": str(out), "verdict": result.verdict, "code": code_version(),
+        "loop": loop_version(),
         "judge_consistency": result.judge_consistency, "judge_calls": result.judge_calls,
     }
+
+
+# What decides a row's scores: the loop, the verdict, the models' clients, the cards and the shipped scenarios.
+# Commits that change only reports, exports or the CLI leave it as it is, so single repeats run in different
+# sessions still join into one row.
+LOOP_CODE = ("redraft/search", "redraft/compare", "redraft/eval", "redraft/chat", "redraft/config", "redraft/llm",
+             "redraft/agents", "redraft/scenarios", "bench/quality.py")
+
+
+def loop_version() -> str:
+    """A short hash of the committed code that decides the scores (with '+' when any of it has uncommitted changes)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    trees = " ".join(git("rev-parse", f"HEAD:{path}") for path in LOOP_CODE)
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *LOOP_CODE)
+    return hashlib.sha256(trees.encode()).hexdigest()[:10] + ("+" if changed else "")
 
 
 def code_version() -> str:
@@ -250,7 +268,7 @@ HEADER = ["| setup | task | repeats | arm | test score | 95% CI | optimization c
 
 
 def join_repeats(rows: list[dict]) -> list[dict]:
-    """Rows as printed: the single repeats (--repeat K) of one task, setup, code version and carve joined into one
+    """Rows as printed: the single repeats (--repeat K) of one task, setup, loop code (loop_version) and carve joined into one
     row, as if one compare had run them (scores averaged, costs summed, differences over repeats x examples and
     Holm-adjusted again); complete rows, and single repeats with no partner yet, as they are."""
     groups: dict[str, dict[int, dict]] = {}
@@ -259,8 +277,8 @@ def join_repeats(rows: list[dict]) -> list[dict]:
         if r.get("repeat") is None:
             out.append(r)
             continue
-        key = json.dumps([r[k] for k in ("setup", "task", "code", "train", "dev", "test", "minibatch", "split_seed",
-                                         "rounds", "match")])
+        key = json.dumps([r.get("loop", r["code"]), *(r[k] for k in ("setup", "task", "train", "dev", "test", "minibatch",
+                                                                       "split_seed", "rounds", "match"))])
         groups.setdefault(key, {}).setdefault(r["repeat"], r)  # a repeat run twice: the first one counts
     for parts in groups.values():
         out.append(_joined([parts[k] for k in sorted(parts)]) if len(parts) > 1 else next(iter(parts.values())))

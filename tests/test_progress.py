@@ -51,9 +51,11 @@ def test_compare_gives_no_time_left_from_its_first_call_and_never_a_wild_one(iso
     # Hundreds of calls are planned: the job's first calls (its first step's "1/6 calls") set no pace for all of them.
     opening = [left for line, left in estimates if re.match(r"arm sequential, repeat 1/2, round 1 — [1-4]/", line)]
     assert opening and opening == [None] * len(opening)
-    # Extrapolating the slow first call over the plan said minutes for a job of seconds.
+    # Extrapolating the slow first call over the plan said minutes for a job of seconds (10m17s for a 3 s job).
+    # Once 5 % of the work is done the slow call still weighs in the pace, so an estimate can run several times
+    # the job on a fast machine; the bound is for the wild ones, with room for a loaded CI machine's timing.
     worst = max(left for _, left in estimates if left is not None)
-    assert worst <= 5 * took + 1, (worst, took)
+    assert worst <= 20 * took + 5, (worst, took)
     assert sum(left is not None for _, left in estimates) > len(estimates) / 2  # once the pace is known, it is said
 
 
