@@ -1,7 +1,8 @@
 """Which small model should serve redraft when nothing is configured? The demo on each candidate.
 
-Each candidate GGUF runs the demo (`redraft run support_reply`, 3 rounds, no cache) through the CLI in
-a child process, as a user would with `--gguf`. For each run it prints:
+Each candidate GGUF runs a shipped scenario (`redraft run support_reply`, 3 rounds, no cache: the demo when
+the model was chosen; `--scenario` for others, as `make demo`'s ticket_routing was chosen) through the CLI
+in a child process, as a user would with `--gguf`. For each run it prints:
 
   wall        seconds from the command's start to its exit (model load included)
   usable      structured replies the run could use, of all it asked for: the Prompt Engineer's
