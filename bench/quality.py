@@ -216,10 +216,13 @@ LOOP_CODE = ("redraft/search", "redraft/compare", "redraft/eval", "redraft/chat"
              "redraft/agents", "redraft/scenarios", "bench/quality.py")
 
 
+def git(*args: str) -> str:
+    """A git command's output in this checkout."""
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 def loop_version() -> str:
     """A short hash of the committed code that decides the scores (with '+' when any of it has uncommitted changes)."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     trees = " ".join(git("rev-parse", f"HEAD:{path}") for path in LOOP_CODE)
     changed = git("status", "--porcelain", "--untracked-files=no", "--", *LOOP_CODE)
     return hashlib.sha256(trees.encode()).hexdigest()[:10] + ("+" if changed else "")
@@ -228,8 +231,6 @@ def loop_version() -> str:
 def code_version() -> str:
     """The commit the figures came from (with '+' when the work tree had changes), so rows from
     different sessions can be told apart."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     return git("rev-parse", "--short", "HEAD") + ("+" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
@@ -349,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     with args.results.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
     print(f"\nsetup {row['setup']} ({row['models']['optimizer']} optimizer, {row['models']['task']} task model); "
-          f"train {args.train}, dev {args.dev}, test {args.test} (carved out of dev, split seed {SPLIT_SEED}); "
+          f"train {row['train']}, dev {row['dev']}, test {row['test']} (split seed {row['split_seed']}); "
           f"rounds {row['rounds']}; wall {row['wall_seconds']:.0f} s")
     print("\n".join(HEADER + row_lines(row)))
     print(f"\n{row['verdict']}\nappended to {args.results}; run folders in {row['out']}")
