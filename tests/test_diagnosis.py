@@ -94,8 +94,8 @@ def test_operator_cycle_tries_examples_every_round_and_every_edit_in_turn() -> N
         ops = cycle.pick(r, bare)
         assert ops[0] == "demos" and len(ops) == 3 and len(set(ops)) == 3
         seen |= set(ops)
-    assert seen == {"fix_errors", "demos", "decision_rules", "output_format", "simplify"}
-    assert "decision_rules" not in OperatorCycle(5, labeled_classes=False).pick(2, bare)
+    assert seen == {"define_labels", "fix_errors", "demos", "decision_rules", "output_format", "simplify"}
+    assert not {"decision_rules", "define_labels"} & set(OperatorCycle(5, labeled_classes=False).pick(2, bare))
     # Reasoning before the label only where replies have room for it, and not again once the prompt reasons.
     roomy = OperatorCycle(5, labeled_classes=True, reasoning_room=True)
     assert "reason_first" in roomy.pick(2, bare)

@@ -47,7 +47,7 @@ def test_round_one_keeps_the_best_draft_and_later_rounds_screen_named_edits(isol
     assert [c["chosen"] for c in candidates].count(True) == 1
     chosen = next(c for c in [start, *on_dev] if c["chosen"])
     assert chosen["dev"] == max(c["dev"] for c in [start, *on_dev])
-    assert {c["operator"] for c in r2["candidates"]} <= {"demos", "fix_errors", "decision_rules"}
+    assert {c["operator"] for c in r2["candidates"]} <= {"demos", "define_labels", "fix_errors", "decision_rules"}
     assert "demos" in {c["operator"] for c in r2["candidates"]}  # a parent without worked examples gets them first
     for c in r2["candidates"]:  # every edit screened against its parent on the same minibatch
         assert c["screen"] is not None and c["parent_screen"] is not None
@@ -356,6 +356,16 @@ def test_an_edit_that_ties_its_parent_with_other_answers_goes_to_dev_and_one_wit
     assert promoted(parent, [same, worse], batch, limit=1) == []  # nothing new to learn on dev
     better = evaluation("better", "AAAB")
     assert [ev.key for ev in promoted(parent, [other, better], batch, limit=2)] == [better.key]  # a winner goes alone
+    # A draw of worked examples screens highest; an instruction edit that also beat the parent goes to dev beside it
+    # (the failure-rich batch favours whatever changes most answers), a draw that beat it less does not.
+    draw = evaluation("draw", "AAAA")
+    draw.candidate.operator = "demos"
+    second_draw = evaluation("second draw", "AAAB")
+    second_draw.candidate.operator = "demos"
+    rule = evaluation("rule", "AABA")
+    rule.candidate.operator = "fix_errors"
+    assert [ev.key for ev in promoted(parent, [second_draw, draw, rule], batch, limit=1)] == [draw.key, rule.key]
+    assert [ev.key for ev in promoted(parent, [second_draw, draw, same], batch, limit=1)] == [draw.key]
 
 
 @pytest.mark.parametrize("text,reply", [
@@ -399,16 +409,38 @@ def test_an_edit_is_written_as_an_addition_so_handing_the_instructions_back_adds
     models.clients["pe"].answer = copying
     state = state_of(run(sentiment_scenario(isolated, rounds=2), models))
     parent = state["rounds"][0]["prompt"]
-    added = [ev["candidate"] for ev in state["evaluations"].values() if ev["candidate"]["operator"] in ("fix_errors", "decision_rules")]
+    added = [ev["candidate"] for ev in state["evaluations"].values()
+             if ev["candidate"]["operator"] in ("define_labels", "fix_errors", "decision_rules")]
     assert added, "round 2 asked for an addition"
+    draw = next(ev["candidate"] for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "demos")
     for c in added:
         assert c["instruction"] == f"{parent}\n{rule}"  # the instructions once, then the rule
+        # The parent has no worked examples: the addition carries the round's first draw, so the two differ
+        # only in their instructions.
+        assert c["demos"] and c["demos"] == draw["demos"]
     # The second addition, the same as the first, was dropped; another draw of worked examples took its
     # place, so round 2 still chose among three candidates.
     r2 = state["rounds"][1]["candidates"]
     assert len(r2) == 3
     demos = [ev["candidate"]["demos"] for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "demos"]
     assert len(demos) == 2 and demos[0] != demos[1]
+
+
+def test_label_definitions_are_asked_for_from_train_inputs_under_each_label(isolated: Path) -> None:
+    from redraft.config import load_scenario
+
+    path = sentiment_scenario(isolated, rounds=2)
+    train = load_scenario(path).splits.train
+    models = sentiment_models()
+    run(path, models)
+    asked = [r["messages"][-1] for r in models.requests("pe") if "Answer <label> when" in r["messages"][-1]]
+    assert len(asked) == 1
+    request = asked[0]
+    for label in ("positive", "negative"):
+        block = request.split(f"\n{label}:\n", 1)[1].split("\n\n")[0]
+        shown = [line[2:] for line in block.splitlines() if line.startswith("- ")][:3]
+        assert shown and all(any(" ".join(e.input.split()) == s and e.target == label for e in train) for s in shown)
+    assert "adding to them" in request  # appended to the instructions, like the other additions
 
 
 @pytest.mark.parametrize("text,added", [

@@ -16,14 +16,16 @@ class OperatorCycle:
     task model, and the edit that won in every measured run), and the instruction edits in turn for
     the other places, so every kind gets tried.
 
-    Decision rules only where there are labels to confuse; reasoning before the answer only for a
+    Label definitions and decision rules only where there are labels to confuse; reasoning before the answer only for a
     label task whose replies have room for it and whose best prompt does not reason yet.
     """
 
     def __init__(self, per_round: int, labeled_classes: bool, reasoning_room: bool = False):
         self.per_round = per_round
-        self.order: list[Operator] = ["fix_errors", "decision_rules", "reason_first", "output_format", "simplify"]
+        self.order: list[Operator] = ["define_labels", "fix_errors", "decision_rules", "reason_first", "output_format",
+                                      "simplify"]
         if not labeled_classes:
+            self.order.remove("define_labels")
             self.order.remove("decision_rules")
         if not (labeled_classes and reasoning_room):
             self.order.remove("reason_first")

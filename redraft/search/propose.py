@@ -1,7 +1,7 @@
 """Proposing the round's candidates. Round 1 draws drafts from the meta-instruction, each with its own
 seed (about what best-of-N draws at the chat's calls); later rounds edit the best prompt so far with
-named operators (worked examples from train, sentences added against the most frequent errors,
-decision rules, the output instruction, a simpler prompt). A prompt's sentences written as the
+named operators (worked examples from train, a sentence per label from train inputs under it, sentences
+added against the most frequent errors, decision rules, the output instruction, a simpler prompt). A prompt's sentences written as the
 engineer's reply to a user ("Understood.", "Please provide the problem.") are taken out, and a prompt
 that is nothing else is no candidate; a candidate proposed before is dropped, and an edit whose place
 is lost (a repeat, an unusable reply) goes to another draw of worked examples."""
@@ -181,13 +181,23 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     values = edit_values(ctx, parent, critiques, round_no)
     card = ctx.engineer.card
     base = parent.candidate
+    # The round's new worked examples come first: while the parent has none, every instruction edit carries
+    # them, so it competes with the draw on its instructions alone (MIPROv2 searches instructions and examples
+    # together). Zero-shot edits against a few-shot draw lost every round 2 on trec (0 of 6 reached dev).
+    drawn = await with_new_demos(ctx, parent, round_no) if "demos" in ops else None
+    carry = drawn if drawn is not None and not base.demos else base
+
+    def operator_text(op: Operator, op_values: dict[str, str]) -> str:
+        if op == "define_labels":
+            return card.render("operator_define_labels", **op_values, label_examples=label_examples(ctx, parent, round_no))
+        return card.render(f"operator_{op}", **op_values)
 
     async def apply(op: Operator, i: int) -> Candidate | None:
         if op == "demos":
-            return await with_new_demos(ctx, parent, round_no)
+            return drawn
         op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
         prompt, changes, error = await ask_engineer(
-            ctx, "add" if op in ADDITIONS else "edit", op_values | {"operator": card.render(f"operator_{op}", **op_values)},
+            ctx, "add" if op in ADDITIONS else "edit", op_values | {"operator": operator_text(op, op_values)},
             s.seed + 100 * round_no + i, round_no)
         if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
             added = added_sentences(base.instruction, prompt)
@@ -198,12 +208,33 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
                              changes=f"({op} unusable: {error})")
         if op == "reason_first":  # worked examples that show the label alone would teach the model not to reason
             return Candidate(instruction=prompt, reasoning=True, operator=op, parent=parent.key, changes=changes)
-        return Candidate(instruction=prompt, demos=base.demos, replies=base.replies, reasoning=base.reasoning,
+        if carry is not base:
+            changes = (f"{changes} " if changes else "") + f"(with this round's {len(carry.demos)} new worked examples)"
+        return Candidate(instruction=prompt, demos=carry.demos, replies=carry.replies, reasoning=base.reasoning,
                          operator=op, parent=parent.key, changes=changes)
 
     found = await gather_all(apply(op, i) for i, op in enumerate(ops))
     ctx.state.pending_feedback = None
     return [c for c in found if c is not None]  # None: no demos edit this round
+
+
+LABEL_EXAMPLES = 3  # train inputs per label the define_labels request shows
+
+
+def label_examples(ctx: RunContext, parent: Evaluation, round_no: int) -> str:
+    """Train inputs under each label, for the define_labels request: per label, the inputs the parent got wrong
+    first (what the definitions must settle), then others, short ones only (every one is read by the engineer)."""
+    s = ctx.scenario
+    rng = random.Random(s.seed * 59 + round_no)
+    blocks = []
+    for label in labels_of(ctx):
+        members = [e for e in s.splits.train if e.target == label and len(e.input) <= 300]
+        rng.shuffle(members)
+        members.sort(key=lambda e: not (e.id in parent.train and parent.train[e.id].score < 1))  # stable
+        if members:
+            lines = "\n".join(f"- {' '.join(e.input.split())}" for e in members[:LABEL_EXAMPLES])
+            blocks.append(f"{label}:\n{lines}")
+    return "\n".join(blocks) or "(no train inputs)"
 
 
 def added_sentences(instruction: str, text: str) -> str:

@@ -55,7 +55,8 @@ async def screen(ctx: RunContext, parent: Evaluation, candidates: Sequence[Candi
 
 def promoted(parent: Evaluation, screened: Sequence[Evaluation], batch: Sequence[Example], limit: int) -> list[Evaluation]:
     """The edits that go on to full dev, at most `limit`: those that beat the parent on the minibatch
-    (strictly), best first; when none does, one that ties it with other answers on the minibatch (the one
+    (strictly), best first, and beside draws of worked examples the best instruction edit that beat it too
+    (one more); when none does, one that ties it with other answers on the minibatch (the one
     that answers most differently). A minibatch of eight ranks too coarsely to tell a tie with new answers
     from no change, and only dev can; a tie that answers exactly as the parent did is no change."""
     ids = [e.id for e in batch]
@@ -63,7 +64,14 @@ def promoted(parent: Evaluation, screened: Sequence[Evaluation], batch: Sequence
     better = [ev for ev in screened if ev.total(ids) > base]
     better.sort(key=lambda ev: -ev.total(ids))
     if better:
-        return better[:limit]
+        going = better[:limit]
+        if all(ev.candidate.operator == "demos" for ev in going):
+            # The batch is half the parent's failures, kept as failed, so a candidate that changes many answers
+            # (a new draw of worked examples) screens higher than one that changes a few (a sentence added to
+            # the instructions) whether or not it is better: an instruction edit that beat the parent as well
+            # goes on to dev beside it.
+            going += [ev for ev in better[limit:] if ev.candidate.operator != "demos"][:1]
+        return going
 
     def changed(ev: Evaluation) -> int:
         return sum(1 for i in ids if ev.outputs.get(i, "").strip() != parent.outputs.get(i, "").strip())
