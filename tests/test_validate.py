@@ -103,7 +103,7 @@ def test_a_missing_template_fails_validate_with_file_key_and_variables(isolated:
     del base["templates"]["focus"]
     write_card(isolated, "moderator", yaml.safe_dump(base))
     with pytest.raises(ConfigError, match=r"agents/moderator.yaml: templates.focus: the template is missing; a moderator "
-                                          r"card has the templates: focus; it is given \$criteria, \$examples, \$issues"):
+                                          r"card has the templates: focus, compare; it is given \$criteria, \$examples, \$issues"):
         validate_scenario(str(write_scenario(isolated)))
 
 
@@ -144,6 +144,13 @@ def test_every_call_site_passes_exactly_the_declared_variables(isolated: Path, m
     models = ScriptedModels({"pe": [proposal(f"Label it, version {i}.") for i in range(20)], "exe": ["approve", "deny"] * 100,
                              "c1": [review(5, 5)] * 4, "c2": [review(6, 6)] * 4, "mod": []})
     run(write_scenario(isolated, LABELED_SEARCH + "search: {candidates: 5}\n", "labeled.yaml"), models, rounds=3)
+    # A rubric scenario with pairwise selection renders the rest: the addition asked for when a revision hands the
+    # prompt back, and the Moderator's comparisons.
+    import test_pairwise as pw
+    replies = iter([pw.START, "Say that refunds are allowed within 30 days."])
+    fakes = pw.FakeModels({"pe": lambda texts, args: proposal(next(replies), "kept"), "exe": pw.executor,
+                           "mod": pw.moderator, "crit": pw.contrary_critic})
+    run(pw.scenario(isolated, rounds=2), fakes)
     assert rendered == {(role, t) for role, templates in ROLE_TEMPLATES.items() for t in templates}
     assert "The model's reply must be: only the answer label, exactly one of: approve, deny" in models.requests("pe")[0]["user"]
 

@@ -15,10 +15,12 @@ from autogen_core.models import SystemMessage, UserMessage
 from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation
 from ..eval import cut_loop
 from ..llm import JsonReply
-from ..records import FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, score_text
+from ..records import FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text
 from ..search import (RunContext, Seat, candidates_text, evaluate_round, failures_text, focus_from_errors,
                       metric_kind, metric_results, panel_results, parent_of, propose_candidates, rescoring_noise,
                       run_prompt)
+from ..search.pairwise import judge_pairs
+from ..search.propose import added_sentences
 
 
 def _msg(source: str, content: str, kind: str, round_no: int) -> TextMessage:
@@ -124,6 +126,19 @@ class PromptEngineer(_Seated):
         user = card.render("revise", **values)
         parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
                                               system=card.render_system(values), user=user, seed=t.scenario.seed + n)
+        tried = {prompt_key(r.prompt) for r in state.rounds}
+        if parsed.value is not None and prompt_key(parsed.value.prompt.strip()) in tried:
+            # Handed back a prompt tried before: ask for sentences to add to the best one instead.
+            added = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
+                                                 system=card.render_system(values), user=card.render("revise_add", **values),
+                                                 seed=t.scenario.seed + n + 1)
+            new = added_sentences(anchor.prompt, added.value.prompt) if added.value is not None else ""
+            if new:
+                state.pending_feedback = None
+                note = added.value.changes.strip() if added.value is not None else ""
+                return RoundRecord(round=n, prompt=f"{anchor.prompt.rstrip()}\n{new}",
+                                   changes=(f"{note} " if note else "") + "(added to the best prompt: the revision repeated "
+                                                                          "a prompt tried before)")
         state.pending_feedback = None
         if parsed.value is not None and parsed.value.prompt.strip():
             return RoundRecord(round=n, prompt=parsed.value.prompt.strip(), changes=parsed.value.changes.strip())
@@ -240,6 +255,7 @@ class Moderator(_Seated):
     async def turn(self) -> Response:
         t, state = self.table, self.table.state
         record = state.current()
+        await self._versus_best(record)
         record.decision = t.select.decide(state, record)
         if record.decision.accepted:
             state.best_round, state.since_best = record.round, 0
@@ -259,6 +275,26 @@ class Moderator(_Seated):
                                                      metadata={"kind": "stop", "round": str(record.round)}))
         record.focus = focus_from_errors(t) if t.scenario.labeled else await self._focus(record)
         return Response(chat_message=_msg(self.name, f"{head}. Focus next: {record.focus}", "decision", record.round))
+
+    async def _versus_best(self, record: RoundRecord) -> None:
+        """Rubric scenarios with pairwise selection: the round's outputs against the best prompt's on the same
+        inputs (dev and this round's minibatch, on which the best prompt is run first), each asked in both
+        orders; the decision reads record.versus_best."""
+        t, state, s = self.table, self.table.state, self.table.scenario
+        best = state.best()
+        if (s.labeled or not t.select.pairwise or best is None or best.round == record.round or not record.outputs
+                or prompt_key(record.prompt) == prompt_key(best.prompt)):
+            return
+        by_id = {e.id: e for e in [*s.splits.train, *s.splits.dev]}
+        ids = [i for i in dict.fromkeys([*record.batch, *(e.id for e in s.splits.dev)]) if i in record.outputs]
+        theirs = dict(best.outputs)
+        missing = [by_id[i] for i in ids if i not in theirs]
+        if missing:
+            theirs |= await run_prompt(t, best.prompt, missing, record.round)
+        seat = Seat(card=self.seat.card, tag=self.seat.tag, temperature=0.0, max_tokens=max(self.seat.max_tokens, 200))
+        record.versus_best = await judge_pairs(t, seat, [by_id[i] for i in ids], record.outputs, theirs,
+                                               round_no=record.round, seed=s.seed * 101 + record.round)
+        record.versus_round = best.round
 
     async def _focus(self, record: RoundRecord) -> str:
         t = self.table

@@ -3,50 +3,21 @@ score the test outputs. The judge sees two outputs for one input, in both orders
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING
 
 from ..config import AgentCard, Scenario
 from ..config.data import Example
 from ..errors import ConfigError
 from ..eval.stats import mean_ci
-from ..llm import JsonReply, ModelProvider
-from ..records import Arm, ArmRepeat, JudgeSummary
+from ..llm import ModelProvider
+from ..records import Arm, ArmRepeat, JudgeSummary, PairVerdict
 from ..search import RunContext, Seat
-from ..search.evaluate import gather_all
+from ..search.pairwise import judge_pairs
 
 if TYPE_CHECKING:
     from .plan import Comparison
 
-Pick = Literal["first", "second", "tie"]
-_REPLY_SHAPE = '{"reason": "<one or two sentences>", "winner": "A" | "B" | "tie"}'
-_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {"reason": {"type": "string", "maxLength": 600}, "winner": {"type": "string", "enum": ["A", "B", "tie"]}},
-    "required": ["reason", "winner"],
-    "additionalProperties": False,
-}
-
-
-class JudgeReply(BaseModel):
-    """The judge's reply: its reason first, so the model thinks before it picks."""
-
-    reason: str = Field(max_length=2000)
-    winner: Literal["A", "B", "tie"]
-
-
-class PairVerdict(BaseModel):
-    """One example judged in both orders; `preference` is first's over second (1 win, 0.5 tie, 0 loss)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    example_id: str
-    forward: Pick | None  # first shown as A
-    backward: Pick | None  # second shown as A, translated back to first/second
-    preference: float | None  # mean over the usable orders; None when neither was usable
-    consistent: bool | None  # both orders usable and agreeing; None when either was unusable
-    asked: bool = True  # False: the outputs were identical, a tie without a call
+__all__ = ["PairVerdict", "judge_pairs", "judge_seat", "summarize", "judge_arms"]
 
 
 def judge_seat(scenario: Scenario, cards: dict[str, AgentCard], models: ModelProvider, base_table: RunContext) -> Seat:
@@ -61,41 +32,6 @@ def judge_seat(scenario: Scenario, cards: dict[str, AgentCard], models: ModelPro
                              loc=("roles", "judge", "model"))
     max_tokens = (over.max_tokens if over and over.max_tokens else None) or card.max_tokens or scenario.max_tokens
     return Seat(card=card, tag=tag, temperature=0.0, max_tokens=max_tokens)
-
-
-_PICK = {"A": "first", "B": "second", "tie": "tie"}
-_SWAP = {"first": "second", "second": "first", "tie": "tie"}
-_SCORE = {"first": 1.0, "tie": 0.5, "second": 0.0}
-
-
-async def _ask(ctx: RunContext, judge: Seat, text: str, a: str, b: str, round_no: int, seed: int) -> Pick | None:
-    card = judge.card
-    values = ctx.base_values() | {"input": text, "output_a": a or "(empty)", "output_b": b or "(empty)",
-                                  "reply_shape": _REPLY_SHAPE}
-    parsed = await ctx.caller.complete_json(JsonReply(JudgeReply, _SCHEMA), judge.sampling, round_no=round_no,
-                                            system=card.render_system(values), user=card.render("compare", **values),
-                                            seed=seed)
-    return None if parsed.value is None else _PICK[parsed.value.winner]  # type: ignore[return-value]
-
-
-async def judge_pairs(ctx: RunContext, judge: Seat, examples: list[Example], first: dict[str, str], second: dict[str, str], *,
-                      round_no: int = 0, seed: int) -> list[PairVerdict]:
-    """Each example judged twice, first as A then second as A, so a judge's taste for a position cancels out.
-    Identical outputs are a tie without asking (preference 0.5, consistent True): no model call is spent."""
-
-    async def one(i: int, e: Example) -> PairVerdict:
-        a, b = first.get(e.id, ""), second.get(e.id, "")
-        if a.strip() == b.strip():
-            return PairVerdict(example_id=e.id, forward="tie", backward="tie", preference=0.5, consistent=True, asked=False)
-        fwd, back = await gather_all([_ask(ctx, judge, e.input, a, b, round_no, seed + 2 * i),
-                                      _ask(ctx, judge, e.input, b, a, round_no, seed + 2 * i + 1)])
-        back = None if back is None else _SWAP[back]  # type: ignore[assignment]
-        usable = [_SCORE[p] for p in (fwd, back) if p is not None]
-        return PairVerdict(example_id=e.id, forward=fwd, backward=back,
-                           preference=sum(usable) / len(usable) if usable else None,
-                           consistent=fwd == back if fwd is not None and back is not None else None)
-
-    return await gather_all(one(i, e) for i, e in enumerate(examples))
 
 
 def summarize(against: str, verdicts: list[list[PairVerdict]]) -> JudgeSummary:

@@ -27,18 +27,21 @@ Role = Literal["prompt_engineer", "task_executor", "critic", "moderator", "judge
 BASE_VARIABLES = ("task", "criteria", "examples", "round")
 
 # The templates the code renders for each role, and the variables each gets on top of BASE_VARIABLES, as
-# passed at the call sites: search/propose.py draft (draft), chat/seats.py PromptEngineer._propose (revise),
+# passed at the call sites: search/propose.py draft (draft), chat/seats.py PromptEngineer._propose (revise, and
+# revise_add when the revision is a prompt tried before),
 # search/propose.py edits (edit, add and operator_<name>, one per named edit; operator_define_labels also gets
 # train inputs by label), search/evaluate.py run_prompt (run)
-# and review_outputs (review; the reply shape from eval/critique.py review_values), chat/seats.py Moderator._focus.
+# and review_outputs (review; the reply shape from eval/critique.py review_values), chat/seats.py Moderator._focus
+# (focus) and Moderator._versus_best (compare, search/pairwise.py, rubric scenarios).
 # A card's system message is rendered beside each of its role's templates, so it gets what they all share.
+_REVISE = ("best_round", "best_score", "scale", "best_prompt", "trajectory", "critiques", "failures", "focus", "reviewer")
 _EDIT = ("output_rule", "instruction", "best_score", "trajectory", "error_pattern", "failures", "critiques", "reviewer")
 
 ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
     "prompt_engineer": {
         "draft": ("output_rule",),
-        "revise": ("best_round", "best_score", "scale", "best_prompt", "trajectory", "critiques", "failures", "focus",
-                   "reviewer"),
+        "revise": _REVISE,
+        "revise_add": _REVISE,
         "edit": _EDIT + ("operator",),
         "add": _EDIT + ("operator",),
         **{f"operator_{op}": _EDIT for op in ("fix_errors", "decision_rules", "reason_first", "output_format", "simplify")},
@@ -46,7 +49,7 @@ ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
     },
     "task_executor": {"run": ("prompt", "input")},
     "critic": {"review": ("focus", "rubric", "outputs", "score_keys", "n_outputs", "reply_shape")},
-    "moderator": {"focus": ("scores", "weakest", "issues")},
+    "moderator": {"focus": ("scores", "weakest", "issues"), "compare": ("input", "output_a", "output_b", "reply_shape")},
 }
 
 # Roles that never sit in the chat: compare's pairwise judge (compare/judge.py judge_pairs). Kept apart so

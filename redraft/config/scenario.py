@@ -93,10 +93,13 @@ class Selection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # bootstrap: the paired interval's low bound must clear min_effect; mean: the mean difference must.
+    # bootstrap: the paired interval's low bound must clear min_effect; mean: the mean difference must;
+    # pairwise (rubric only): the Moderator compares the round's outputs with the best prompt's on the same
+    # inputs, in both orders, and the round wins on more inputs than it loses (a small panel's 1-10 scores
+    # swing from 1 to 10 on one prompt; which of two outputs is better a model answers more steadily).
     # auto: mean where a metric scores (many candidates, each gated on train first: an interval on a few
-    # dozen dev examples throws real gains away), bootstrap where the noisy panel scores.
-    rule: Literal["auto", "bootstrap", "mean"] = "auto"
+    # dozen dev examples throws real gains away), bootstrap where the panel scores.
+    rule: Literal["auto", "bootstrap", "mean", "pairwise"] = "auto"
     level: float = Field(default=0.95, gt=0.5, lt=1)
     min_effect: float = Field(default=0.0, ge=0)  # a difference on the scenario's ScoreScale, checked at load
     noise_margin: bool = True  # rubric-only: also clear the judges' own noise (re-score spread)
@@ -327,6 +330,9 @@ def _check_units(scenario: Scenario) -> None:
     if scenario.selection.min_effect > span:
         raise scenario.error("selection.min_effect", f"{scenario.selection.min_effect:g} is more than scores can differ; "
                              f"expected a difference from 0 to {span:g} ({scale.why})")
+    if scenario.selection.rule == "pairwise" and scenario.labeled:
+        raise scenario.error("selection.rule", "pairwise compares outputs where the critic panel scores them; this "
+                             "scenario has targets and a metric scores it: expected auto, mean or bootstrap")
 
 
 def _read_inputs(scenario: Scenario) -> list[str]:

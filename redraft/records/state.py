@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..config import ExampleResult
 from ..eval import CriticResult, PanelStats
@@ -15,11 +15,28 @@ Origin = Literal["prompt_engineer"] | Operator  # who or which edit wrote a roun
 ReviewerAction = Literal["continue", "feedback", "edit", "approve", "stop", "timeout"]
 
 
+Pick = Literal["first", "second", "tie"]
+
+
+class PairVerdict(BaseModel):
+    """Two outputs for one example judged in both orders; `preference` is first's over second (1 win, 0.5 tie,
+    0 loss)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    example_id: str
+    forward: Pick | None  # first shown as A
+    backward: Pick | None  # second shown as A, translated back to first/second
+    preference: float | None  # mean over the usable orders; None when neither was usable
+    consistent: bool | None  # both orders usable and agreeing; None when either was unusable
+    asked: bool = True  # False: the outputs were identical, a tie without a call
+
+
 class Decision(BaseModel):
     """The outcome of comparing a candidate with the best so far on the same dev examples."""
 
     accepted: bool
-    rule: Literal["none", "first", "bootstrap", "mean"]
+    rule: Literal["none", "first", "bootstrap", "mean", "pairwise"]
     estimate: float | None = None  # mean of candidate − best over paired dev examples
     ci_low: float | None = None
     ci_high: float | None = None
@@ -73,6 +90,9 @@ class RoundRecord(BaseModel):
     focus: str | None = None
     candidates: list[CandidateResult] = Field(default_factory=list)  # every candidate of the round (labeled search)
     judge_validity: float | None = None  # rank correlation of the critics' per-output scores with the metric
+    # rubric scenarios: this round's outputs against the best prompt's on the same inputs, in both orders
+    versus_best: list[PairVerdict] | None = None
+    versus_round: int | None = None  # the round of the best prompt they were compared with
     stand_in: bool = False  # no proposal: the task's own text stood in for unusable replies; never the best or final prompt
 
     @property

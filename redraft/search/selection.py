@@ -46,19 +46,23 @@ class MeanWin:
 
 class BestOnDev:
     """Whether a round's candidate replaces the best so far: compared on the dev examples both scored,
-    by the acceptance rule, with a margin of min_effect (plus the judges' noise on rubric scenarios)."""
+    by the acceptance rule, with a margin of min_effect (plus the judges' noise on rubric scenarios); or,
+    with `pairwise`, by the Moderator's comparison of the two prompts' outputs (record.versus_best)."""
 
-    def __init__(self, rule: Acceptance, min_effect: float = 0.0, add_noise: bool = False, break_ties: bool = False):
+    def __init__(self, rule: Acceptance, min_effect: float = 0.0, add_noise: bool = False, break_ties: bool = False,
+                 pairwise: bool = False):
         self.rule, self.min_effect, self.add_noise, self.break_ties = rule, min_effect, add_noise, break_ties
+        self.pairwise = pairwise
 
     @classmethod
     def of(cls, scenario: Scenario) -> BestOnDev:
         """The selection a scenario asks for."""
         spec = scenario.selection
-        bootstrap = spec.rule == "bootstrap" or (spec.rule == "auto" and not scenario.labeled)
+        pairwise = not scenario.labeled and spec.rule == "pairwise"
+        bootstrap = spec.rule == "bootstrap" or (not scenario.labeled and spec.rule != "mean")  # pairwise's fallback
         rule = BootstrapWin(spec.level, spec.n_boot, scenario.seed) if bootstrap else MeanWin()
         return cls(rule, spec.min_effect, add_noise=not scenario.labeled and spec.noise_margin,
-                   break_ties=scenario.labeled and not bootstrap)
+                   break_ties=scenario.labeled and not bootstrap, pairwise=pairwise)
 
     def decide(self, state: RunState, record: RoundRecord) -> Decision:
         """The decision for `record` against the best round in `state`."""
@@ -70,6 +74,11 @@ class BestOnDev:
             return Decision(accepted=False, rule="none", reason="no dev score (nothing could be scored)")
         if best is None or best.round == record.round:
             return Decision(accepted=True, rule="first", n=len(record.dev), reason="the first scored candidate")
+        if prompt_key(record.prompt) == prompt_key(best.prompt):
+            return Decision(accepted=False, rule="none", n=len(record.dev),
+                            reason=f"unchanged: the same prompt as round {best.round}, the best so far")
+        if self.pairwise and record.versus_best is not None:
+            return preferred(record)
         ids = [i for i in record.dev if i in best.dev]
         margin = self.min_effect
         if self.add_noise:
@@ -78,6 +87,23 @@ class BestOnDev:
         if self.break_ties and margin == 0 and decision.estimate == 0:
             return tie_break(state, record, decision)
         return decision
+
+
+def preferred(record: RoundRecord) -> Decision:
+    """A rubric round against the best prompt, from the Moderator's comparisons of their outputs on the same
+    inputs in both orders: it replaces the best when it wins on more inputs than it loses (an input's preference
+    is the mean over the orders whose reply could be used; 0.5 is a tie or a split)."""
+    usable = [v.preference for v in record.versus_best or [] if v.preference is not None]
+    wins, losses = sum(p > 0.5 for p in usable), sum(p < 0.5 for p in usable)
+    mean = statistics.fmean(usable) if usable else 0.5
+    both = [v.consistent for v in record.versus_best or [] if v.asked and v.consistent is not None]
+    steady = f"; swapping the order kept the verdict in {sum(both)} of {len(both)}" if both else ""
+    against = f"round {record.versus_round}'s" if record.versus_round is not None else "the best prompt's"
+    reason = (f"preferred to {against} outputs on {wins} of {len(usable)} inputs, worse on {losses}, "
+              f"the rest tied (both orders asked{steady})")
+    if not usable:
+        reason = f"no comparison with {against} outputs could be used"
+    return Decision(accepted=wins > losses, rule="pairwise", estimate=mean - 0.5, n=len(usable), reason=reason)
 
 
 def tie_break(state: RunState, record: RoundRecord, decision: Decision) -> Decision:
