@@ -5,7 +5,8 @@ first. Each run is the sequential chat (or, with --demos-only, the chat whose la
 examples) on the same task, split and models as quality.py, seeded as compare's repeat K, and what it prints
 comes from train and dev alone: the best prompt's dev score against your prompt's, and for each kind of edit
 how often the engineer's reply was dropped (a repeat, unusable), ran, beat its parent on the train minibatch,
-went on to dev and was chosen.
+went on to dev and was chosen. On a rubric task (support_reply, product_description) compare's independent judge
+also compares the final prompt's outputs with your prompt's on every train and dev input, in both orders.
 
     python bench/dev_chat.py --setup b --task trec --repeat 0 --repeat 1
     python bench/dev_chat.py --table
@@ -29,6 +30,9 @@ from pathlib import Path
 from quality import CACHE, RUBRIC_TASKS, TASKS, code_version, scenario_for, start_models
 
 from redraft.api import prepare, run_chat
+from redraft.compare.judge import judge_seat
+from redraft.search.evaluate import run_prompt
+from redraft.search.pairwise import judge_pairs
 from redraft.chat import Runner, build_session
 from redraft.config import Budget
 from redraft.llm import make_caller
@@ -73,11 +77,32 @@ async def run_one(args: argparse.Namespace, models, repeat: int, out: Path) -> d
     t0 = time.monotonic()
     summary = await run_chat(Runner(session, models, folder, score_test=False))  # test is never run
     against = summary.against_start.model_dump() if summary.against_start else None
-    return {"date": time.strftime("%Y-%m-%d %H:%M"), "code": code_version(), "setup": args.setup, "task": args.task,
-            "repeat": repeat, "demos_only": args.demos_only, "rounds": len(summary.rounds),
-            "best_dev": summary.best_score, "against_start": against, "calls": summary.usage.calls,
-            "tokens": summary.usage.prompt_tokens + summary.usage.completion_tokens,
-            "seconds": round(time.monotonic() - t0, 1), "edits": edit_outcomes(folder.path), "run": str(folder.path)}
+    row = {"date": time.strftime("%Y-%m-%d %H:%M"), "code": code_version(), "setup": args.setup, "task": args.task,
+           "repeat": repeat, "demos_only": args.demos_only, "rounds": len(summary.rounds),
+           "best_dev": summary.best_score, "against_start": against, "calls": summary.usage.calls,
+           "tokens": summary.usage.prompt_tokens + summary.usage.completion_tokens,
+           "seconds": round(time.monotonic() - t0, 1), "edits": edit_outcomes(folder.path), "run": str(folder.path)}
+    if args.task in RUBRIC_TASKS:
+        row["judged"] = await judged_against_start(session.table, cards, models, summary.final_prompt, repeat)
+    return row
+
+
+async def judged_against_start(table, cards, models, final: str, repeat: int) -> dict:  # noqa: ANN001
+    """A rubric run's final prompt against your prompt on train and dev (never test), by compare's independent
+    judge: both prompts run afresh on every train and dev input, each pair judged in both orders. The final
+    prompt was chosen on some of these inputs, so this leans its way; it is for tuning, not the table."""
+    s = table.scenario
+    examples = [*s.splits.train, *s.splits.dev]
+    judge = judge_seat(s, cards, models, table)
+    mine = await run_prompt(table, final, examples, 0)
+    theirs = await run_prompt(table, s.start_prompt, examples, 0)
+    verdicts = await judge_pairs(table, judge, examples, mine, theirs, seed=s.seed * 31 + repeat)
+    usable = [v.preference for v in verdicts if v.preference is not None]
+    both = [v.consistent for v in verdicts if v.asked and v.consistent is not None]
+    return {"n": len(examples), "final_is_start": final.strip() == s.start_prompt.strip(),
+            "preference": sum(usable) / len(usable) if usable else None,
+            "win": sum(p > 0.5 for p in usable), "tie": sum(p == 0.5 for p in usable), "loss": sum(p < 0.5 for p in usable),
+            "consistency": sum(both) / len(both) if both else None}
 
 
 def line(row: dict) -> str:
@@ -86,8 +111,12 @@ def line(row: dict) -> str:
     edits = "; ".join(f"{k} {v.get('asked', 0)} asked, {v.get('dropped', 0)} dropped, {v.get('beat_parent', 0)} beat "
                       f"parent, {v.get('dev', 0)} dev, {v.get('chosen', 0)} chosen" for k, v in row["edits"].items())
     arm = "demos_only" if row["demos_only"] else "sequential"
+    judged = row.get("judged")
+    verdict = (f" | judge on train+dev, final vs start: win/tie/loss {judged['win']}/{judged['tie']}/{judged['loss']} of "
+               f"{judged['n']}, consistency {judged['consistency'] if judged['consistency'] is None else round(judged['consistency'], 2)}"
+               + (" (final is your prompt)" if judged["final_is_start"] else "")) if judged else ""
     return (f"{row['code']} {row['task']} {arm} r{row['repeat']}: dev {a.get('start', float('nan')):.2f} -> "
-            f"{row['best_dev']:.2f} ({row['calls']} calls, {row['tokens']:,} tokens, {row['seconds']:.0f} s) | {edits}")
+            f"{row['best_dev']:.2f} ({row['calls']} calls, {row['tokens']:,} tokens, {row['seconds']:.0f} s) | {edits}{verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
