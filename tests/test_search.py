@@ -400,6 +400,8 @@ def test_an_edit_is_written_as_an_addition_so_handing_the_instructions_back_adds
 
     def copying(texts: list[str], args: dict) -> str:
         user = texts[-1]
+        if "Answer <label> when" in user:  # label definitions, asked without the instructions: the same rule
+            return json.dumps({"prompt": rule, "changes": "a rule"})
         if "Current instructions" not in user:
             return drafting(texts, args)
         if "adding to them" in user:  # the current instructions first, then one new sentence
@@ -440,7 +442,13 @@ def test_label_definitions_are_asked_for_from_train_inputs_under_each_label(isol
         block = request.split(f"\n{label}:\n", 1)[1].split("\n\n")[0]
         shown = [line[2:] for line in block.splitlines() if line.startswith("- ")][:3]
         assert shown and all(any(" ".join(e.input.split()) == s and e.target == label for e in train) for s in shown)
-    assert "adding to them" in request  # appended to the instructions, like the other additions
+    # The instructions are not shown (asked to add to them, a small engineer hands them back); what the reply says
+    # is appended to them, with this round's worked examples.
+    state = json.loads(next((isolated / "runs").glob("*/state.json")).read_text(encoding="utf-8"))["run"]
+    parent = state["rounds"][0]["prompt"]
+    assert "Current instructions" not in request
+    (labels,) = [ev["candidate"] for ev in state["evaluations"].values() if ev["candidate"]["operator"] == "define_labels"]
+    assert labels["instruction"].startswith(f"{parent}\n") and len(labels["instruction"]) > len(parent) + 1 and labels["demos"]
 
 
 @pytest.mark.parametrize("text,added", [

@@ -29,8 +29,8 @@ BASE_VARIABLES = ("task", "criteria", "examples", "round")
 # The templates the code renders for each role, and the variables each gets on top of BASE_VARIABLES, as
 # passed at the call sites: search/propose.py draft (draft), chat/seats.py PromptEngineer._propose (revise, and
 # revise_add when the revision is a prompt tried before),
-# search/propose.py edits (edit, add and operator_<name>, one per named edit; operator_define_labels also gets
-# train inputs by label), search/evaluate.py run_prompt (run)
+# search/propose.py edits (edit, add and operator_<name>, one per named edit; labels, a sentence per label from
+# train inputs under each, for define_labels), search/evaluate.py run_prompt (run)
 # and review_outputs (review; the reply shape from eval/critique.py review_values), chat/seats.py Moderator._focus
 # (focus) and Moderator._versus_best (compare, search/pairwise.py, rubric scenarios).
 # A card's system message is rendered beside each of its role's templates, so it gets what they all share.
@@ -45,7 +45,7 @@ ROLE_TEMPLATES: dict[Role, dict[str, tuple[str, ...]]] = {
         "edit": _EDIT + ("operator",),
         "add": _EDIT + ("operator",),
         **{f"operator_{op}": _EDIT for op in ("fix_errors", "decision_rules", "reason_first", "output_format", "simplify")},
-        "operator_define_labels": _EDIT + ("label_examples",),
+        "labels": ("label_examples",),
     },
     "task_executor": {"run": ("prompt", "input")},
     "critic": {"review": ("focus", "rubric", "outputs", "score_keys", "n_outputs", "reply_shape")},

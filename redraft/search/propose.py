@@ -187,18 +187,18 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     drawn = await with_new_demos(ctx, parent, round_no) if "demos" in ops else None
     carry = drawn if drawn is not None and not base.demos else base
 
-    def operator_text(op: Operator, op_values: dict[str, str]) -> str:
-        if op == "define_labels":
-            return card.render("operator_define_labels", **op_values, label_examples=label_examples(ctx, parent, round_no))
-        return card.render(f"operator_{op}", **op_values)
+    async def ask(op: Operator, seed: int) -> tuple[str | None, str, str | None]:
+        if op == "define_labels":  # the instructions are not shown: asked to add to them, the 1.5B handed them back
+            return await ask_engineer(ctx, "labels", ctx.base_values() | {
+                "round": str(round_no), "label_examples": label_examples(ctx, parent, round_no)}, seed, round_no)
+        op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
+        return await ask_engineer(ctx, "add" if op in ADDITIONS else "edit",
+                                  op_values | {"operator": card.render(f"operator_{op}", **op_values)}, seed, round_no)
 
     async def apply(op: Operator, i: int) -> Candidate | None:
         if op == "demos":
             return drawn
-        op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
-        prompt, changes, error = await ask_engineer(
-            ctx, "add" if op in ADDITIONS else "edit", op_values | {"operator": operator_text(op, op_values)},
-            s.seed + 100 * round_no + i, round_no)
+        prompt, changes, error = await ask(op, s.seed + 100 * round_no + i)
         if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
             added = added_sentences(base.instruction, prompt)
             prompt, error = ((f"{base.instruction.rstrip()}\n{added}", None) if added
