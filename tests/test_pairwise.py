@@ -103,12 +103,12 @@ def test_the_round_whose_outputs_win_the_comparisons_is_kept_though_the_panel_sc
     starts = [c["messages"][0] for c in fakes.requests("exe") if c["messages"][0].startswith(START) and "30 days" not in c["messages"][0]]
     assert len(starts) >= len(ids)  # the start ran on round 2's minibatch too, not only on its own
     transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
-    assert f"preferred to round 1's outputs on {len(ids)} of {len(ids)} inputs, worse on 0" in transcript
+    assert f"preferred to round 1's outputs in both orders on {len(ids)} of {len(ids)} inputs, worse in both on 0" in transcript
 
 
 def test_a_revision_that_hands_the_prompt_back_is_asked_again_as_an_addition(isolated: Path) -> None:
     added = "Say that refunds are allowed within 30 days."
-    replies = iter([START, added])
+    replies = iter([f"'{START}'", added])  # the prompt back in quotation marks: the same wording
 
     def handing_back(texts: list[str], args: dict[str, Any]) -> str:
         return json.dumps({"prompt": next(replies), "changes": "kept it"})
@@ -132,3 +132,21 @@ def test_a_round_with_the_best_prompt_again_is_unchanged_and_costs_no_comparison
     assert not rounds[1]["decision"]["accepted"] and rounds[1]["decision"]["reason"].startswith("unchanged")
     assert rounds[1]["versus_best"] is None
     assert not any(PAIR.search(c["messages"][-1]) for c in fakes.requests("mod"))
+
+
+def test_a_preference_in_one_order_only_is_a_tie() -> None:
+    from redraft.records import PairVerdict, RoundRecord
+    from redraft.search.selection import preferred
+
+    def record(*preferences: float) -> RoundRecord:
+        verdicts = [PairVerdict(example_id=f"e{i}", forward=None, backward=None, preference=p, consistent=p in (0.0, 1.0))
+                    for i, p in enumerate(preferences)]
+        return RoundRecord(round=2, prompt="x", versus_best=verdicts, versus_round=1)
+
+    assert not preferred(record(0.75, 0.5, 0.5, 0.5)).accepted  # preferred when shown first only: position, not quality
+    assert preferred(record(1.0, 0.5, 0.75, 0.5)).accepted
+    assert not preferred(record(1.0, 0.0, 0.5, 0.5)).accepted
+    assert not preferred(record()).accepted
+    decision = preferred(record(1.0, 1.0, 0.0, 0.25))
+    assert decision.accepted and decision.rule == "pairwise" and decision.n == 4
+    assert "in both orders on 2 of 4 inputs, worse in both on 1" in decision.reason

@@ -15,7 +15,7 @@ from autogen_core.models import SystemMessage, UserMessage
 from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation
 from ..eval import cut_loop
 from ..llm import JsonReply
-from ..records import FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text
+from ..records import FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text, wording
 from ..search import (RunContext, Seat, candidates_text, evaluate_round, failures_text, focus_from_errors,
                       metric_kind, metric_results, panel_results, parent_of, propose_candidates, rescoring_noise,
                       run_prompt)
@@ -126,9 +126,10 @@ class PromptEngineer(_Seated):
         user = card.render("revise", **values)
         parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
                                               system=card.render_system(values), user=user, seed=t.scenario.seed + n)
-        tried = {prompt_key(r.prompt) for r in state.rounds}
-        if parsed.value is not None and prompt_key(parsed.value.prompt.strip()) in tried:
-            # Handed back a prompt tried before: ask for sentences to add to the best one instead.
+        tried = {wording(r.prompt) for r in state.rounds}
+        if parsed.value is not None and wording(parsed.value.prompt) in tried:
+            # Handed back a prompt tried before, or one that differs only in punctuation: ask for sentences to add
+            # to the best one instead.
             added = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
                                                  system=card.render_system(values), user=card.render("revise_add", **values),
                                                  seed=t.scenario.seed + n + 1)

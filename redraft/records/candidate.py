@@ -84,6 +84,12 @@ def prompt_key(text: str) -> str:
     return hashlib.sha256(" ".join(text.split()).lower().encode("utf-8")).hexdigest()[:16]
 
 
+def wording(text: str) -> tuple[str, ...]:
+    """A prompt's words, without case, punctuation or quotation marks: two prompts with the same wording differ
+    only in how they are written (the 1.5B engineer "revised" a prompt by swapping its double quotes for single)."""
+    return tuple(re.findall(r"\w+", text.lower()))
+
+
 class Evaluation(BaseModel):
     """Everything one prompt has been run on so far: outputs and scores per example id."""
 

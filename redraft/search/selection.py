@@ -90,17 +90,18 @@ class BestOnDev:
 
 
 def preferred(record: RoundRecord) -> Decision:
-    """A rubric round against the best prompt, from the Moderator's comparisons of their outputs on the same
-    inputs in both orders: it replaces the best when it wins on more inputs than it loses (an input's preference
-    is the mean over the orders whose reply could be used; 0.5 is a tie or a split)."""
+    """A rubric round against the best prompt, from the Moderator's comparisons of their outputs on the same inputs
+    in both orders: it replaces the best when its output is preferred in both orders on more inputs than the
+    best's is. A preference in one order only is a tie: a small model often picks by position (the 1.5B kept its
+    verdict under a swap in 1 of 3 pairs of one support_reply round, and that round won on such a split)."""
     usable = [v.preference for v in record.versus_best or [] if v.preference is not None]
-    wins, losses = sum(p > 0.5 for p in usable), sum(p < 0.5 for p in usable)
+    wins, losses = sum(p == 1.0 for p in usable), sum(p == 0.0 for p in usable)
     mean = statistics.fmean(usable) if usable else 0.5
     both = [v.consistent for v in record.versus_best or [] if v.asked and v.consistent is not None]
     steady = f"; swapping the order kept the verdict in {sum(both)} of {len(both)}" if both else ""
     against = f"round {record.versus_round}'s" if record.versus_round is not None else "the best prompt's"
-    reason = (f"preferred to {against} outputs on {wins} of {len(usable)} inputs, worse on {losses}, "
-              f"the rest tied (both orders asked{steady})")
+    reason = (f"preferred to {against} outputs in both orders on {wins} of {len(usable)} inputs, worse in both "
+              f"on {losses}, the rest tied or split{steady}")
     if not usable:
         reason = f"no comparison with {against} outputs could be used"
     return Decision(accepted=wins > losses, rule="pairwise", estimate=mean - 0.5, n=len(usable), reason=reason)
