@@ -169,16 +169,25 @@ def scenario_for(name: str, sizes: dict[str, int], rounds: int | None, folder: P
     return path
 
 
-def run_task(args: argparse.Namespace) -> dict:
-    sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
-    split_seed = SPLIT_SEED
+def carve(args: argparse.Namespace) -> tuple[dict[str, int], int]:
+    """The task's split sizes (with the minibatch) and split seed: the shipped ones on a rubric task."""
     if args.task in RUBRIC_TASKS:  # the shipped split, as a user runs it
         shipped = yaml.safe_load((SHIPPED / f"{args.task}.yaml").read_text(encoding="utf-8"))
         sizes = {**shipped["split"], "minibatch": shipped["minibatch"]}
-        split_seed = sizes.pop("seed")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = CACHE / "runs" / f"{stamp}-{args.setup}-{args.task}"
+        return sizes, sizes.pop("seed")
+    return {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}, SPLIT_SEED
+
+
+def run_folder(args: argparse.Namespace, what: str) -> Path:
+    """A new folder for one invocation's servers' logs and outputs, beside the results file's default place."""
+    out = CACHE / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.setup}-{args.task}{what}"
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_task(args: argparse.Namespace) -> dict:
+    sizes, split_seed = carve(args)
+    out = run_folder(args, "")
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         models, names = start_models(args.setup, stack, out)
         path = scenario_for(args.task, sizes, args.rounds, Path(tmp), args.repeat or 0)
@@ -289,23 +298,26 @@ def join_repeats(rows: list[dict]) -> list[dict]:
 def _joined(parts: list[dict]) -> dict:
     """One row from single-repeat rows of the same task and code (a rubric arm's judge summaries listed per repeat)."""
     names = [a for a in ARMS if all(a in p["arms"] for p in parts)]
-    arms = {}
-    for name in names:
-        each = [p["arms"][name] for p in parts]
-        per_example = [rep for a in each for rep in a["per_example"]]
-        ci = arm_interval([sum(v) / len(v) for v in zip(*per_example)])
-        per_query = [a["test_tokens_per_query"] for a in each if a.get("test_tokens_per_query") is not None]
-        arms[name] = {"score": round(sum(sum(r) / len(r) for r in per_example) / len(per_example), 4),
-                      "ci": [round(ci.low, 4), round(ci.high, 4)], "per_example": per_example,
-                      "test_tokens_per_query": sum(per_query) / len(per_query) if per_query else None,
-                      **{k: sum(a[k] for a in each) for k in ("calls", "tokens", "seconds")},
-                      **{k: [v for a in each for v in a.get(k, [])] for k in ("per_repeat", "dev", "candidates", "judged")}}
+    arms = {name: summed([p["arms"][name] for p in parts]) for name in names}
     diffs = differences({n: arms[n]["per_example"] for n in names})
     return {**parts[0], "repeats": len(parts), "repeat": [p["repeat"] for p in parts], "arms": arms,
             "differences": [{"a": d.a, "b": d.b, "estimate": round(d.estimate, 4), "ci": [round(d.ci_low, 4),
                              round(d.ci_high, 4)], "p": d.p_value, "p_adjusted": d.p_adjusted,
                              "significant": d.significant} for d in diffs],
             "wall_seconds": sum(p["wall_seconds"] for p in parts), "verdict": None}
+
+
+def summed(each: list[dict]) -> dict:
+    """One arm over its repeats' figures (each with per_example as a list of repeats): scores averaged, the interval
+    over the examples' means, costs summed."""
+    per_example = [rep for a in each for rep in a["per_example"]]
+    ci = arm_interval([sum(v) / len(v) for v in zip(*per_example)])
+    per_query = [a["test_tokens_per_query"] for a in each if a.get("test_tokens_per_query") is not None]
+    return {"score": round(sum(sum(r) / len(r) for r in per_example) / len(per_example), 4),
+            "ci": [round(ci.low, 4), round(ci.high, 4)], "per_example": per_example,
+            "test_tokens_per_query": sum(per_query) / len(per_query) if per_query else None,
+            **{k: sum(a[k] for a in each) for k in ("calls", "tokens", "seconds")},
+            **{k: [v for a in each for v in a.get(k, [])] for k in ("per_repeat", "dev", "candidates", "judged")}}
 
 
 def scored_counts(rows: list[dict]) -> list[str]:
