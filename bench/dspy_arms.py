@@ -76,12 +76,19 @@ class TalliedLM(dspy.LM):
         super().update_history(entry)
 
 
-def model_for(seat: Seat, models: ConfiguredModels, seed: int) -> TalliedLM:
-    """The DSPy LM of a seat: its endpoint from the OAI_CONFIG_LIST, its temperature and reply length, the
-    repeat's sampling seed, no cache."""
+# DSPy's chat format wraps a reply in field markers ("[[ ## answer ## ]]" ... "[[ ## completed ## ]]", about 17
+# tokens), which redraft's executor never writes: the task model gets them on top of its seat's reply length, so
+# a 20-token label reply is not cut off by the format alone.
+FORMAT_TOKENS = 24
+
+
+def model_for(seat: Seat, models: ConfiguredModels, seed: int, extra_tokens: int = 0) -> TalliedLM:
+    """The DSPy LM of a seat: its endpoint from the OAI_CONFIG_LIST, its temperature and reply length (plus
+    `extra_tokens`), the repeat's sampling seed, no cache."""
     entry = models.entry(seat.tag)
     lm = TalliedLM(f"openai/{entry.model}", api_base=entry.base_url, api_key=api_key(entry, models.source) or "none",
-                   temperature=seat.temperature, max_tokens=seat.max_tokens, cache=False, num_retries=entry.max_retries,
+                   temperature=seat.temperature, max_tokens=seat.max_tokens + extra_tokens, cache=False,
+                   num_retries=entry.max_retries,
                    timeout=entry.timeout, seed=seed)
     lm.tally = Tally()
     return lm
@@ -175,7 +182,8 @@ def run_repeat(arm: str, scenario: Scenario, seats: dict[str, Any], models: Conf
     engineer, executor = seats["prompt_engineer"], seats["task_executor"]
     metric = scenario.make_metric()
     assert metric is not None and scenario.metric is not None, "DSPy arms run on labeled tasks only"
-    job = Job(metric=metric, prompt_lm=model_for(engineer, models, seed), task_lm=model_for(executor, models, seed),
+    job = Job(metric=metric, prompt_lm=model_for(engineer, models, seed),
+              task_lm=model_for(executor, models, seed, FORMAT_TOKENS),
               threads=models.endpoint(executor.tag).max_concurrency, seed=seed,
               demos=demo_count(len(scenario.metric.labels or [])))
     splits, start = scenario.splits, start_program(scenario, executor)
@@ -184,7 +192,7 @@ def run_repeat(arm: str, scenario: Scenario, seats: dict[str, Any], models: Conf
         best, dev = COMPILERS[arm](job, start, as_dspy(splits.train), as_dspy(splits.dev))
     seconds = time.monotonic() - t0
     best.save(str(out / f"{arm}-seed{seed}.json"))
-    test_lm = model_for(executor, models, seed)
+    test_lm = model_for(executor, models, seed, FORMAT_TOKENS)
     per_example, unparsed = score_on_test(best, list(splits.test), metric, test_lm, job.threads)
     lms = {"optimizer": job.prompt_lm, "task": job.task_lm}
     predictor = best.predictors()[0]

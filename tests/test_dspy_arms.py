@@ -23,6 +23,7 @@ from redraft.config import load_scenario  # noqa: E402
 from redraft.llm import ConfiguredModels, parse_config_list  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+import dspy_arms  # noqa: E402
 import quality  # noqa: E402
 
 INSTRUCTION = "Name the kind of answer the question asks for."
@@ -90,7 +91,8 @@ def test_an_anchor_arm_runs_and_the_table_sets_it_against_sequential(arm: str, b
     # Every call counted: the scripted usage is 15 tokens a call, and the test made one call per example.
     assert got["calls"] > 0 and got["tokens"] == 15 * got["calls"] and got["test_tokens_per_query"] == 15
     assert len(bench.requests) == got["calls"] + 6
-    assert {r["max_completion_tokens"] for r in bench.requests if r["model"] == "fake-task"} == {20}
+    # The task's 20 reply tokens, plus room for DSPy's field markers.
+    assert {r["max_completion_tokens"] for r in bench.requests if r["model"] == "fake-task"} == {20 + dspy_arms.FORMAT_TOKENS}
     assert (row["anchor"], row["repeat"], row["split_seed"]) == (arm, 0, quality.SPLIT_SEED)
 
     sequential = {**row, "anchor": None, "arms": {"sequential": {**got, "per_example": [[1.0] * 6]}}}
