@@ -21,7 +21,12 @@ over your prompt in position-swapped pairs.
     python bench/quality.py --setup b --task trec
     python bench/quality.py --setup a --task trec
     python bench/quality.py --setup b --task support_reply
+    python bench/quality.py --setup b --task trec --arm dspy_mipro --repeat 0
     python bench/quality.py --table
+
+--arm dspy_mipro or dspy_gepa runs one of DSPy's optimizers instead of compare's arms, as an anchor on the same
+models, split, test carve and metric (bench/dspy_arms.py; it needs the bench-only extra bench-dspy), and --table
+sets its row against sequential's.
 
 --table also says how many times each task's test carve was scored (one row = one scoring): tune on train
 and dev, and score test once for the final table.
@@ -45,6 +50,7 @@ import yaml
 from redraft.compare import ARMS, CompareOptions, compare_scenario, differences
 from redraft.compare.plan import REPEAT_STRIDE
 from redraft.compare.verdict import arm_interval
+from redraft.eval import repeated_difference
 from redraft.llm import ConfiguredModels, EmbeddedServer, default_gguf, parse_config_list
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,6 +87,9 @@ TASKS: dict[str, dict] = {
 # Their score is the judge's preference over the user's prompt (start = 0.5), from pairs in both orders.
 RUBRIC_TASKS = ("support_reply", "product_description")
 SHIPPED = ROOT / "redraft" / "scenarios"
+# DSPy's optimizers as anchors (bench/dspy_arms.py): run one per invocation with --arm, outside compare, on the
+# same scenario, models and test carve; a row of their own, which --table sets against sequential's.
+ANCHORS = ("dspy_mipro", "dspy_gepa")
 
 SETUPS = {
     # setup: (optimizer model, task model); None = the default embedded model
@@ -169,16 +178,25 @@ def scenario_for(name: str, sizes: dict[str, int], rounds: int | None, folder: P
     return path
 
 
-def run_task(args: argparse.Namespace) -> dict:
-    sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
-    split_seed = SPLIT_SEED
+def carve(args: argparse.Namespace) -> tuple[dict[str, int], int]:
+    """The task's split sizes (with the minibatch) and split seed: the shipped ones on a rubric task."""
     if args.task in RUBRIC_TASKS:  # the shipped split, as a user runs it
         shipped = yaml.safe_load((SHIPPED / f"{args.task}.yaml").read_text(encoding="utf-8"))
         sizes = {**shipped["split"], "minibatch": shipped["minibatch"]}
-        split_seed = sizes.pop("seed")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = CACHE / "runs" / f"{stamp}-{args.setup}-{args.task}"
+        return sizes, sizes.pop("seed")
+    return {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}, SPLIT_SEED
+
+
+def run_folder(args: argparse.Namespace, what: str) -> Path:
+    """A new folder for one invocation's servers' logs and outputs, beside the results file's default place."""
+    out = CACHE / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-{args.setup}-{args.task}{what}"
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_task(args: argparse.Namespace) -> dict:
+    sizes, split_seed = carve(args)
+    out = run_folder(args, "")
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         models, names = start_models(args.setup, stack, out)
         path = scenario_for(args.task, sizes, args.rounds, Path(tmp), args.repeat or 0)
@@ -209,11 +227,51 @@ def run_task(args: argparse.Namespace) -> dict:
     }
 
 
+def dspy_arms_module(arm: str):
+    """bench/dspy_arms.py, which imports DSPy: only on --arm's path, so quality.py runs without the extra."""
+    try:
+        import dspy_arms
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("dspy", "optuna"):
+            raise
+        sys.exit(f"--arm {arm} needs DSPy, the bench-only extra: pip install -e '.[bench-dspy]' in a venv of its own "
+                 "(see bench/README.md)")
+    return dspy_arms
+
+
+def run_anchor(args: argparse.Namespace) -> dict:
+    """A DSPy arm on the task's scenario, models and test carve, its repeat k seeded as compare seeds its repeat k
+    (the scenario's seed + REPEAT_STRIDE * k, so --repeat K alone is repeat K of a longer run)."""
+    dspy_arms = dspy_arms_module(args.arm)
+    sizes, split_seed = carve(args)
+    out = run_folder(args, f"-{args.arm}")
+    first, count = (args.repeat, 1) if args.repeat is not None else (0, args.repeats)
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        models, names = start_models(args.setup, stack, out)
+        path = scenario_for(args.task, sizes, None, Path(tmp), first)
+        seed = yaml.safe_load(path.read_text(encoding="utf-8"))["seed"]
+        t0 = time.monotonic()
+        runs = dspy_arms.run(args.arm, path, models, [seed + REPEAT_STRIDE * k for k in range(count)], out)
+        wall = time.monotonic() - t0
+    each = [{**{k: r[k] for k in ("calls", "tokens", "test_tokens_per_query", "seconds")},
+             "per_example": [r["per_example"]], "per_repeat": [round(r["score"], 4)], "dev": [r["dev"]]} for r in runs]
+    details = [{k: v for k, v in r.items() if k != "per_example"} for r in runs]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"), "setup": args.setup, "task": args.task, "models": names,
+        "anchor": args.arm, "dspy": dspy_arms.VERSION, "auto": dspy_arms.AUTO, "rounds": None, "repeats": count,
+        "repeat": args.repeat, "match": None, **sizes, "split_seed": split_seed,
+        "arms": {args.arm: {**summed(each), "details": details}}, "differences": [], "majority": None,
+        "wall_seconds": round(wall, 1), "out": str(out), "verdict": None, "code": code_version(),
+        "loop": loop_version(ANCHOR_CODE),
+    }
+
+
 # What decides a row's scores: the loop, the verdict, the models' clients, the cards and the shipped scenarios.
 # Commits that change only reports, exports or the CLI leave it as it is, so single repeats run in different
 # sessions still join into one row.
 LOOP_CODE = ("redraft/search", "redraft/compare", "redraft/eval", "redraft/chat", "redraft/config", "redraft/llm",
              "redraft/agents", "redraft/scenarios", "bench/quality.py")
+ANCHOR_CODE = (*LOOP_CODE, "bench/dspy_arms.py")  # a DSPy row's: redraft's metric, splits and seats, and the arm
 
 
 def git(*args: str) -> str:
@@ -221,10 +279,10 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
-def loop_version() -> str:
+def loop_version(paths: tuple[str, ...] = LOOP_CODE) -> str:
     """A short hash of the committed code that decides the scores (with '+' when any of it has uncommitted changes)."""
-    trees = " ".join(git("rev-parse", f"HEAD:{path}") for path in LOOP_CODE)
-    changed = git("status", "--porcelain", "--untracked-files=no", "--", *LOOP_CODE)
+    trees = " ".join(git("rev-parse", f"HEAD:{path}") for path in paths)
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *paths)
     return hashlib.sha256(trees.encode()).hexdigest()[:10] + ("+" if changed else "")
 
 
@@ -238,11 +296,12 @@ def row_lines(row: dict) -> list[str]:
     """The markdown lines of one task's result."""
     lines = []
     head = f"| {row['setup']} | {row['task']} | {row.get('repeats', 1)}"
-    for name in ARMS:
+    for name in (*ARMS, *ANCHORS):
         a = row["arms"].get(name)
         if a:
             per_query = a.get("test_tokens_per_query")
-            lines.append(f"{head} | {name} | {a['score']:.3f} | {a['ci'][0]:.3f}..{a['ci'][1]:.3f} | {a['calls']} | "
+            label = f"{name} (DSPy {row['dspy']}, auto={row['auto']})" if name in ANCHORS else name
+            lines.append(f"{head} | {label} | {a['score']:.3f} | {a['ci'][0]:.3f}..{a['ci'][1]:.3f} | {a['calls']} | "
                          f"{a['tokens']:,} | {'' if per_query is None else f'{per_query:.0f}'} | {a['seconds']:.0f} | "
                          f"{row.get('code', '')} |")
     m = row["majority"]
@@ -263,6 +322,38 @@ def row_lines(row: dict) -> list[str]:
     return lines
 
 
+def by_repeat(row: dict, arm: str) -> dict[int, list[float]]:
+    """An arm's test scores per repeat index (a compare of K repeats ran 0..K-1); none in rows from before
+    per_example was recorded."""
+    per_example = row["arms"][arm].get("per_example", [])
+    ks = row.get("repeat")
+    ks = list(range(len(per_example))) if ks is None else [ks] if isinstance(ks, int) else ks
+    return dict(zip(ks, per_example))
+
+
+CARVE = ("setup", "task", "train", "dev", "test", "split_seed")  # same models, splits and test examples
+
+
+def against_sequential(row: dict, rows: list[dict]) -> list[str]:
+    """An anchor row's line sequential − anchor: over the repeats both ran (repeat k of each seeded alike) on the
+    same test examples, with redraft's test of a repeated difference, as compare's differences (not adjusted with
+    them: a test apart). From the sequential row with the most repeats in common, the latest on a tie."""
+    name = row.get("anchor")
+    if name is None:
+        return []
+    mine = by_repeat(row, name)
+    found = [(sorted(mine.keys() & by_repeat(r, "sequential").keys()), r["date"], r) for r in rows
+             if "sequential" in r["arms"] and all(r[k] == row[k] for k in CARVE)]
+    common, _, seq = max(found, key=lambda f: (len(f[0]), f[1]), default=([], "", None))
+    if not common:
+        return []
+    theirs = by_repeat(seq, "sequential")
+    d = repeated_difference([theirs[k] for k in common], [mine[k] for k in common])
+    return [f"| {row['setup']} | {row['task']} | {len(common)} | sequential − {name} | {d.estimate:+.3f} | "
+            f"{d.low:+.3f}..{d.high:+.3f} | p={round(d.p_value, 4)} (repeats {', '.join(map(str, common))}; "
+            f"sequential at code {seq.get('code', '')}) | | | | |"]
+
+
 HEADER = ["| setup | task | repeats | arm | test score | 95% CI | optimization calls | optimization tokens | "
           "test tokens/query | seconds | code |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -279,7 +370,8 @@ def join_repeats(rows: list[dict]) -> list[dict]:
             out.append(r)
             continue
         key = json.dumps([r.get("loop", r["code"]), *(r[k] for k in ("setup", "task", "train", "dev", "test", "minibatch",
-                                                                       "split_seed", "rounds", "match"))])
+                                                                       "split_seed", "rounds", "match")),
+                          r.get("anchor"), r.get("dspy")])
         groups.setdefault(key, {}).setdefault(r["repeat"], r)  # a repeat run twice: the first one counts
     for parts in groups.values():
         out.append(_joined([parts[k] for k in sorted(parts)]) if len(parts) > 1 else next(iter(parts.values())))
@@ -288,24 +380,27 @@ def join_repeats(rows: list[dict]) -> list[dict]:
 
 def _joined(parts: list[dict]) -> dict:
     """One row from single-repeat rows of the same task and code (a rubric arm's judge summaries listed per repeat)."""
-    names = [a for a in ARMS if all(a in p["arms"] for p in parts)]
-    arms = {}
-    for name in names:
-        each = [p["arms"][name] for p in parts]
-        per_example = [rep for a in each for rep in a["per_example"]]
-        ci = arm_interval([sum(v) / len(v) for v in zip(*per_example)])
-        per_query = [a["test_tokens_per_query"] for a in each if a.get("test_tokens_per_query") is not None]
-        arms[name] = {"score": round(sum(sum(r) / len(r) for r in per_example) / len(per_example), 4),
-                      "ci": [round(ci.low, 4), round(ci.high, 4)], "per_example": per_example,
-                      "test_tokens_per_query": sum(per_query) / len(per_query) if per_query else None,
-                      **{k: sum(a[k] for a in each) for k in ("calls", "tokens", "seconds")},
-                      **{k: [v for a in each for v in a.get(k, [])] for k in ("per_repeat", "dev", "candidates", "judged")}}
+    names = [a for a in (*ARMS, *ANCHORS) if all(a in p["arms"] for p in parts)]
+    arms = {name: summed([p["arms"][name] for p in parts]) for name in names}
     diffs = differences({n: arms[n]["per_example"] for n in names})
     return {**parts[0], "repeats": len(parts), "repeat": [p["repeat"] for p in parts], "arms": arms,
             "differences": [{"a": d.a, "b": d.b, "estimate": round(d.estimate, 4), "ci": [round(d.ci_low, 4),
                              round(d.ci_high, 4)], "p": d.p_value, "p_adjusted": d.p_adjusted,
                              "significant": d.significant} for d in diffs],
             "wall_seconds": sum(p["wall_seconds"] for p in parts), "verdict": None}
+
+
+def summed(each: list[dict]) -> dict:
+    """One arm over its repeats' figures (each with per_example as a list of repeats): scores averaged, the interval
+    over the examples' means, costs summed."""
+    per_example = [rep for a in each for rep in a["per_example"]]
+    ci = arm_interval([sum(v) / len(v) for v in zip(*per_example)])
+    per_query = [a["test_tokens_per_query"] for a in each if a.get("test_tokens_per_query") is not None]
+    return {"score": round(sum(sum(r) / len(r) for r in per_example) / len(per_example), 4),
+            "ci": [round(ci.low, 4), round(ci.high, 4)], "per_example": per_example,
+            "test_tokens_per_query": sum(per_query) / len(per_query) if per_query else None,
+            **{k: sum(a[k] for a in each) for k in ("calls", "tokens", "seconds")},
+            **{k: [v for a in each for v in a.get(k, [])] for k in ("per_repeat", "dev", "candidates", "judged")}}
 
 
 def scored_counts(rows: list[dict]) -> list[str]:
@@ -330,30 +425,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, choices=range(20), metavar="K",
                     help="run repeat K alone (0-based), seeded as repeat K of a compare: a long task split over "
                          "sessions; --table joins a task's single repeats of one code version into one row")
-    ap.add_argument("--arms", help=f"comma-separated arms (default: all: {','.join(ARMS)})")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--arms", help=f"comma-separated arms (default: all: {','.join(ARMS)})")
+    which.add_argument("--arm", choices=ANCHORS,
+                       help="run a DSPy anchor arm instead of compare's (labeled tasks; needs the extra bench-dspy): "
+                            "MIPROv2 or GEPA, auto=light, on the same models, split and test carve; its own row")
     ap.add_argument("--match", choices=["calls", "tokens"], default="calls")
     ap.add_argument("--results", type=Path, default=CACHE / "quality-results.jsonl", help="the file each run appends to")
     ap.add_argument("--table", action="store_true", help="print every result gathered so far and exit")
     args = ap.parse_args(argv)
     if args.table:
         rows = [json.loads(x) for x in args.results.read_text().splitlines() if x.strip()] if args.results.exists() else []
-        print("\n".join(HEADER + [line for r in join_repeats(rows) for line in row_lines(r)]))
+        joined = join_repeats(rows)
+        print("\n".join(HEADER + [line for r in joined for line in row_lines(r) + against_sequential(r, joined)]))
         print("\n" + "\n".join(scored_counts(rows)))
         return 0
     if args.task is None:
         ap.error("give --task (or --table)")
+    if args.arm and args.task not in TASKS:
+        ap.error(f"--arm runs on the labeled tasks only: {', '.join(TASKS)}")
     if args.task in TASKS and not DATASETS.is_dir():
         print(f"shared datasets not found at {DATASETS}", file=sys.stderr)
         return 2
-    row = run_task(args)
+    row = run_anchor(args) if args.arm else run_task(args)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with args.results.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
     print(f"\nsetup {row['setup']} ({row['models']['optimizer']} optimizer, {row['models']['task']} task model); "
           f"train {row['train']}, dev {row['dev']}, test {row['test']} (split seed {row['split_seed']}); "
-          f"rounds {row['rounds']}; wall {row['wall_seconds']:.0f} s")
+          f"{'rounds ' + str(row['rounds']) if row['rounds'] else row['anchor']}; wall {row['wall_seconds']:.0f} s")
     print("\n".join(HEADER + row_lines(row)))
-    print(f"\n{row['verdict']}\nappended to {args.results}; run folders in {row['out']}")
+    verdict = row["verdict"] or "--table sets it against sequential where a row of the same carve has it"
+    print(f"\n{verdict}\nappended to {args.results}; run folders in {row['out']}")
     return 0
 
 
