@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 from .chat import OnMessage, ReviewSettings, Runner, Session, build_session, seat_roles
-from .config import (PACKAGE_AGENTS, AgentCard, Budget, Scenario, check_card, load_cards, load_scenario,
-                     majority_baselines, resumed_caps)
+from .config import (PACKAGE_AGENTS, AgentCard, Budget, Scenario, check_card, load_cards, load_role_defaults,
+                     load_scenario, majority_baselines, resumed_caps)
 from .errors import ConfigError, EmbeddedModelError, EndpointError, RunInterrupted, Terminated
 from .llm import (Caller, ConfiguredModels, EmbeddedModels, ModelProvider, OnProgress, cache_folder, check_folder,
                   find_config, interrupts_cancel, make_caller, open_models, serving)
@@ -179,9 +179,14 @@ def _resume(run: RunDir, opts: RunOptions, hooks: Hooks, models: ModelProvider |
 
 
 def _checked_cards(config: RunConfig, run: RunDir) -> dict[str, AgentCard]:
-    """The run's cards as config.json recorded them, checked against their roles as a loaded card is."""
+    """The run's cards as config.json recorded them, checked against their roles as a loaded card is. A template
+    this redraft renders that the run's card lacks (the run began under an earlier version) comes from the role's
+    defaults, as it would for a card loaded now; the card's own templates stay as they were."""
     cards = config.restored_cards()
+    defaults = load_role_defaults()
     for name, card in cards.items():
+        if card.role in defaults:
+            card.templates = defaults[card.role].templates | card.templates
         try:
             check_card(card)
         except ConfigError as exc:

@@ -187,3 +187,23 @@ def test_a_finished_run_is_not_continued_and_the_help_says_so(isolated: Path) ->
     helped = " ".join(cli("resume", "--help", cwd=isolated).stdout.split())
     assert "A finished run is not, not even with --rounds" in helped and "raise (or lower)" not in helped
     assert "test score (held-out, scored once) stay as they are" in helped
+
+
+def test_a_run_begun_before_a_template_was_added_resumes_with_the_role_s_default(isolated: Path) -> None:
+    path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
+    with FakeOpenAI() as srv:
+        cfg = one_model_config(isolated, srv.base_url)
+        first = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "2", cwd=isolated)
+        assert first.returncode == 0, first.stderr
+        run_dir = only_run(isolated)
+        # As an earlier redraft recorded the cards: without the engineer's revise_add and the moderator's compare.
+        config = json.loads((run_dir / "config.json").read_text())
+        del config["cards"]["prompt_engineer"]["templates"]["revise_add"]
+        del config["cards"]["moderator"]["templates"]["compare"]
+        config["cards"]["prompt_engineer"]["templates"]["revise"] += "\nKeep it short."  # the run's own wording
+        (run_dir / "config.json").write_text(json.dumps(config))
+        again = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", "--max-calls", "40", cwd=isolated)
+        assert again.returncode == 0, again.stderr
+        assert summary(run_dir)["stop_reason"] == "round limit reached (2)"
+        revise = [r for r in srv.requests if "Keep it short." in json.dumps(r)]
+        assert revise, "the run's own revise template was replaced"
