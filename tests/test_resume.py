@@ -19,15 +19,21 @@ def summary(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
 
-def test_resume_keeps_the_caps_given_on_the_command_line(isolated: Path) -> None:
+def stopped_after_round_one(isolated: Path, srv: FakeOpenAI) -> tuple[str, Path]:
+    """A two-round run stopped by --max-calls 2 after round 1; its model config and run folder."""
     path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
+    cfg = one_model_config(isolated, srv.base_url)
+    # Round 1 runs the user's own prompt (no engineer call): its two executor calls fill a cap of 2 exactly.
+    first = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "2", cwd=isolated)
+    assert first.returncode == 0, first.stderr
+    run_dir = only_run(isolated)
+    assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 2 reached" and len(srv.requests) == 2
+    return cfg, run_dir
+
+
+def test_resume_keeps_the_caps_given_on_the_command_line(isolated: Path) -> None:
     with FakeOpenAI() as srv:
-        cfg = one_model_config(isolated, srv.base_url)
-        # Round 1 runs the user's own prompt (no engineer call): its two executor calls fill a cap of 2 exactly.
-        first = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "2", cwd=isolated)
-        assert first.returncode == 0, first.stderr
-        run_dir = only_run(isolated)
-        assert summary(run_dir)["stop_reason"] == "budget cap reached: max_calls 2 reached" and len(srv.requests) == 2
+        cfg, run_dir = stopped_after_round_one(isolated, srv)
         assert json.loads((run_dir / "config.json").read_text())["budget"]["max_calls"] == 2
 
         again = cli("resume", str(run_dir), "--config", cfg, "--no-cache", "--quiet", cwd=isolated)
@@ -190,12 +196,8 @@ def test_a_finished_run_is_not_continued_and_the_help_says_so(isolated: Path) ->
 
 
 def test_a_run_begun_before_a_template_was_added_resumes_with_the_role_s_default(isolated: Path) -> None:
-    path = str(write_scenario(isolated, ONE_MODEL + "rounds: 2\n"))
     with FakeOpenAI() as srv:
-        cfg = one_model_config(isolated, srv.base_url)
-        first = cli("run", path, "--config", cfg, "--no-cache", "--quiet", "--max-calls", "2", cwd=isolated)
-        assert first.returncode == 0, first.stderr
-        run_dir = only_run(isolated)
+        cfg, run_dir = stopped_after_round_one(isolated, srv)
         # As an earlier redraft recorded the cards: without the engineer's revise_add and the moderator's compare.
         config = json.loads((run_dir / "config.json").read_text())
         del config["cards"]["prompt_engineer"]["templates"]["revise_add"]
