@@ -145,9 +145,14 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    """Start `redraft ARGS` in the background (to signal, kill or race it)."""
+    """Start `redraft ARGS` in the background (to signal, kill or race it), with Ctrl-C's default disposition as a
+    shell starts it: a child inherits an ignored SIGINT, and Python then never installs its handler, so a test that
+    ran after something left the test process ignoring SIGINT saw Ctrl-C do nothing (in the full suite only)."""
+    import signal
+
     return subprocess.Popen([sys.executable, "-m", "redraft.cli", *args], cwd=cwd, env=cli_env(), text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def one_model_config(folder: Path, base_url: str) -> str:
