@@ -134,9 +134,9 @@ class PromptEngineer(_Seated):
                                                  system=card.render_system(values), user=card.render("revise_add", **values),
                                                  seed=t.scenario.seed + n + 1)
             new = added_sentences(anchor.prompt, added.value.prompt) if added.value is not None else ""
-            if new:
+            if new and added.value is not None:
                 state.pending_feedback = None
-                note = added.value.changes.strip() if added.value is not None else ""
+                note = added.value.changes.strip()
                 return RoundRecord(round=n, prompt=f"{anchor.prompt.rstrip()}\n{new}",
                                    changes=(f"{note} " if note else "") + "(added to the best prompt: the revision repeated "
                                                                           "a prompt tried before)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..config import AgentCard, Scenario
-from ..config.data import Example
 from ..errors import ConfigError
 from ..eval.stats import mean_ci
 from ..llm import ModelProvider

@@ -12,6 +12,6 @@ from .scenario import PACKAGE_SCENARIOS, Scenario, list_scenarios, load_scenario
 __all__ = ["AgentCard", "BASE_VARIABLES", "Baseline", "Budget", "DatasetSpec", "Example", "ExampleResult", "Metric",
            "MetricResult", "MetricSpec", "PACKAGE_AGENTS", "PACKAGE_SCENARIOS", "ROLE_TEMPLATES", "Scenario", "Split",
            "Splits", "allowed_keys", "build_metric", "check_card", "check_value", "extract_label", "extract_number",
-           "find_role", "inline_examples", "list_scenarios", "load_card", "load_cards", "load_examples", "load_role_defaults", "load_model",
-           "load_scenario", "majority_baseline", "majority_baselines", "normalize", "read_rows", "read_text",
+           "find_role", "inline_examples", "list_scenarios", "load_card", "load_cards", "load_examples", "load_model",
+           "load_role_defaults", "load_scenario", "majority_baseline", "majority_baselines", "normalize", "read_rows", "read_text",
            "read_yaml", "resumed_caps", "template_variables", "validation_to_config_error"]

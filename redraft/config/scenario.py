@@ -96,8 +96,8 @@ class Selection(BaseModel):
     # bootstrap: the paired interval's low bound must clear min_effect; mean: the mean difference must;
     # pairwise (rubric only): the Moderator compares the round's outputs with the best prompt's on the same
     # inputs, in both orders, and the round wins when preferred in both orders on more inputs than the best
-    # is (a small panel's 1-10 scores
-    # swing from 1 to 10 on one prompt; which of two outputs is better a model answers more steadily).
+    # is (a small panel's 1-10 scores swing from 1 to 10 on one prompt; which of two outputs is better a model
+    # answers more steadily).
     # auto: mean where a metric scores (many candidates, each gated on train first: an interval on a few
     # dozen dev examples throws real gains away), bootstrap where the panel scores.
     rule: Literal["auto", "bootstrap", "mean", "pairwise"] = "auto"

@@ -16,8 +16,8 @@ class OperatorCycle:
     task model, and the edit that won in every measured run), and the instruction edits in turn for
     the other places, so every kind gets tried.
 
-    Label definitions and decision rules only where there are labels to confuse; reasoning before the answer only for a
-    label task whose replies have room for it and whose best prompt does not reason yet.
+    Label definitions and decision rules only where there are labels to confuse; reasoning before the
+    answer only for a label task whose replies have room for it and whose best prompt does not reason yet.
     """
 
     def __init__(self, per_round: int, labeled_classes: bool, reasoning_room: bool = False):

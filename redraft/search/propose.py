@@ -1,10 +1,11 @@
 """Proposing the round's candidates. Round 1 draws drafts from the meta-instruction, each with its own
 seed (about what best-of-N draws at the chat's calls); later rounds edit the best prompt so far with
 named operators (worked examples from train, a sentence per label from train inputs under it, sentences
-added against the most frequent errors, decision rules, the output instruction, a simpler prompt). A prompt's sentences written as the
-engineer's reply to a user ("Understood.", "Please provide the problem.") are taken out, and a prompt
-that is nothing else is no candidate; a candidate proposed before is dropped, and an edit whose place
-is lost (a repeat, an unusable reply) goes to another draw of worked examples."""
+added against the most frequent errors, decision rules, the output instruction, a simpler prompt). A
+prompt's sentences written as the engineer's reply to a user ("Understood.", "Please provide the
+problem.") are taken out, and a prompt that is nothing else is no candidate; a candidate proposed before
+is dropped, and an edit whose place is lost (a repeat, an unusable reply) goes to another draw of worked
+examples."""
 
 from __future__ import annotations
 
