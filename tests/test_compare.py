@@ -427,9 +427,17 @@ def fair_judge(texts: list[str], args: dict[str, Any]) -> str:
 def test_rubric_scoring_is_the_judges_blind_and_in_both_orders(isolated: Path) -> None:
     models = FakeModels({"pe": engineer(lambda s: 4, 3), "exe": good_reply, "mod": moderator, "crit": critic,
                          "judge": fair_judge})
-    result, _ = compare(rubric_scenario(isolated), models, repeats=1)
+    path = rubric_scenario(isolated)
+    result, _ = compare(path, models, repeats=1)
     assert result.metric == "judge" and result.score_scale == "0-1" and result.models["judge"].tag == "judge"
-    assert list(result.arms) == ["start", "single_shot", "best_of_n", "sequential"]  # no worked examples without targets
+    assert list(result.arms) == list(ARMS)
+    # Worked examples without targets: the optimizer model's replies to train inputs, as the chat shows them.
+    train = {e.input for e in load_scenario(str(path)).splits.train}
+    for shown_in in (result.arms["best_of_n_demos"].repeats[0].prompt, result.arms["demos_only"].repeats[0].rounds[1].prompt):
+        _, shown = split_prompt(shown_in)
+        assert shown and {given for given, _ in shown} <= train
+    taught = [c for c in models.requests("pe") if "response_format" not in c["args"]]
+    assert taught and {c["messages"][-1] for c in taught} <= train
 
     # The chat scores the seed prompt as round 1; the single shot drafts anyway.
     assert result.arms["sequential"].repeats[0].rounds[0].prompt == "Answer the refund request politely."
@@ -570,13 +578,6 @@ def test_match_tokens_spends_the_chats_tokens(isolated: Path) -> None:
     (seq,), (bon,) = result.arms["sequential"].repeats, result.arms["best_of_n"].repeats
     assert abs(bon.tokens - seq.tokens) <= (bon.tokens / bon.candidates) / 2
     assert bon.calls != seq.calls or bon.tokens == seq.tokens  # matched on tokens, not on calls
-
-
-def test_worked_example_arms_need_targets(isolated: Path) -> None:
-    with pytest.raises(ConfigError) as err:
-        compare(rubric_scenario(isolated), sentiment_models(), arms=["best_of_n_demos", "sequential"])
-    assert str(err.value).startswith("--arms: the arms best_of_n_demos show worked examples") and "leave them out" in str(err.value)
-    assert not (isolated / "out").exists()
 
 
 def test_cli_fail_under_gates_on_the_compared_score(isolated: Path) -> None:

@@ -15,13 +15,15 @@ PAIR = re.compile(r'Output A:\s*"""\s*(.*?)\s*"""\s*Output B:\s*"""\s*(.*?)\s*""
 START = "Answer the refund request politely."
 
 
-def scenario(folder: Path, rounds: int = 3) -> Path:
+def scenario(folder: Path, rounds: int = 3, *, start: str = f"task: Answer a refund request under the 30-day policy.\n"
+             f"seed_prompt: {START}", extra: str = "search: {demos: 0}  # every later round a revision\n") -> Path:
+    """Ten refund requests with pairwise selection; `start` gives the task (and seed prompt), `extra` more keys (by
+    default no worked examples: they are test_rubric_examples.py's)."""
     inputs = "\n".join(f'  - "Customer {i} asks for a refund of order {i}."' for i in range(10))
     return write_scenario(folder, f"""\
 name: refunds
 description: Reply to refund requests.
-task: Answer a refund request under the 30-day policy.
-seed_prompt: {START}
+{start}
 inputs:
 {inputs}
 split: {{train: 4, dev: 3, test: 3}}
@@ -33,7 +35,7 @@ critics: [clarity, fidelity]
 rounds: {rounds}
 noise_repeats: 0
 selection: {{rule: pairwise}}
-{ROLES}""")
+{extra}{ROLES}""")
 
 
 def engineer(versions: list[str]):  # noqa: ANN201
@@ -85,7 +87,8 @@ def test_the_round_whose_outputs_win_the_comparisons_is_kept_though_the_panel_sc
     fakes = models([better, worse])
     outcome = run(scenario(isolated), fakes)
     rounds = state_of(outcome)["rounds"]
-    assert [r["prompt"] for r in rounds] == [START, better, worse]
+    # Round 3 dropped the 30 days round 2 stated: the task's sentence stating them is put back.
+    assert [r["prompt"] for r in rounds] == [START, better, f"{worse}\nAnswer a refund request under the 30-day policy."]
     # The panel scores backwards (the better round lower), but the decision is the comparisons'.
     assert rounds[1]["dev"] and max(r["score"] for r in rounds[1]["dev"].values()) < min(r["score"] for r in rounds[0]["dev"].values())
     second, third = rounds[1]["decision"], rounds[2]["decision"]

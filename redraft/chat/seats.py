@@ -3,7 +3,6 @@ so a small model sees a short, focused context instead of the whole chat."""
 
 from __future__ import annotations
 
-import random
 from typing import AsyncGenerator, Sequence
 
 from autogen_agentchat.agents import BaseChatAgent
@@ -12,13 +11,14 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
-from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation
+from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation, restore_facts
 from ..eval import cut_loop
 from ..llm import JsonReply
-from ..records import FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text, wording
+from ..records import (FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text, split_prompt,
+                       with_examples, wording)
 from ..search import (RunContext, Seat, candidates_text, evaluate_round, failures_text, focus_from_errors,
-                      metric_kind, metric_results, panel_results, parent_of, propose_candidates, rescoring_noise,
-                      run_prompt)
+                      metric_kind, metric_results, minibatch_of, panel_results, parent_of, propose_candidates,
+                      rescoring_noise, run_prompt, teacher_examples)
 from ..search.pairwise import judge_pairs
 from ..search.propose import added_sentences
 
@@ -106,17 +106,39 @@ class PromptEngineer(_Seated):
         return Response(chat_message=_msg(self.name, "\n".join(parts), "proposal", n))
 
     async def _propose(self, n: int) -> RoundRecord:
+        """Rubric scenarios: worked examples in even rounds (the optimizer model's replies, checked; every round in
+        compare's demos_only arm), the engineer's revision of the instructions in the others, the examples kept."""
+        t, state = self.table, self.table.state
+        # round 1 is the user's own prompt, so there is always a round to revise
+        anchor = state.best() or state.rounds[-1]
+        instruction, shown = split_prompt(anchor.prompt)
+        if t.scenario.search.edits == "demos" or n % 2 == 0:
+            made = await teacher_examples(t, instruction, n)
+            if made is not None:
+                state.pending_feedback = None
+                return RoundRecord(round=n, prompt=made[0], changes=made[1], origin="demos")
+        record = await self._revise(n, anchor, instruction)
+        if record.origin == "fallback":
+            return record
+        # The task's facts (its numbers, the quoted signature) stay in the prompt: a revision that drops one the best
+        # prompt stated gets the task's own sentence back.
+        revised, gone = restore_facts(t.scenario.task, record.prompt, before=instruction)
+        if gone:
+            record.prompt = revised
+            record.changes += f" (the task's sentences stating {', '.join(gone)} put back: the revision dropped them)"
+        record.prompt = with_examples(record.prompt, shown)
+        return record
+
+    async def _revise(self, n: int, anchor: RoundRecord, instruction: str) -> RoundRecord:
+        """The engineer's revision of the best prompt's instructions (its worked examples are not shown to it)."""
         t, state, card = self.table, self.table.state, self.seat.card
         values = t.base_values() | {"round": str(n)}
-        best = state.best()
-        # round 1 is the user's own prompt, so there is always a round to revise
-        anchor = best or state.rounds[-1]
         last = state.rounds[-1]
         values |= {
             "best_round": str(anchor.round),
             "best_score": score_text(anchor.score),
             "scale": t.scenario.scale.text,
-            "best_prompt": anchor.prompt,
+            "best_prompt": instruction,
             "trajectory": _trajectory(state),
             "critiques": _critiques(last),
             "failures": failures_text(t, last),
@@ -126,27 +148,26 @@ class PromptEngineer(_Seated):
         user = card.render("revise", **values)
         parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
                                               system=card.render_system(values), user=user, seed=t.scenario.seed + n)
-        tried = {wording(r.prompt) for r in state.rounds}
+        tried = {wording(split_prompt(r.prompt)[0]) for r in state.rounds}
         if parsed.value is not None and wording(parsed.value.prompt) in tried:
             # Handed back a prompt tried before, or one that differs only in punctuation: ask for sentences to add
             # to the best one instead.
             added = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
                                                  system=card.render_system(values), user=card.render("revise_add", **values),
                                                  seed=t.scenario.seed + n + 1)
-            new = added_sentences(anchor.prompt, added.value.prompt) if added.value is not None else ""
+            new = added_sentences(instruction, added.value.prompt) if added.value is not None else ""
             if new and added.value is not None:
                 state.pending_feedback = None
                 note = added.value.changes.strip()
-                return RoundRecord(round=n, prompt=f"{anchor.prompt.rstrip()}\n{new}",
+                return RoundRecord(round=n, prompt=f"{instruction.rstrip()}\n{new}",
                                    changes=(f"{note} " if note else "") + "(added to the best prompt: the revision repeated "
                                                                           "a prompt tried before)")
         state.pending_feedback = None
         if parsed.value is not None and parsed.value.prompt.strip():
             return RoundRecord(round=n, prompt=parsed.value.prompt.strip(), changes=parsed.value.changes.strip())
-        # Junk from the model: keep the chat going on the best prompt so far (else the last one), never on the junk.
-        source = best or state.rounds[-1]
-        return RoundRecord(round=n, prompt=source.prompt, changes=f"(reply unusable: {parsed.error}; kept the previous prompt)",
-                           origin="fallback", stand_in=source.stand_in)
+        # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
+        return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {parsed.error}; kept the previous prompt)",
+                           origin="fallback", stand_in=anchor.stand_in)
 
 
 class TaskExecutor(_Seated):
@@ -161,9 +182,7 @@ class TaskExecutor(_Seated):
                      f"{len(record.batch)}, then dev for the promising ones):", candidates_text(record),
                      f"Prompt v{record.round} (the round's best):\n{record.prompt}"]
             return Response(chat_message=_msg(self.name, "\n".join(lines), "outputs", record.round))
-        train = s.splits.train
-        batch = random.Random(s.seed * 7919 + record.round).sample(train, min(s.minibatch, len(train)))
-        batch.sort(key=train.index)
+        batch = minibatch_of(s, record.round)
         todo = {e.id: e for e in [*batch, *s.splits.dev]}
         record.batch = [e.id for e in batch]
         record.outputs = await run_prompt(t, record.prompt, list(todo.values()), record.round)
@@ -287,14 +306,17 @@ class Moderator(_Seated):
                 or prompt_key(record.prompt) == prompt_key(best.prompt)):
             return
         by_id = {e.id: e for e in [*s.splits.train, *s.splits.dev]}
-        ids = [i for i in dict.fromkeys([*record.batch, *(e.id for e in s.splits.dev)]) if i in record.outputs]
+        # An input either prompt shows as a worked example is not compared: its reply there would be copied.
+        shown = {given for p in (record.prompt, best.prompt) for given, _ in split_prompt(p)[1]}
+        ids = [i for i in dict.fromkeys([*record.batch, *(e.id for e in s.splits.dev)])
+               if i in record.outputs and by_id[i].input not in shown]
         theirs = dict(best.outputs)
         missing = [by_id[i] for i in ids if i not in theirs]
         if missing:
             theirs |= await run_prompt(t, best.prompt, missing, record.round)
         seat = Seat(card=self.seat.card, tag=self.seat.tag, temperature=0.0, max_tokens=max(self.seat.max_tokens, 200))
         record.versus_best = await judge_pairs(t, seat, [by_id[i] for i in ids], record.outputs, theirs,
-                                               round_no=record.round, seed=s.seed * 101 + record.round)
+                                               round_no=record.round, seed=s.seed * 101 + record.round, checks=s.checks)
         record.versus_round = best.round
 
     async def _focus(self, record: RoundRecord) -> str:

@@ -21,7 +21,7 @@ from ..config import Baseline, Scenario, majority_baseline
 from ..errors import ConfigError, RedraftError, RunInterrupted
 from ..eval import Interval
 from ..llm import ModelProvider, OnProgress, check_folder, interrupts_cancel, open_models, serving
-from ..records import ARMS, DEMO_ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
+from ..records import ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
 from ..report import write_reports
 from ..search import metric_results, run_prompt
 from ..store import new_folder, now_iso
@@ -51,8 +51,8 @@ MAX_REPEATS = 20  # each repeat is a whole chat per arm: more is hours of calls,
 
 
 def default_arms(scenario: Scenario) -> list[Arm]:
-    """Every arm, without the worked-example arms on a rubric scenario (its inputs have no targets to show)."""
-    return [a for a in ARMS if scenario.labeled or a not in DEMO_ARMS]
+    """Every arm (on a rubric scenario the worked examples are the optimizer model's replies, search/teacher.py)."""
+    return list(ARMS)
 
 
 def check_arms(arms: list[str]) -> list[Arm]:
@@ -125,10 +125,6 @@ def _check_splits_for_arms(scenario: Scenario, arms: list[Arm]) -> None:
     if not scenario.splits.dev and choosers:
         raise scenario.error(key, f"{', '.join(choosers)} choose their prompt on dev examples, but this scenario has none; "
                              "give dev a few examples in the split")
-    demos = [a for a in arms if a in DEMO_ARMS]
-    if demos and not scenario.labeled:
-        raise ConfigError("--arms", f"the arms {', '.join(demos)} show worked examples with their targets, and this "
-                          "scenario's inputs have none (a rubric scenario); leave them out of --arms")
 
 
 async def _run(c: Comparison, *, close: bool) -> CompareResult:

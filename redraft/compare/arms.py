@@ -2,7 +2,8 @@
 
 start: the user's prompt as given, no call. single_shot: one draft. best_of_n: drafts scored on dev, the
 best kept. best_of_n_demos: each draw a draft with worked examples from train, chosen by the loop's own
-code (DSPy's BootstrapFewShotWithRandomSearch is what a user would otherwise run). sequential: the
+code (DSPy's BootstrapFewShotWithRandomSearch is what a user would otherwise run; on a rubric scenario the
+examples are the optimizer model's checked replies, as in the chat). sequential: the
 refinement chat; demos_only: the same chat whose later rounds only draw new worked examples.
 """
 
@@ -17,7 +18,7 @@ from ..chat import Runner, build_session
 from ..errors import BudgetExceeded
 from ..llm import Caller
 from ..records import Arm, ArmRepeat, Candidate, RoundPoint
-from ..search import RunContext, draft, run, score_examples, with_new_demos
+from ..search import RunContext, draft, run, score_examples, teacher_examples, with_new_demos
 from ..store import RunDir
 from .plan import Comparison
 
@@ -136,6 +137,9 @@ async def _candidate(c: Comparison, scorer: RunContext, caller: Caller, k: int, 
     if not demos:
         return drafted.instruction
     s = scorer.scenario
+    if not s.labeled:  # the optimizer model's replies to train inputs, checked, as the chat's examples are
+        made = await teacher_examples(scorer, drafted.instruction, j + 1, draw=j)
+        return made[0] if made is not None else drafted.instruction
     rng = random.Random(s.seed * 7919 + j)
     batch = rng.sample(list(s.splits.train), min(s.minibatch, len(s.splits.train)))
     parent = await run(scorer, drafted, batch, j + 1)

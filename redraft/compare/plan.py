@@ -13,6 +13,7 @@ from ..llm import Caller, ModelProvider, OnProgress, Progress, make_caller
 from ..records import Arm, ArmRepeat, JudgeSummary, ModelUse
 from ..report import projected_spend
 from ..search import RunContext
+from ..search.teacher import RUBRIC_DEMOS
 from .judge import judge_seat, judged_pairs
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ class Comparison:
         # What one best-of-N candidate costs, in calls per role; with worked examples it first runs on a minibatch.
         judges = {} if scenario.labeled else {c.name: 1.0 for c in t.critics}
         self.candidate = {t.engineer.name: 1.0, t.executor.name: float(len(scenario.splits.dev)), **judges}
-        self.demos_candidate = self.candidate | {t.executor.name: float(len(scenario.splits.dev) + scenario.minibatch)}
+        # worked examples: a train minibatch run first (labeled), or the optimizer model's replies (rubric, up to 4)
+        self.demos_candidate = (self.candidate | {t.executor.name: float(len(scenario.splits.dev) + scenario.minibatch)}
+                                if scenario.labeled else self.candidate | {t.engineer.name: 1.0 + 2 * RUBRIC_DEMOS})
         chat = {role: float(n) for role, n in projected_spend(t, models).calls.items()}
         chat[t.executor.name] = chat.get(t.executor.name, 0.0) - len(scenario.splits.test)  # the chat scores no test here
         for name in judges:

@@ -7,9 +7,9 @@ from .cards import (BASE_VARIABLES, PACKAGE_AGENTS, ROLE_TEMPLATES, AgentCard, c
 from .data import DatasetSpec, Example, ExampleResult, Splits, inline_examples, load_examples, read_rows
 from .loader import allowed_keys, check_value, load_model, read_text, read_yaml, validation_to_config_error
 from .metrics import Metric, MetricResult, MetricSpec, build_metric, extract_label, extract_number, normalize
-from .scenario import PACKAGE_SCENARIOS, Scenario, list_scenarios, load_scenario
+from .scenario import PACKAGE_SCENARIOS, Checks, Scenario, list_scenarios, load_scenario
 
-__all__ = ["AgentCard", "BASE_VARIABLES", "Baseline", "Budget", "DatasetSpec", "Example", "ExampleResult", "Metric",
+__all__ = ["Checks", "AgentCard", "BASE_VARIABLES", "Baseline", "Budget", "DatasetSpec", "Example", "ExampleResult", "Metric",
            "MetricResult", "MetricSpec", "PACKAGE_AGENTS", "PACKAGE_SCENARIOS", "ROLE_TEMPLATES", "Scenario", "Split",
            "Splits", "allowed_keys", "build_metric", "check_card", "check_value", "extract_label", "extract_number",
            "find_role", "inline_examples", "list_scenarios", "load_card", "load_cards", "load_examples", "load_model",

@@ -40,6 +40,27 @@ class Search(BaseModel):
     edits: Literal["all", "demos"] = "all"
 
 
+class Checks(BaseModel):
+    """The task's hard constraints on every output, checked by code (`checks:` in a scenario): a word limit or
+    a required ending is a fact about an output, not a judge's opinion. On rubric scenarios the Moderator
+    settles a pair of outputs that fail a different number of checks without asking a model, the engineer
+    is shown what failed, and a worked example the optimizer model writes is shown only when it passes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_words: int | None = Field(default=None, ge=1)
+    max_words: int | None = Field(default=None, ge=1)
+    ends_with: str | None = Field(default=None, min_length=1)  # ignoring white space at the end
+    excludes: list[str] = Field(default_factory=list)  # text no output may contain (case ignored)
+
+    @model_validator(mode="after")
+    def _a_range(self) -> "Checks":
+        if self.min_words is not None and self.max_words is not None and self.min_words > self.max_words:
+            raise ValueError(f"min_words ({self.min_words}) is above max_words ({self.max_words}); expected min_words "
+                             "at most max_words")
+        return self
+
+
 class ScoreScale(BaseModel):
     """The range scores take: a metric's 0-1 on labeled examples, the critic panel's 1-10 otherwise.
 
@@ -137,6 +158,7 @@ class Scenario(BaseModel):
     search: Search = Field(default_factory=Search)  # labeled: candidates per round, screening, worked examples
     noise_repeats: int = Field(default=2, ge=0, le=10)  # extra re-scorings by the first critic, to measure judge noise
     criteria: list[Criterion] = Field(min_length=1)
+    checks: Checks | None = None  # hard constraints on every output, checked by code
     critics: list[str] = Field(default_factory=lambda: ["clarity", "fidelity", "format"], min_length=1)
     rounds: int = Field(default=3, ge=1, le=100)
     stop: StopRules = Field(default_factory=StopRules)
@@ -331,6 +353,9 @@ def _check_units(scenario: Scenario) -> None:
     if scenario.selection.min_effect > span:
         raise scenario.error("selection.min_effect", f"{scenario.selection.min_effect:g} is more than scores can differ; "
                              f"expected a difference from 0 to {span:g} ({scale.why})")
+    if scenario.checks is not None and scenario.labeled:
+        raise scenario.error("checks", "checks settle rubric comparisons and the optimizer model's worked examples; "
+                             "this scenario has targets and its metric scores every output: expected no checks")
     if scenario.selection.rule == "pairwise" and scenario.labeled:
         raise scenario.error("selection.rule", "pairwise compares outputs where the critic panel scores them; this "
                              "scenario has targets and a metric scores it: expected auto, mean or bootstrap")

@@ -56,6 +56,15 @@ def render_prompt(instruction: str, demos: Sequence[Example], replies: dict[str,
     return f"{instruction.strip()}\n\nExamples:\n\n{block}"
 
 
+def with_examples(instruction: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """Instruction and worked examples given as (input, reply) pairs, rendered as render_prompt renders a reply:
+    what split_prompt takes apart again (a rubric prompt's examples are the optimizer model's replies)."""
+    if not pairs:
+        return instruction.strip()
+    block = "\n\n".join(f"Input: {given}\nReply:\n{reply.strip()}" for given, reply in pairs)
+    return f"{instruction.strip()}\n\nExamples:\n\n{block}"
+
+
 _EXAMPLES = "\n\nExamples:\n\n"
 _BLOCK = re.compile(r"Input: (.*?)\nAnswer: ([^\n]*)|Input: (.*?)\nReply:\n(.*)", re.S)
 

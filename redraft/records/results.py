@@ -18,7 +18,6 @@ ARMS: tuple[Arm, ...] = get_args(Arm)
 ARM_NAMES = {"start": "your prompt", "single_shot": "single-shot", "best_of_n": "best-of-N",
              "best_of_n_demos": "best-of-N with worked examples", "demos_only": "worked examples alone",
              "sequential": "sequential refinement"}
-DEMO_ARMS: tuple[Arm, ...] = ("best_of_n_demos", "demos_only")  # labeled scenarios only: worked examples show targets
 
 
 def score_text(x: float | None, width: int = 0) -> str:

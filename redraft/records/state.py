@@ -29,7 +29,8 @@ class PairVerdict(BaseModel):
     backward: Pick | None  # second shown as A, translated back to first/second
     preference: float | None  # mean over the usable orders; None when neither was usable
     consistent: bool | None  # both orders usable and agreeing; None when either was unusable
-    asked: bool = True  # False: the outputs were identical, a tie without a call
+    asked: bool = True  # False: the outputs were identical (a tie), or the task's checks settled it; no call
+    settled: str | None = None  # what settled it without a call: the check the losing output fails
 
 
 class Decision(BaseModel):

@@ -5,15 +5,16 @@ failing examples."""
 from __future__ import annotations
 
 import asyncio
+import random
 import zlib
 from typing import Awaitable, Iterable, TypeVar
 
 from autogen_core.models import AssistantMessage, SystemMessage, UserMessage
 
-from ..config import AgentCard, Example, ExampleResult
-from ..eval import (CriticResult, JudgeNoise, Review, check_review, judge_noise, per_output_panel, review_schema,
-                    review_values)
-from ..llm import JsonReply
+from ..config import AgentCard, Example, ExampleResult, Scenario
+from ..eval import (CriticResult, JudgeNoise, Review, check_review, failed_checks, judge_noise, per_output_panel,
+                    review_schema, review_values)
+from ..llm import JsonReply, Sampling
 from ..records import RoundRecord, split_prompt
 from .context import RunContext, Seat
 
@@ -30,13 +31,16 @@ async def gather_all(coros: Iterable[Awaitable[T]]) -> list[T]:
     return [t.result() for t in tasks]
 
 
-async def run_prompt(table: RunContext, prompt: str, examples: list[Example], round_no: int) -> dict[str, str]:
-    """The executor's outputs for a prompt on examples, run concurrently (bounded per endpoint)."""
+async def run_prompt(table: RunContext, prompt: str, examples: list[Example], round_no: int,
+                     sampling: Sampling | None = None, seed_offset: int = 0) -> dict[str, str]:
+    """The executor's outputs for a prompt on examples, run concurrently (bounded per endpoint); with `sampling`,
+    the same messages sent to another seat's model (a rubric's worked examples are the optimizer model's replies)."""
     seat = table.executor
 
     async def one(e: Example) -> tuple[str, str]:
         messages = [_MESSAGE[role](text) for role, text in executor_messages(seat.card, table.base_values(), prompt, e.input)]
-        result = await table.caller.complete(seat.sampling, messages, round_no=round_no, seed=example_seed(table, e))
+        result = await table.caller.complete(sampling or seat.sampling, messages, round_no=round_no,
+                                             seed=example_seed(table, e) + seed_offset)
         return e.id, result.content.strip() if isinstance(result.content, str) else str(result.content)
 
     return dict(await gather_all(one(e) for e in examples))
@@ -57,6 +61,14 @@ def executor_messages(card: AgentCard, values: dict[str, str], prompt: str, text
                           ("assistant", reply))]
     values = values | {"prompt": instruction, "input": text}
     return [("system", card.render_system(values)), *turns, ("user", card.render("run", **values))]
+
+
+def minibatch_of(scenario: Scenario, round_no: int) -> list[Example]:
+    """A round's train minibatch where one prompt is run per round (rubric scenarios, and round 1 of a labeled
+    one), in train's order: seeded by the round, so the engineer knows it before the executor runs it."""
+    train = list(scenario.splits.train)
+    batch = random.Random(scenario.seed * 7919 + round_no).sample(train, min(scenario.minibatch, len(train)))
+    return sorted(batch, key=train.index)
 
 
 def example_seed(table: RunContext, example: Example) -> int:
@@ -154,7 +166,11 @@ def failures_text(t: RunContext, record: RoundRecord) -> str:
             lines.append(f"    expected: {e.target}\n    got: {got or '(empty)'}"
                          + (f" (read as: {res.extracted})" if res.extracted else ""))
         else:
-            lines.append(f"    output: {record.outputs.get(i, '')[:300]}\n    panel score: {score:.1f}/10")
+            got = record.outputs.get(i, "")
+            lines.append(f"    output: {got[:300]}\n    panel score: {score:.1f}/10")
+            failed = failed_checks(t.scenario.checks, got)
+            if failed:
+                lines.append(f"    fails the task's checks: {'; '.join(failed)}")
     return "\n".join(lines) or "(none)"
 
 

@@ -99,6 +99,8 @@ def preferred(record: RoundRecord) -> Decision:
     mean = statistics.fmean(usable) if usable else 0.5
     both = [v.consistent for v in record.versus_best or [] if v.asked and v.consistent is not None]
     steady = f"; swapping the order kept the verdict in {sum(both)} of {len(both)}" if both else ""
+    settled = sum(1 for v in record.versus_best or [] if v.settled)
+    steady += f"; {settled} settled by the task's checks" if settled else ""
     against = f"round {record.versus_round}'s" if record.versus_round is not None else "the best prompt's"
     reason = (f"preferred to {against} outputs in both orders on {wins} of {len(usable)} inputs, worse in both "
               f"on {losses}, the rest tied or split{steady}")

@@ -1,0 +1,66 @@
+"""The task's hard constraints, checked by code: an output's word count, its ending, text it must not contain
+(a scenario's `checks:`), and the facts of the task a prompt must keep (its numbers and quoted text). A small
+judge weighs a missing signature against a friendlier tone however it likes; these are not matters of taste."""
+
+from __future__ import annotations
+
+import re
+
+from ..config import Checks
+
+_WORD = re.compile(r"\w+(?:['’-]\w+)*")
+
+
+def words(text: str) -> int:
+    """How many words a text has (hyphenated and apostrophe words count once; a dash or a sign does not)."""
+    return len(_WORD.findall(text))
+
+
+def failed_checks(checks: Checks | None, output: str) -> list[str]:
+    """What an output fails of the checks, one phrase each ("has 156 words, at most 120"); empty when it passes."""
+    if checks is None:
+        return []
+    out = []
+    n = words(output)
+    if checks.max_words is not None and n > checks.max_words:
+        out.append(f"has {n} words, at most {checks.max_words}")
+    if checks.min_words is not None and n < checks.min_words:
+        out.append(f"has {n} words, at least {checks.min_words}")
+    if checks.ends_with is not None and not output.rstrip().endswith(checks.ends_with.rstrip()):
+        out.append(f'does not end with "{checks.ends_with}"')
+    low = output.lower()
+    out += [f'contains "{x}"' for x in checks.excludes if x.lower() in low]
+    return out
+
+
+# A fact the task states: a quoted name or phrase, or a number (30 days, 120 words, 5.90).
+_FACT = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|(?<![\w.])(\d+(?:[.,]\d+)?)(?![\w])')
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def task_facts(task: str) -> list[str]:
+    """The task's numbers and quoted text, in order, each once."""
+    found = [next(g for g in m.groups() if g) for m in _FACT.finditer(task)]
+    return list(dict.fromkeys(found))
+
+
+def missing_facts(task: str, prompt: str, before: str | None = None) -> list[str]:
+    """The task's facts a prompt does not state (of those `before`, the prompt it was revised from, stated): the
+    1.5B engineer's rewrite of support_reply dropped the refund policy's 30 and 14 days and the signature."""
+    facts = task_facts(task) if before is None else [f for f in task_facts(task) if _states(before, f)]
+    return [f for f in facts if not _states(prompt, f)]
+
+
+def _states(text: str, fact: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(fact)}(?![\w])", " ".join(text.split())) is not None
+
+
+def restore_facts(task: str, prompt: str, before: str | None = None) -> tuple[str, list[str]]:
+    """The prompt with the task's sentences that state a fact it dropped (one `before` stated) appended, as the
+    task words them; and those facts. A prompt that keeps every fact comes back unchanged."""
+    gone = missing_facts(task, prompt, before)
+    if not gone:
+        return prompt, []
+    sentences = [" ".join(s.split()) for s in _SENTENCE.split(task.strip()) if s.strip()]
+    back = [s for s in sentences if any(f in s for f in gone)]
+    return f"{prompt.rstrip()}\n{' '.join(dict.fromkeys(back))}", gone

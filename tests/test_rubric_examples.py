@@ -1,0 +1,144 @@
+"""Rubric scenarios: worked examples written by the optimizer model and checked by code, the task's hard
+constraints (`checks:`) settling the Moderator's comparisons, and the task's facts kept in every revision."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import run
+from redraft.config import load_scenario
+from redraft.errors import ConfigError
+from redraft.eval import failed_checks, missing_facts, restore_facts
+from redraft.records import split_prompt
+from test_compare import FakeModels
+from test_pairwise import PAIR, contrary_critic, state_of
+from test_pairwise import scenario as pairwise_scenario
+
+SIGN = "— Shop"
+TASK = f'Answer a refund request under the 30-day policy. End with "{SIGN}".'  # no seed prompt: the start is the task
+
+
+def scenario(folder: Path, rounds: int = 2, extra: str = "") -> Path:
+    return pairwise_scenario(folder, rounds, start=f"task: {json.dumps(TASK)}",
+                             extra=f'checks: {{max_words: 12, ends_with: "{SIGN}"}}\n{extra}')
+
+
+def customer(text: str) -> int:
+    return int(re.search(r"Customer (\d+)", text)[1])
+
+
+def engineer(texts: list[str], args: dict[str, Any]) -> str:
+    """As the teacher (the executor's messages, no reply format asked): a short signed reply for even customers, a
+    long unsigned one for odd; as the engineer: a revision."""
+    if "response_format" not in args:
+        n = customer(texts[-1])
+        return f"Refund {n} approved within 30 days. {SIGN}" if n % 2 == 0 else "We are looking into it. " * 6
+    return json.dumps({"prompt": "Answer politely.", "changes": "shorter"})
+
+
+def executor(texts: list[str], args: dict[str, Any]) -> str:
+    """Signs its reply only when a worked example (an assistant turn) showed how."""
+    shown = len(texts) > 2
+    return f"Refund approved within 30 days. {SIGN}" if shown else "We will look into it."
+
+
+def moderator(texts: list[str], args: dict[str, Any]) -> str:
+    if PAIR.search(texts[-1]):
+        return json.dumps({"reason": "no difference", "winner": "tie"})
+    return "Sign every reply."
+
+
+def test_round_2_shows_the_optimizer_models_replies_that_pass_the_checks_and_they_win_on_the_checks(isolated: Path) -> None:
+    path = scenario(isolated)
+    fakes = FakeModels({"pe": engineer, "exe": executor, "mod": moderator, "crit": contrary_critic})
+    outcome = run(path, fakes)
+    rounds = state_of(outcome)["rounds"]
+    splits = load_scenario(str(path)).splits
+    second = rounds[1]
+    assert second["origin"] == "demos"
+    instruction, shown = split_prompt(second["prompt"])
+    assert instruction == TASK and shown
+    # The teacher was asked exactly what the executor would be, on train inputs.
+    asked = [c for c in fakes.requests("pe") if "response_format" not in c["args"]]
+    assert asked and all(TASK in c["messages"][0] for c in asked)
+    taught = {c["messages"][-1] for c in asked}
+    assert taught <= {e.input for e in splits.train}
+    # Only replies that pass the checks are shown (odd customers got a long unsigned reply).
+    assert all(not failed_checks(load_scenario(str(path)).checks, reply) and customer(given) % 2 == 0 for given, reply in shown)
+    failing = [t for t in taught if customer(t) % 2 == 1]
+    assert (f"{len(failing)} of {len(taught)} replies failed the task's checks" in second["changes"]) == bool(failing)
+    # The executor gets them as turns, and now signs: every pair with the unsigned start is settled by the checks,
+    # without asking the Moderator's model.
+    turns = [c for c in fakes.requests("exe") if len(c["messages"]) > 2]
+    assert turns and all(c["messages"][2] == shown[0][1] for c in turns)
+    verdicts = second["versus_best"]
+    # Compared on round 2's minibatch and dev, but not on an input the prompt shows as an example.
+    by_id = {e.id: e.input for e in [*splits.train, *splits.dev]}
+    assert {v["example_id"] for v in verdicts} == {i for i in [*second["batch"], *(e.id for e in splits.dev)]
+                                                  if by_id[i] not in {given for given, _ in shown}}
+    assert verdicts and all(v["settled"] and not v["asked"] and v["preference"] == 1.0 for v in verdicts)
+    assert all(f'does not end with "{SIGN}"' in v["settled"] for v in verdicts)
+    assert not any(PAIR.search(c["messages"][-1]) for c in fakes.requests("mod"))
+    assert second["decision"]["accepted"] and "settled by the task's checks" in second["decision"]["reason"]
+    assert outcome.summary.final_prompt == second["prompt"]
+
+
+def test_a_revision_keeps_the_examples_and_gets_back_the_facts_it_dropped(isolated: Path) -> None:
+    fakes = FakeModels({"pe": engineer, "exe": executor, "mod": moderator, "crit": contrary_critic})
+    outcome = run(scenario(isolated, rounds=3), fakes)
+    third = state_of(outcome)["rounds"][2]
+    instruction, shown = split_prompt(third["prompt"])
+    # "Answer politely." dropped the 30 days and the signature: the task's sentences stating them come back.
+    assert instruction.startswith("Answer politely.\n")
+    assert "Answer a refund request under the 30-day policy." in instruction and f'End with "{SIGN}".' in instruction
+    assert "put back" in third["changes"] and "30" in third["changes"]
+    assert shown == split_prompt(state_of(outcome)["rounds"][1]["prompt"])[1]  # the best prompt's examples, kept
+
+
+def test_without_worked_examples_every_later_round_is_a_revision(isolated: Path) -> None:
+    fakes = FakeModels({"pe": engineer, "exe": executor, "mod": moderator, "crit": contrary_critic})
+    outcome = run(scenario(isolated, extra="search: {demos: 0}\n"), fakes)
+    second = state_of(outcome)["rounds"][1]
+    assert second["origin"] == "prompt_engineer" and "Examples:" not in second["prompt"]
+    assert all("response_format" in c["args"] for c in fakes.requests("pe"))
+    # The revision request shows each failing output's failed checks.
+    (revise,) = fakes.requests("pe")
+    assert f'fails the task\'s checks: does not end with "{SIGN}"' in revise["messages"][-1]
+
+
+def test_checks_count_words_endings_and_excluded_text() -> None:
+    from redraft.config import Checks
+
+    checks = Checks(min_words=3, max_words=6, ends_with="— Shop", excludes=["!", "best"])
+    assert failed_checks(checks, "Your refund is approved. — Shop") == []
+    assert failed_checks(checks, "Best refund ever!") == ['does not end with "— Shop"', 'contains "!"', 'contains "best"']
+    assert failed_checks(checks, "Yes. — Shop") == ["has 2 words, at least 3"]
+    assert failed_checks(None, "anything") == []
+    with pytest.raises(ValueError, match="min_words"):
+        Checks(min_words=9, max_words=3)
+
+
+def test_the_tasks_facts_are_its_numbers_and_quoted_text() -> None:
+    task = 'Refunds within 30 days; opened electronics 14 days. End with "— Shop". Under 120 words.'
+    assert missing_facts(task, 'Refunds within 30 days, 14 for electronics, "— Shop", 120 words.') == []
+    assert missing_facts(task, "Refunds within 300 days.") == ["30", "14", "— Shop", "120"]
+    assert missing_facts(task, "Refunds within 300 days.", before="Refunds in 14 days, under 120 words.") == ["14", "120"]
+    prompt, gone = restore_facts(task, "Be kind. Refunds within 30 days.")
+    assert gone == ["14", "— Shop", "120"]
+    assert prompt == ('Be kind. Refunds within 30 days.\nRefunds within 30 days; opened electronics 14 days. '
+                      'End with "— Shop". Under 120 words.')
+
+
+def test_checks_on_a_labeled_scenario_fail_validation_with_the_key(isolated: Path) -> None:
+    from test_compare import sentiment_scenario
+
+    path = sentiment_scenario(isolated)
+    path.write_text(path.read_text(encoding="utf-8") + "checks: {max_words: 5}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_scenario(str(path))
+    assert "checks" in str(info.value) and "expected no checks" in str(info.value)
