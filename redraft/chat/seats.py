@@ -113,7 +113,7 @@ class PromptEngineer(_Seated):
         anchor = state.best() or state.rounds[-1]
         instruction, shown = split_prompt(anchor.prompt)
         if t.scenario.search.edits == "demos" or n % 2 == 0:
-            made = await teacher_examples(t, instruction, n)
+            made = await teacher_examples(t, instruction, n, replacing=bool(shown))
             if made is not None:
                 state.pending_feedback = None
                 return RoundRecord(round=n, prompt=made[0], changes=made[1], origin="demos")

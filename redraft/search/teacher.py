@@ -9,7 +9,6 @@ ended none with the signature."""
 from __future__ import annotations
 
 import random
-from typing import Sequence
 
 from ..eval import failed_checks
 from ..llm import Sampling
@@ -22,13 +21,13 @@ LONGEST_INPUT = 400  # characters; every example is sent with every call
 
 
 async def teacher_examples(ctx: RunContext, instruction: str, round_no: int, draw: int = 0,
-                           avoid: Sequence[str] = ()) -> tuple[str, str] | None:
+                           replacing: bool = False) -> tuple[str, str] | None:
     """The instruction with worked examples: the optimizer model's replies to train inputs (never dev's: the
     Moderator compares on dev, and leaves out any input a prompt shows), those that pass the checks; and what
     changed. None when no reply passes."""
     s = ctx.scenario
     k = s.search.demos if s.search.demos is not None else RUBRIC_DEMOS
-    pool = [e for e in s.splits.train if e.id not in set(avoid) and len(e.input) <= LONGEST_INPUT]
+    pool = [e for e in s.splits.train if len(e.input) <= LONGEST_INPUT]
     if k <= 0 or not pool:
         return None
     random.Random(s.seed * 41 + round_no + 1009 * draw).shuffle(pool)
@@ -43,5 +42,5 @@ async def teacher_examples(ctx: RunContext, instruction: str, round_no: int, dra
     failing = len(pool) - len(passing)
     note = f"; {failing} of {len(pool)} replies failed the task's checks and are not shown" if failing else ""
     return (with_examples(instruction, [(e.input, replies[e.id]) for e in shown]),
-            f"added {len(shown)} worked examples: replies the optimizer model wrote to train inputs under these "
+            f"{'swapped the worked examples for' if replacing else 'added'} {len(shown)} worked examples: replies the optimizer model wrote to train inputs under these "
             f"instructions{', checked against the task' if s.checks else ''}{note}")
