@@ -427,17 +427,9 @@ def fair_judge(texts: list[str], args: dict[str, Any]) -> str:
 def test_rubric_scoring_is_the_judges_blind_and_in_both_orders(isolated: Path) -> None:
     models = FakeModels({"pe": engineer(lambda s: 4, 3), "exe": good_reply, "mod": moderator, "crit": critic,
                          "judge": fair_judge})
-    path = rubric_scenario(isolated)
-    result, _ = compare(path, models, repeats=1)
+    result, _ = compare(rubric_scenario(isolated), models, repeats=1)
     assert result.metric == "judge" and result.score_scale == "0-1" and result.models["judge"].tag == "judge"
-    assert list(result.arms) == list(ARMS)
-    # Worked examples without targets: the optimizer model's replies to train inputs, as the chat shows them.
-    train = {e.input for e in load_scenario(str(path)).splits.train}
-    for shown_in in (result.arms["best_of_n_demos"].repeats[0].prompt, result.arms["demos_only"].repeats[0].rounds[1].prompt):
-        _, shown = split_prompt(shown_in)
-        assert shown and {given for given, _ in shown} <= train
-    taught = [c for c in models.requests("pe") if "response_format" not in c["args"]]
-    assert taught and {c["messages"][-1] for c in taught} <= train
+    assert list(result.arms) == ["start", "single_shot", "best_of_n", "sequential"]  # no worked examples without targets
 
     # The chat scores the seed prompt as round 1; the single shot drafts anyway.
     assert result.arms["sequential"].repeats[0].rounds[0].prompt == "Answer the refund request politely."
@@ -477,6 +469,30 @@ def test_rubric_scoring_is_the_judges_blind_and_in_both_orders(isolated: Path) -
         expected = [1.0 if "good" in o and "good" not in st else 0.0 if "good" in st and "good" not in o else 0.5
                     for o, st in zip(rep.outputs, result.arms["start"].repeats[0].outputs)]
         assert rep.per_example == expected
+
+
+def test_worked_example_arms_on_a_rubric_scenario_need_search_demos(isolated: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        compare(rubric_scenario(isolated), sentiment_models(), arms=["best_of_n_demos", "sequential"])
+    assert str(err.value).startswith("--arms: the arms best_of_n_demos show worked examples") and "search: {demos: 2}" in str(err.value)
+    assert not (isolated / "out").exists()
+
+
+def test_on_a_rubric_scenario_with_search_demos_the_example_arms_show_the_optimizer_models_replies(isolated: Path) -> None:
+    path = rubric_scenario(isolated)
+    path.write_text(path.read_text(encoding="utf-8") + "search: {demos: 2}\n", encoding="utf-8")
+    models = FakeModels({"pe": engineer(lambda s: 4, 3), "exe": good_reply, "mod": moderator, "crit": critic,
+                         "judge": fair_judge})
+    result, _ = compare(path, models, repeats=1)
+    assert list(result.arms) == list(ARMS)
+    train = {e.input for e in load_scenario(str(path)).splits.train}
+    taught = [c for c in models.requests("pe") if "response_format" not in c["args"]]  # the executor's messages
+    assert taught and {c["messages"][-1] for c in taught} <= train
+    for prompt in (result.arms["best_of_n_demos"].repeats[0].prompt, result.arms["demos_only"].repeats[0].rounds[1].prompt):
+        _, shown = split_prompt(prompt)
+        assert len(shown) == 2 and {given for given, _ in shown} <= train
+    assert [j.against for j in result.arms["demos_only"].judged] == ["start", "sequential"]
+
 
 
 def test_the_judge_defaults_to_the_engineers_model(isolated: Path) -> None:

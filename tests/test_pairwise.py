@@ -16,9 +16,8 @@ START = "Answer the refund request politely."
 
 
 def scenario(folder: Path, rounds: int = 3, *, start: str = f"task: Answer a refund request under the 30-day policy.\n"
-             f"seed_prompt: {START}", extra: str = "search: {demos: 0}  # every later round a revision\n") -> Path:
-    """Ten refund requests with pairwise selection; `start` gives the task (and seed prompt), `extra` more keys (by
-    default no worked examples: they are test_rubric_examples.py's)."""
+             f"seed_prompt: {START}", extra: str = "") -> Path:
+    """Ten refund requests with pairwise selection; `start` gives the task (and seed prompt), `extra` more keys."""
     inputs = "\n".join(f'  - "Customer {i} asks for a refund of order {i}."' for i in range(10))
     return write_scenario(folder, f"""\
 name: refunds
@@ -87,8 +86,7 @@ def test_the_round_whose_outputs_win_the_comparisons_is_kept_though_the_panel_sc
     fakes = models([better, worse])
     outcome = run(scenario(isolated), fakes)
     rounds = state_of(outcome)["rounds"]
-    # Round 3 dropped the 30 days round 2 stated: the task's sentence stating them is put back.
-    assert [r["prompt"] for r in rounds] == [START, better, f"{worse}\nAnswer a refund request under the 30-day policy."]
+    assert [r["prompt"] for r in rounds] == [START, better, worse]
     # The panel scores backwards (the better round lower), but the decision is the comparisons'.
     assert rounds[1]["dev"] and max(r["score"] for r in rounds[1]["dev"].values()) < min(r["score"] for r in rounds[0]["dev"].values())
     second, third = rounds[1]["decision"], rounds[2]["decision"]

@@ -23,9 +23,9 @@ SIGN = "— Shop"
 TASK = f'Answer a refund request under the 30-day policy. End with "{SIGN}".'  # no seed prompt: the start is the task
 
 
-def scenario(folder: Path, rounds: int = 2, extra: str = "") -> Path:
+def scenario(folder: Path, rounds: int = 2, extra: str = "search: {demos: 2}\n") -> Path:
     return pairwise_scenario(folder, rounds, start=f"task: {json.dumps(TASK)}",
-                             extra=f'checks: {{max_words: 12, ends_with: "{SIGN}"}}\n{extra}')
+                             extra=f'checks: {{max_words: 12, ends_with: "{SIGN}"}}\n' + extra)
 
 
 def customer(text: str) -> int:
@@ -100,9 +100,9 @@ def test_a_revision_keeps_the_examples_and_gets_back_the_facts_it_dropped(isolat
     assert shown == split_prompt(state_of(outcome)["rounds"][1]["prompt"])[1]  # the best prompt's examples, kept
 
 
-def test_without_worked_examples_every_later_round_is_a_revision(isolated: Path) -> None:
+def test_without_search_demos_every_later_round_is_a_revision(isolated: Path) -> None:
     fakes = FakeModels({"pe": engineer, "exe": executor, "mod": moderator, "crit": contrary_critic})
-    outcome = run(scenario(isolated, extra="search: {demos: 0}\n"), fakes)
+    outcome = run(scenario(isolated, extra="# no search.demos: no worked examples\n"), fakes)
     second = state_of(outcome)["rounds"][1]
     assert second["origin"] == "prompt_engineer" and "Examples:" not in second["prompt"]
     assert all("response_format" in c["args"] for c in fakes.requests("pe"))

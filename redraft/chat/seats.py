@@ -106,13 +106,14 @@ class PromptEngineer(_Seated):
         return Response(chat_message=_msg(self.name, "\n".join(parts), "proposal", n))
 
     async def _propose(self, n: int) -> RoundRecord:
-        """Rubric scenarios: worked examples in even rounds (the optimizer model's replies, checked; every round in
-        compare's demos_only arm), the engineer's revision of the instructions in the others, the examples kept."""
+        """Rubric scenarios: with `search.demos`, worked examples in even rounds (the optimizer model's replies,
+        checked; every round in compare's demos_only arm); the engineer's revision of the instructions in the
+        others, the examples kept."""
         t, state = self.table, self.table.state
         # round 1 is the user's own prompt, so there is always a round to revise
         anchor = state.best() or state.rounds[-1]
         instruction, shown = split_prompt(anchor.prompt)
-        if t.scenario.search.edits == "demos" or n % 2 == 0:
+        if t.scenario.search.demos and (t.scenario.search.edits == "demos" or n % 2 == 0):
             made = await teacher_examples(t, instruction, n, replacing=bool(shown))
             if made is not None:
                 state.pending_feedback = None
@@ -120,10 +121,10 @@ class PromptEngineer(_Seated):
         record = await self._revise(n, anchor, instruction)
         if record.origin == "fallback":
             return record
-        # The task's facts (its numbers, the quoted signature) stay in the prompt: a revision that drops one the best
-        # prompt stated gets the task's own sentence back.
+        # Where the scenario declares hard constraints (checks), the task's facts (its numbers, the quoted signature)
+        # stay in the prompt too: a revision that drops one the best prompt stated gets the task's own sentence back.
         revised, gone = restore_facts(t.scenario.task, record.prompt, before=instruction)
-        if gone:
+        if gone and t.scenario.checks is not None:
             record.prompt = revised
             record.changes += f" (the task's sentences stating {', '.join(gone)} put back: the revision dropped them)"
         record.prompt = with_examples(record.prompt, shown)

@@ -21,7 +21,7 @@ from ..config import Baseline, Scenario, majority_baseline
 from ..errors import ConfigError, RedraftError, RunInterrupted
 from ..eval import Interval
 from ..llm import ModelProvider, OnProgress, check_folder, interrupts_cancel, open_models, serving
-from ..records import ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
+from ..records import ARMS, DEMO_ARMS, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult, Difference, RoundPoint
 from ..report import write_reports
 from ..search import metric_results, run_prompt
 from ..store import new_folder, now_iso
@@ -51,8 +51,9 @@ MAX_REPEATS = 20  # each repeat is a whole chat per arm: more is hours of calls,
 
 
 def default_arms(scenario: Scenario) -> list[Arm]:
-    """Every arm (on a rubric scenario the worked examples are the optimizer model's replies, search/teacher.py)."""
-    return list(ARMS)
+    """Every arm; on a rubric scenario the worked-example arms only when it asks for examples (`search.demos`: the
+    optimizer model's replies, search/teacher.py)."""
+    return [a for a in ARMS if scenario.labeled or scenario.search.demos or a not in DEMO_ARMS]
 
 
 def check_arms(arms: list[str]) -> list[Arm]:
@@ -121,6 +122,11 @@ def _check_splits_for_arms(scenario: Scenario, arms: list[Arm]) -> None:
         hint = ("add test: N to dataset.split" if scenario.dataset is not None
                 else "add split: {train: .., dev: .., test: ..}")
         raise scenario.error(key, f"compare scores every arm on held-out test examples, but this scenario has none; {hint}")
+    demos = [a for a in arms if a in DEMO_ARMS]
+    if demos and not scenario.labeled and not scenario.search.demos:
+        raise ConfigError("--arms", f"the arms {', '.join(demos)} show worked examples; this scenario's inputs have no "
+                          "targets, so they are the optimizer model's replies, and it asks for none: add search: {demos: 2} "
+                          "to the scenario, or leave them out of --arms")
     choosers = [a for a in arms if a not in ("start", "single_shot")]
     if not scenario.splits.dev and choosers:
         raise scenario.error(key, f"{', '.join(choosers)} choose their prompt on dev examples, but this scenario has none; "

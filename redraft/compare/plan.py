@@ -13,7 +13,6 @@ from ..llm import Caller, ModelProvider, OnProgress, Progress, make_caller
 from ..records import Arm, ArmRepeat, JudgeSummary, ModelUse
 from ..report import projected_spend
 from ..search import RunContext
-from ..search.teacher import RUBRIC_DEMOS
 from .judge import judge_seat, judged_pairs
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class Comparison:
         self.candidate = {t.engineer.name: 1.0, t.executor.name: float(len(scenario.splits.dev)), **judges}
         # worked examples: a train minibatch run first (labeled), or the optimizer model's replies (rubric, up to 4)
         self.demos_candidate = (self.candidate | {t.executor.name: float(len(scenario.splits.dev) + scenario.minibatch)}
-                                if scenario.labeled else self.candidate | {t.engineer.name: 1.0 + 2 * RUBRIC_DEMOS})
+                                if scenario.labeled else self.candidate | {t.engineer.name: 1.0 + 2 * (scenario.search.demos or 0)})
         chat = {role: float(n) for role, n in projected_spend(t, models).calls.items()}
         chat[t.executor.name] = chat.get(t.executor.name, 0.0) - len(scenario.splits.test)  # the chat scores no test here
         for name in judges:

@@ -34,7 +34,9 @@ class Search(BaseModel):
     draft_dev: int = Field(default=2, ge=1, le=16)
     candidates: int = Field(default=3, ge=1, le=8)  # later rounds: edits tried on a train minibatch
     promote: int = Field(default=1, ge=1, le=8)  # edits that beat their parent there and go on to full dev
-    demos: int | None = Field(default=None, ge=0, le=16)  # worked examples per prompt (default: by the labels)
+    # worked examples per prompt (labeled default: by the labels; rubric: none unless set, then the optimizer
+    # model's replies to train inputs)
+    demos: int | None = Field(default=None, ge=0, le=16)
     # later rounds' edits: every kind, or new worked examples alone (compare's demos_only arm: the loop without
     # the engineer's edits and the critics, to show what they add)
     edits: Literal["all", "demos"] = "all"

@@ -2,7 +2,7 @@
 
 from .candidate import (ADDITIONS, Candidate, Evaluation, Operator, prompt_key, render_prompt, split_prompt,
                         with_examples, wording)
-from .results import (ARM_NAMES, ARMS, AgainstStart, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult,
+from .results import (ARM_NAMES, ARMS, DEMO_ARMS, AgainstStart, Arm, ArmRepeat, ArmResult, ComparedExample, CompareResult,
                       Difference, JudgeSummary, HeldOutSummary, PanelSummary, ReviewerAgreement, ReviewerScore, ReviewerSummary, ReviewSummary,
                       RoundPoint, RoundSummary, Summary, UnparsedReview, agreement_text, score_text)
 from .state import FOCUS_NOTE_MAX, CandidateResult, Decision, HeldOutScore, PairVerdict, Pick, ReviewerVerdict, RoundRecord, RunState
@@ -10,7 +10,7 @@ from .transcript import Entry
 from .usage import Ledger, ModelDescription, ModelUse, Usage
 from .words import record_words
 
-__all__ = ["ADDITIONS", "ARMS", "FOCUS_NOTE_MAX", "ARM_NAMES", "Arm", "ArmRepeat", "ArmResult", "JudgeSummary", "Candidate",
+__all__ = ["ADDITIONS", "ARMS", "FOCUS_NOTE_MAX", "ARM_NAMES", "DEMO_ARMS", "Arm", "ArmRepeat", "ArmResult", "JudgeSummary", "Candidate",
            "CandidateResult",
            "CompareResult", "ComparedExample", "Decision", "Difference", "Entry", "Evaluation", "Ledger", "ModelDescription", "ModelUse", "Usage", "HeldOutScore",
            "AgainstStart", "HeldOutSummary", "Operator", "PairVerdict", "PanelSummary", "Pick", "ReviewSummary", "ReviewerAgreement", "ReviewerScore",

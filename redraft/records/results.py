@@ -15,6 +15,8 @@ from .state import CandidateResult, Decision, Origin, ReviewerVerdict
 # the ways compare makes a prompt, in the order they are shown
 Arm = Literal["start", "single_shot", "best_of_n", "best_of_n_demos", "demos_only", "sequential"]
 ARMS: tuple[Arm, ...] = get_args(Arm)
+# Rubric scenarios run these only with `search.demos`: their examples are then the optimizer model's replies.
+DEMO_ARMS: tuple[Arm, ...] = ("best_of_n_demos", "demos_only")
 ARM_NAMES = {"start": "your prompt", "single_shot": "single-shot", "best_of_n": "best-of-N",
              "best_of_n_demos": "best-of-N with worked examples", "demos_only": "worked examples alone",
              "sequential": "sequential refinement"}

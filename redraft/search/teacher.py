@@ -16,7 +16,6 @@ from ..records import with_examples
 from .context import RunContext
 from .evaluate import run_prompt
 
-RUBRIC_DEMOS = 2  # each example is a whole reply sent with every call: two keep a 0.5B's context short
 LONGEST_INPUT = 400  # characters; every example is sent with every call
 
 
@@ -24,9 +23,10 @@ async def teacher_examples(ctx: RunContext, instruction: str, round_no: int, dra
                            replacing: bool = False) -> tuple[str, str] | None:
     """The instruction with worked examples: the optimizer model's replies to train inputs (never dev's: the
     Moderator compares on dev, and leaves out any input a prompt shows), those that pass the checks; and what
-    changed. None when no reply passes."""
+    changed. None when no reply passes, or the scenario asks for none (`search.demos` unset: they cost optimizer
+    calls, and the shipped rubric scenarios ask for 2, which keeps a 0.5B's context short)."""
     s = ctx.scenario
-    k = s.search.demos if s.search.demos is not None else RUBRIC_DEMOS
+    k = s.search.demos or 0
     pool = [e for e in s.splits.train if len(e.input) <= LONGEST_INPUT]
     if k <= 0 or not pool:
         return None
