@@ -48,9 +48,29 @@ def executor(texts: list[str], args: dict[str, Any]) -> str:
 
 
 def moderator(texts: list[str], args: dict[str, Any]) -> str:
-    if PAIR.search(texts[-1]):
-        return json.dumps({"reason": "no difference", "winner": "tie"})
-    return "Sign every reply."
+    """Prefers the reply that cites the 30 days, whichever position it is in; else a focus note."""
+    found = PAIR.search(texts[-1])
+    if found is None:
+        return "Sign every reply."
+    a, b = ("30 days" in x for x in found.groups())
+    return json.dumps({"reason": "cites the policy", "winner": "tie" if a == b else "A" if a else "B"})
+
+
+def test_a_round_the_comparisons_prefer_is_not_kept_when_it_fails_more_checks_and_fewer_win_a_draw() -> None:
+    from redraft.records import PairVerdict, RoundRecord
+    from redraft.search.selection import preferred
+
+    def record(preferences: list[float], checks: tuple[int, int]) -> RoundRecord:
+        verdicts = [PairVerdict(example_id=f"e{i}", forward=None, backward=None, preference=p, consistent=True)
+                    for i, p in enumerate(preferences)]
+        return RoundRecord(round=2, prompt="x", versus_best=verdicts, versus_round=1, checks_failed=checks)
+
+    worse = preferred(record([1.0, 1.0, 1.0], (2, 1)))
+    assert not worse.accepted and "failed 2 of the task's checks there, round 1's 1 (more, so not kept)" in worse.reason
+    assert preferred(record([1.0, 0.5, 0.5], (1, 1))).accepted
+    draw = preferred(record([1.0, 0.0, 0.5], (0, 3)))
+    assert draw.accepted and "(fewer, which decides a draw)" in draw.reason
+    assert not preferred(record([0.0, 0.0, 1.0], (0, 3))).accepted  # fewer failures do not outweigh lost comparisons
 
 
 def test_round_2_shows_the_optimizer_models_replies_that_pass_the_checks_and_they_win_on_the_checks(isolated: Path) -> None:
@@ -72,19 +92,20 @@ def test_round_2_shows_the_optimizer_models_replies_that_pass_the_checks_and_the
     assert all(not failed_checks(load_scenario(str(path)).checks, reply) and customer(given) % 2 == 0 for given, reply in shown)
     failing = [t for t in taught if customer(t) % 2 == 1]
     assert (f"{len(failing)} of {len(taught)} replies failed the task's checks" in second["changes"]) == bool(failing)
-    # The executor gets them as turns, and now signs: every pair with the unsigned start is settled by the checks,
-    # without asking the Moderator's model.
+    # The executor gets them as turns, and now signs. The Moderator's model is still asked about every pair (and
+    # prefers the signed reply); the checks, counted by code, agree.
     turns = [c for c in fakes.requests("exe") if len(c["messages"]) > 2]
     assert turns and all(c["messages"][2] == shown[0][1] for c in turns)
     verdicts = second["versus_best"]
     # Compared on round 2's minibatch and dev, but not on an input the prompt shows as an example.
     by_id = {e.id: e.input for e in [*splits.train, *splits.dev]}
-    assert {v["example_id"] for v in verdicts} == {i for i in [*second["batch"], *(e.id for e in splits.dev)]
-                                                  if by_id[i] not in {given for given, _ in shown}}
-    assert verdicts and all(v["settled"] and not v["asked"] and v["preference"] == 1.0 for v in verdicts)
-    assert all(f'does not end with "{SIGN}"' in v["settled"] for v in verdicts)
-    assert not any(PAIR.search(c["messages"][-1]) for c in fakes.requests("mod"))
-    assert second["decision"]["accepted"] and "settled by the task's checks" in second["decision"]["reason"]
+    compared = [i for i in [*second["batch"], *(e.id for e in splits.dev)] if by_id[i] not in {given for given, _ in shown}]
+    assert {v["example_id"] for v in verdicts} == set(compared)
+    assert verdicts and all(v["asked"] and v["preference"] == 1.0 for v in verdicts)
+    assert len([c for c in fakes.requests("mod") if PAIR.search(c["messages"][-1])]) == 2 * len(compared)
+    assert second["checks_failed"] == [0, len(compared)]  # the start's replies lack the ending
+    assert second["decision"]["accepted"]
+    assert f"its outputs failed 0 of the task's checks there, round 1's {len(compared)}" in second["decision"]["reason"]
     assert outcome.summary.final_prompt == second["prompt"]
 
 

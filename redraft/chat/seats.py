@@ -11,7 +11,8 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
-from ..eval import CriticResult, Proposal, aggregate, error_pattern, proposal_schema, rank_correlation, restore_facts
+from ..eval import (CriticResult, Proposal, aggregate, error_pattern, failed_checks, proposal_schema, rank_correlation,
+                    restore_facts)
 from ..eval import cut_loop
 from ..llm import JsonReply
 from ..records import (FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text, split_prompt,
@@ -317,7 +318,10 @@ class Moderator(_Seated):
             theirs |= await run_prompt(t, best.prompt, missing, record.round)
         seat = Seat(card=self.seat.card, tag=self.seat.tag, temperature=0.0, max_tokens=max(self.seat.max_tokens, 200))
         record.versus_best = await judge_pairs(t, seat, [by_id[i] for i in ids], record.outputs, theirs,
-                                               round_no=record.round, seed=s.seed * 101 + record.round, checks=s.checks)
+                                               round_no=record.round, seed=s.seed * 101 + record.round)
+        if s.checks is not None:  # counted by code: a signature or a word limit is not the comparisons' to weigh
+            record.checks_failed = (sum(len(failed_checks(s.checks, record.outputs[i])) for i in ids),
+                                    sum(len(failed_checks(s.checks, theirs[i])) for i in ids))
         record.versus_round = best.round
 
     async def _focus(self, record: RoundRecord) -> str:

@@ -29,8 +29,7 @@ class PairVerdict(BaseModel):
     backward: Pick | None  # second shown as A, translated back to first/second
     preference: float | None  # mean over the usable orders; None when neither was usable
     consistent: bool | None  # both orders usable and agreeing; None when either was unusable
-    asked: bool = True  # False: the outputs were identical (a tie), or the task's checks settled it; no call
-    settled: str | None = None  # what settled it without a call: the check the losing output fails
+    asked: bool = True  # False: the outputs were identical, a tie without a call
 
 
 class Decision(BaseModel):
@@ -94,6 +93,8 @@ class RoundRecord(BaseModel):
     # rubric scenarios: this round's outputs against the best prompt's on the same inputs, in both orders
     versus_best: list[PairVerdict] | None = None
     versus_round: int | None = None  # the round of the best prompt they were compared with
+    # with the scenario's checks: how many checks the round's outputs and the best's failed on those inputs
+    checks_failed: tuple[int, int] | None = None
     stand_in: bool = False  # no proposal: the task's own text stood in for unusable replies; never the best or final prompt
 
     @property

@@ -9,8 +9,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, Field
 
-from ..config import Checks, Example
-from ..eval import failed_checks
+from ..config import Example
 from ..llm import JsonReply
 from ..records import PairVerdict, Pick
 from .context import RunContext, Seat
@@ -50,23 +49,14 @@ async def ask_pair(ctx: RunContext, seat: Seat, text: str, a: str, b: str, round
 
 
 async def judge_pairs(ctx: RunContext, seat: Seat, examples: Sequence[Example], first: dict[str, str],
-                      second: dict[str, str], *, round_no: int = 0, seed: int, checks: Checks | None = None) -> list[PairVerdict]:
+                      second: dict[str, str], *, round_no: int = 0, seed: int) -> list[PairVerdict]:
     """Each example judged twice, first as A then second as A, so a model's taste for a position cancels out.
-    Identical outputs are a tie without asking (preference 0.5, consistent True): no model call is spent. With
-    `checks` (the Moderator's comparisons), an output that fails fewer of the task's checks than the other wins
-    without asking: a word limit or a signature is counted, not weighed."""
+    Identical outputs are a tie without asking (preference 0.5, consistent True): no model call is spent."""
 
     async def one(i: int, e: Example) -> PairVerdict:
         a, b = first.get(e.id, ""), second.get(e.id, "")
         if a.strip() == b.strip():
             return PairVerdict(example_id=e.id, forward="tie", backward="tie", preference=0.5, consistent=True, asked=False)
-        fails_a, fails_b = failed_checks(checks, a), failed_checks(checks, b)
-        if len(fails_a) != len(fails_b):
-            pick: Pick = "first" if len(fails_a) < len(fails_b) else "second"
-            loser = "second" if pick == "first" else "first"
-            why = "; ".join(fails_b if pick == "first" else fails_a)
-            return PairVerdict(example_id=e.id, forward=pick, backward=pick, preference=_SCORE[pick], consistent=True,
-                               asked=False, settled=f"the {loser} output {why}")
         fwd, back = await gather_all([ask_pair(ctx, seat, e.input, a, b, round_no, seed + 2 * i),
                                       ask_pair(ctx, seat, e.input, b, a, round_no, seed + 2 * i + 1)])
         back = None if back is None else _SWAP[back]  # type: ignore[assignment]

@@ -93,20 +93,31 @@ def preferred(record: RoundRecord) -> Decision:
     """A rubric round against the best prompt, from the Moderator's comparisons of their outputs on the same inputs
     in both orders: it replaces the best when its output is preferred in both orders on more inputs than the
     best's is. A preference in one order only is a tie: a small model often picks by position (the 1.5B kept its
-    verdict under a swap in 1 of 3 pairs of one support_reply round, and that round won on such a split)."""
+    verdict under a swap in 1 of 3 pairs of one support_reply round, and that round won on such a split).
+
+    With the scenario's checks, counted by code on the same inputs: a round whose outputs fail more checks than the
+    best's is not kept whatever the comparisons say (a constraint is necessary, not sufficient: settling each
+    pair by its checks alone kept support_reply replies that signed off and got the refund policy wrong), and
+    one that fails fewer wins a draw."""
     usable = [v.preference for v in record.versus_best or [] if v.preference is not None]
     wins, losses = sum(p == 1.0 for p in usable), sum(p == 0.0 for p in usable)
     mean = statistics.fmean(usable) if usable else 0.5
     both = [v.consistent for v in record.versus_best or [] if v.asked and v.consistent is not None]
     steady = f"; swapping the order kept the verdict in {sum(both)} of {len(both)}" if both else ""
-    settled = sum(1 for v in record.versus_best or [] if v.settled)
-    steady += f"; {settled} settled by the task's checks" if settled else ""
     against = f"round {record.versus_round}'s" if record.versus_round is not None else "the best prompt's"
     reason = (f"preferred to {against} outputs in both orders on {wins} of {len(usable)} inputs, worse in both "
               f"on {losses}, the rest tied or split{steady}")
     if not usable:
         reason = f"no comparison with {against} outputs could be used"
-    return Decision(accepted=wins > losses, rule="pairwise", estimate=mean - 0.5, n=len(usable), reason=reason)
+    accepted = wins > losses
+    if record.checks_failed is not None:
+        ours, theirs = record.checks_failed
+        reason += f"; its outputs failed {ours} of the task's checks there, {against} {theirs}"
+        if ours > theirs:
+            accepted, reason = False, f"{reason} (more, so not kept)"
+        elif ours < theirs and wins == losses and usable:
+            accepted, reason = True, f"{reason} (fewer, which decides a draw)"
+    return Decision(accepted=accepted, rule="pairwise", estimate=mean - 0.5, n=len(usable), reason=reason)
 
 
 def tie_break(state: RunState, record: RoundRecord, decision: Decision) -> Decision:
