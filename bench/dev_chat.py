@@ -36,6 +36,7 @@ from redraft.search.pairwise import judge_pairs
 from redraft.chat import Runner, build_session
 from redraft.config import Budget
 from redraft.llm import make_caller
+from redraft.records import split_prompt
 from redraft.store import RunDir
 
 RESULTS = CACHE / "dev-chat.jsonl"
@@ -90,9 +91,11 @@ async def run_one(args: argparse.Namespace, models, repeat: int, out: Path) -> d
 async def judged_against_start(table, cards, models, final: str, repeat: int) -> dict:  # noqa: ANN001
     """A rubric run's final prompt against your prompt on train and dev (never test), by compare's independent
     judge: both prompts run afresh on every train and dev input, each pair judged in both orders. The final
-    prompt was chosen on some of these inputs, so this leans its way; it is for tuning, not the table."""
+    prompt was chosen on some of these inputs, so this leans its way; it is for tuning, not the table. An input the
+    final prompt shows as a worked example is left out (its reply there would be copied)."""
     s = table.scenario
-    examples = [*s.splits.train, *s.splits.dev]
+    shown = {given for given, _ in split_prompt(final)[1]}
+    examples = [e for e in [*s.splits.train, *s.splits.dev] if e.input not in shown]
     judge = judge_seat(s, cards, models, table)
     mine = await run_prompt(table, final, examples, 0)
     theirs = await run_prompt(table, s.start_prompt, examples, 0)
