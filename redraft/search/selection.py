@@ -96,9 +96,9 @@ def preferred(record: RoundRecord) -> Decision:
     verdict under a swap in 1 of 3 pairs of one support_reply round, and that round won on such a split).
 
     With the scenario's checks, counted by code on the same inputs: a round whose outputs fail more checks than the
-    best's is not kept whatever the comparisons say (a constraint is necessary, not sufficient: settling each
-    pair by its checks alone kept support_reply replies that signed off and got the refund policy wrong), and
-    one that fails fewer wins a draw."""
+    best's is not kept whatever the comparisons say. A constraint is necessary, not sufficient: settling each
+    pair by its checks alone, or a draw by fewer failed checks, kept support_reply prompts whose replies signed
+    off and got the refund policy wrong (compare's judge preferred your prompt's on 3 of 4 train and dev inputs)."""
     usable = [v.preference for v in record.versus_best or [] if v.preference is not None]
     wins, losses = sum(p == 1.0 for p in usable), sum(p == 0.0 for p in usable)
     mean = statistics.fmean(usable) if usable else 0.5
@@ -115,8 +115,6 @@ def preferred(record: RoundRecord) -> Decision:
         reason += f"; its outputs failed {ours} of the task's checks there, {against} {theirs}"
         if ours > theirs:
             accepted, reason = False, f"{reason} (more, so not kept)"
-        elif ours < theirs and wins == losses and usable:
-            accepted, reason = True, f"{reason} (fewer, which decides a draw)"
     return Decision(accepted=accepted, rule="pairwise", estimate=mean - 0.5, n=len(usable), reason=reason)
 
 
