@@ -41,7 +41,8 @@ class Comparison:
         # What one best-of-N candidate costs, in calls per role; with worked examples it first runs on a minibatch.
         judges = {} if scenario.labeled else {c.name: 1.0 for c in t.critics}
         self.candidate = {t.engineer.name: 1.0, t.executor.name: float(len(scenario.splits.dev)), **judges}
-        # worked examples: a train minibatch run first (labeled), or the optimizer model's replies (rubric, up to 4)
+        # worked examples: a train minibatch run first (labeled), or the optimizer model's replies (rubric: up to
+        # twice search.demos, a spare for each reply that fails a check)
         self.demos_candidate = (self.candidate | {t.executor.name: float(len(scenario.splits.dev) + scenario.minibatch)}
                                 if scenario.labeled else self.candidate | {t.engineer.name: 1.0 + 2 * (scenario.search.demos or 0)})
         chat = {role: float(n) for role, n in projected_spend(t, models).calls.items()}

@@ -44,9 +44,10 @@ class Search(BaseModel):
 
 class Checks(BaseModel):
     """The task's hard constraints on every output, checked by code (`checks:` in a scenario): a word limit or
-    a required ending is a fact about an output, not a judge's opinion. On rubric scenarios the Moderator
-    settles a pair of outputs that fail a different number of checks without asking a model, the engineer
-    is shown what failed, and a worked example the optimizer model writes is shown only when it passes."""
+    a required ending is a fact about an output, not a judge's opinion. On rubric scenarios a round whose outputs
+    fail more checks than the best prompt's is not kept (with pairwise selection), the engineer is shown what
+    failed, a revision that drops a fact of the task gets it back, and a worked example the optimizer model
+    writes is shown only when it passes."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -356,7 +357,7 @@ def _check_units(scenario: Scenario) -> None:
         raise scenario.error("selection.min_effect", f"{scenario.selection.min_effect:g} is more than scores can differ; "
                              f"expected a difference from 0 to {span:g} ({scale.why})")
     if scenario.checks is not None and scenario.labeled:
-        raise scenario.error("checks", "checks settle rubric comparisons and the optimizer model's worked examples; "
+        raise scenario.error("checks", "checks gate rubric rounds and the optimizer model's worked examples; "
                              "this scenario has targets and its metric scores every output: expected no checks")
     if scenario.selection.rule == "pairwise" and scenario.labeled:
         raise scenario.error("selection.rule", "pairwise compares outputs where the critic panel scores them; this "

@@ -64,8 +64,8 @@ def executor_messages(card: AgentCard, values: dict[str, str], prompt: str, text
 
 
 def minibatch_of(scenario: Scenario, round_no: int) -> list[Example]:
-    """A round's train minibatch where one prompt is run per round (rubric scenarios, and round 1 of a labeled
-    one), in train's order: seeded by the round, so the engineer knows it before the executor runs it."""
+    """A round's train minibatch where the round's prompts all run on the same one (rubric scenarios, round 1 of a
+    labeled one, a reviewer's edit), in train's order, seeded by the round."""
     train = list(scenario.splits.train)
     batch = random.Random(scenario.seed * 7919 + round_no).sample(train, min(scenario.minibatch, len(train)))
     return sorted(batch, key=train.index)

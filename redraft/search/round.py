@@ -8,13 +8,12 @@ results, and every candidate's scores, with what the next round should fix."""
 
 from __future__ import annotations
 
-import random
 from typing import Sequence
 
 from ..eval import top_error
 from ..records import Candidate, CandidateResult, Evaluation, RoundRecord, prompt_key, score_text
 from .context import RunContext
-from .evaluate import gather_all
+from .evaluate import gather_all, minibatch_of
 from .metric import metric_kind
 from .propose import drafts, edits, refill, usable
 from .screen import highest_on_dev, promoted, run, screen
@@ -56,8 +55,7 @@ async def evaluate_round(ctx: RunContext, record: RoundRecord, proposed: Sequenc
     parent = parent_of(ctx)
     n = record.round
     if parent is None or all(c.operator == "reviewer" for c in proposed):
-        batch = random.Random(s.seed * 7919 + n).sample(list(s.splits.train), min(s.minibatch, len(s.splits.train)))
-        batch.sort(key=list(s.splits.train).index)
+        batch = minibatch_of(s, n)
         if len(proposed) > s.search.draft_dev:  # round 1's many drafts: the minibatch first, the best on to dev
             ids = [e.id for e in batch]
             screened = await gather_all(run(ctx, c, batch, n) for c in proposed)
