@@ -13,10 +13,11 @@ import pytest
 from conftest import run
 from redraft.config import load_scenario
 from redraft.errors import ConfigError
-from redraft.eval import failed_checks, missing_facts, restore_facts
+from redraft.eval import copied_input, failed_checks, missing_facts, new_numbers, restore_facts
 from redraft.records import split_prompt
 from test_compare import FakeModels
 from test_pairwise import PAIR, contrary_critic, state_of
+from test_pairwise import engineer as engineer_of
 from test_pairwise import scenario as pairwise_scenario
 
 SIGN = "— Shop"
@@ -120,6 +121,23 @@ def test_a_revision_keeps_the_examples_and_gets_back_the_facts_it_dropped(isolat
     assert shown == split_prompt(state_of(outcome)["rounds"][1]["prompt"])[1]  # the best prompt's examples, kept
 
 
+def test_a_revision_that_pastes_an_input_or_changes_a_number_of_the_task_is_no_candidate(isolated: Path) -> None:
+    path = scenario(isolated, rounds=3, extra="")
+    email = load_scenario(str(path)).splits.train[1].input
+    changed = TASK.replace("30-day", "45-day")
+    fakes = FakeModels({"pe": engineer_of([f"{TASK}\n{email}", changed]), "exe": executor, "mod": moderator,
+                        "crit": contrary_critic})
+    outcome = run(path, fakes)
+    rounds = state_of(outcome)["rounds"]
+    assert len(fakes.requests("pe")) == 2  # both revisions were asked for, and neither became a candidate
+    pasted, renumbered = rounds[1], rounds[2]
+    assert pasted["origin"] == renumbered["origin"] == "fallback"
+    assert f'it pasted the input "{email}" into the prompt' in pasted["changes"]
+    assert "it changed the task's 30 to 45" in renumbered["changes"]
+    assert all(r["prompt"] == TASK for r in rounds)  # the executor only ever ran your prompt
+    assert outcome.summary.final_prompt == TASK
+
+
 def test_without_search_demos_every_later_round_is_a_revision(isolated: Path) -> None:
     fakes = FakeModels({"pe": engineer, "exe": executor, "mod": moderator, "crit": contrary_critic})
     outcome = run(scenario(isolated, extra="# no search.demos: no worked examples\n"), fakes)
@@ -152,6 +170,15 @@ def test_the_tasks_facts_are_its_numbers_and_quoted_text() -> None:
     assert gone == ["14", "— Shop", "120"]
     assert prompt == ('Be kind. Refunds within 30 days.\nRefunds within 30 days; opened electronics 14 days. '
                       'End with "— Shop". Under 120 words.')
+
+
+def test_a_pasted_input_and_an_invented_number_are_found() -> None:
+    email = "Can I return a book I received 45 days ago? It was a gift."
+    assert copied_input(f"Reply politely.\n{email.upper()}", "Reply politely.", ["Where is my order?", email]) == email
+    assert copied_input(f"Reply politely.\n{email}", f"Reply politely. {email}", [email]) is None  # there before
+    assert copied_input("Reply to: Where is my order?", "Reply.", ["Where is my order?"]) is None  # too short to tell
+    assert new_numbers("Electronics within 21 days, books 30, 120 words.", "Books 30 days.", "Under 120 words.") == ["21"]
+    assert new_numbers("Books within 30 days.", "Books 30 days.") == []
 
 
 def test_checks_on_a_labeled_scenario_fail_validation_with_the_key(isolated: Path) -> None:

@@ -11,8 +11,8 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage, StopMess
 from autogen_core import CancellationToken
 from autogen_core.models import SystemMessage, UserMessage
 
-from ..eval import (CriticResult, Proposal, aggregate, error_pattern, failed_checks, proposal_schema, rank_correlation,
-                    restore_facts)
+from ..eval import (CriticResult, Proposal, aggregate, copied_input, error_pattern, failed_checks, missing_facts,
+                    new_numbers, proposal_schema, rank_correlation, restore_facts)
 from ..eval import cut_loop
 from ..llm import JsonReply
 from ..records import (FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text, split_prompt,
@@ -122,6 +122,11 @@ class PromptEngineer(_Seated):
         record = await self._revise(n, anchor, instruction)
         if record.origin == "fallback":
             return record
+        unfaithful = self._unfaithful(record.prompt, instruction)
+        if unfaithful:
+            # No candidate: a prompt that answers one customer's email, or promises what the policy does not.
+            return RoundRecord(round=n, prompt=anchor.prompt, origin="fallback", stand_in=anchor.stand_in,
+                               changes=f"(revision not used: {unfaithful}; kept the previous prompt)")
         # Where the scenario declares hard constraints (checks), the task's facts (its numbers, the quoted signature)
         # stay in the prompt too: a revision that drops one the best prompt stated gets the task's own sentence back.
         revised, gone = restore_facts(t.scenario.task, record.prompt, before=instruction)
@@ -130,6 +135,22 @@ class PromptEngineer(_Seated):
             record.changes += f" (the task's sentences stating {', '.join(gone)} put back: the revision dropped them)"
         record.prompt = with_examples(record.prompt, shown)
         return record
+
+    def _unfaithful(self, prompt: str, instruction: str) -> str | None:
+        """Why a revision of `instruction` is no candidate: it pastes an input of train or dev into the prompt (the
+        1.5B did, on support_reply: every reply then answered that email), or, where the scenario declares checks,
+        it drops a number of the task and states one neither the task nor the best prompt does (the 1.5B turned
+        "opened electronics only within 14 days" into 21). Else None."""
+        s = self.table.scenario
+        pasted = copied_input(prompt, instruction, [e.input for e in (*s.splits.train, *s.splits.dev)])
+        if pasted is not None:
+            quoted = pasted if len(pasted) <= 60 else pasted[:57].rstrip() + "..."
+            return f'it pasted the input "{quoted}" into the prompt'
+        if s.checks is not None:
+            gone, new = missing_facts(s.task, prompt, before=instruction), new_numbers(prompt, s.task, instruction)
+            if gone and new:
+                return f"it changed the task's {', '.join(gone)} to {', '.join(new)}"
+        return None
 
     async def _revise(self, n: int, anchor: RoundRecord, instruction: str) -> RoundRecord:
         """The engineer's revision of the best prompt's instructions (its worked examples are not shown to it)."""

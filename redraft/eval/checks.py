@@ -5,6 +5,7 @@ judge weighs a missing signature against a friendlier tone however it likes; the
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from ..config import Checks
 
@@ -64,3 +65,24 @@ def restore_facts(task: str, prompt: str, before: str | None = None) -> tuple[st
     sentences = [" ".join(s.split()) for s in _SENTENCE.split(task.strip()) if s.strip()]
     back = [s for s in sentences if any(f in s for f in gone)]
     return f"{prompt.rstrip()}\n{' '.join(dict.fromkeys(back))}", gone
+
+
+def new_numbers(prompt: str, *sources: str) -> list[str]:
+    """The numbers a prompt states that none of `sources` does, in order, each once."""
+    found = [m[3] for m in _FACT.finditer(prompt) if m[3]]
+    return [n for n in dict.fromkeys(found) if not any(_states(s, n) for s in sources)]
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def copied_input(prompt: str, before: str, inputs: Sequence[str], shortest: int = 20) -> str | None:
+    """An input (of `shortest` characters or more) that a prompt quotes word for word and `before` did not: the
+    1.5B engineer pasted a customer's email into support_reply's prompt, so every reply answered that email."""
+    text, was = _flat(prompt), _flat(before)
+    for given in inputs:
+        flat = _flat(given)
+        if len(flat) >= shortest and flat in text and flat not in was:
+            return given
+    return None
