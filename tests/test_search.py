@@ -451,6 +451,56 @@ def test_label_definitions_are_asked_for_from_train_inputs_under_each_label(isol
     assert labels["instruction"].startswith(f"{parent}\n") and len(labels["instruction"]) > len(parent) + 1 and labels["demos"]
 
 
+def test_a_long_earlier_prompt_is_listed_by_whole_sentences_so_an_addition_copied_from_the_list_is_whole(
+        isolated: Path) -> None:
+    """The edit request lists earlier prompts with their dev scores. Cut off mid-word with "...", the 1.5B engineer
+    copied "The outputs will be judge..." into its addition, and that was a final prompt on bbh_navigate. The list
+    shows whole sentences and says how many words it left off; an addition copied from it is whole sentences."""
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+    padding = ("Read the whole review before you decide. Weigh what the reviewer says about the product itself. "
+               "A review that returns the product is negative even when it praises the delivery. "
+               "The outputs will be judged on correct and format, so reply with the label alone.")
+    listed: list[str] = []
+
+    def long_drafts(texts: list[str], args: dict) -> str:
+        user = texts[-1]
+        if "Earlier instructions" in user and "adding to them" in user:  # copies the list's first line as its addition
+            line = user.split("Earlier instructions and their dev scores, best last:\n", 1)[1].split("\n\n")[0]
+            listed.append(line)
+            copied = next(x for x in line.splitlines() if "[q=" in x)  # the worst draft's line
+            return json.dumps({"prompt": copied.split(": ", 1)[1], "changes": "copied"})
+        reply = json.loads(drafting(texts, args))
+        return json.dumps({"prompt": f"{reply['prompt']} {padding}", "changes": reply["changes"]})
+
+    models.clients["pe"].answer = long_drafts
+    state = state_of(run(sentiment_scenario(isolated, rounds=2), models))
+    assert listed, "round 2 asked for an addition"
+    drafts = [line for line in "\n".join(listed).splitlines() if "[q=" in line]
+    assert drafts
+    for line in drafts:  # each longer than the list shows: cut after a sentence
+        assert "..." not in line and re.search(r"[.!?\]] \(\+\d+ words\)$", line), line
+    additions = [ev["candidate"]["instruction"] for ev in state["evaluations"].values()
+                 if ev["candidate"]["operator"] in ("fix_errors", "decision_rules")]
+    assert additions
+    for instruction in additions:
+        assert "..." not in instruction and "words)" not in instruction and instruction.strip()[-1] in ".!?]"
+
+
+@pytest.mark.parametrize("text,limit,shown", [
+    ("Answer yes or no.", 40, "Answer yes or no."),  # short enough: as it is
+    ("Track the position.  Answer yes\nor no. Count each step twice over.", 40,
+     "Track the position. Answer yes or no. (+5 words)"),
+    ("Track the position of the walker along both axes of the grid. Answer yes or no.", 40,
+     "Track the position of the walker along (+9 words)"),  # one long sentence: whole words
+])
+def test_a_listed_prompt_is_cut_after_whole_sentences_and_says_what_it_left_off(text: str, limit: int,
+                                                                                shown: str) -> None:
+    from redraft.records import clipped
+
+    assert clipped(text, limit) == shown
+
+
 @pytest.mark.parametrize("text,added", [
     ("Label the review. Answer positive or negative.", ""),  # handed back whole
     ("Label the review.\nIf it says 'but', weigh the part after it.", "If it says 'but', weigh the part after it."),

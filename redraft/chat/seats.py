@@ -15,8 +15,8 @@ from ..eval import (CriticResult, Proposal, aggregate, copied_input, error_patte
                     new_numbers, proposal_schema, rank_correlation, restore_facts)
 from ..eval import cut_loop
 from ..llm import JsonReply
-from ..records import (FOCUS_NOTE_MAX, RoundRecord, RunState, agreement_text, prompt_key, score_text, split_prompt,
-                       with_examples, wording)
+from ..records import (FOCUS_NOTE_MAX, LEFT_OFF, RoundRecord, RunState, agreement_text, clipped, prompt_key, score_text,
+                       split_prompt, with_examples, wording)
 from ..search import (RunContext, Seat, candidates_text, evaluate_round, failures_text, focus_from_errors,
                       metric_kind, metric_results, minibatch_of, panel_results, parent_of, propose_candidates,
                       rescoring_noise, run_prompt, teacher_examples)
@@ -187,7 +187,9 @@ class PromptEngineer(_Seated):
                                                                           "a prompt tried before)")
         state.pending_feedback = None
         if parsed.value is not None and parsed.value.prompt.strip():
-            return RoundRecord(round=n, prompt=parsed.value.prompt.strip(), changes=parsed.value.changes.strip())
+            # a sentence copied from the list of earlier versions comes without the list's "(+12 words)"
+            return RoundRecord(round=n, prompt=LEFT_OFF.sub("", parsed.value.prompt).strip(),
+                               changes=parsed.value.changes.strip())
         # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
         return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {parsed.error}; kept the previous prompt)",
                            origin="fallback", stand_in=anchor.stand_in)
@@ -372,8 +374,7 @@ class Moderator(_Seated):
 def _trajectory(state: RunState) -> str:
     lines = []
     for r in state.rounds[-4:]:
-        short = " ".join(r.prompt.split())
-        short = short if len(short) <= 160 else short[:157] + "..."
+        short = clipped(r.prompt, 160)
         lines.append(f"- v{r.round} dev {score_text(r.dev_score)}, train {score_text(r.train_score)}: {short}")
     return "\n".join(lines) or "- (none)"
 

@@ -99,6 +99,29 @@ def wording(text: str) -> tuple[str, ...]:
     return tuple(re.findall(r"\w+", text.lower()))
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+LEFT_OFF = re.compile(r"\s*\(\+\d+ words?\)")  # what clipped writes where it left words off
+
+
+def clipped(text: str, limit: int) -> str:
+    """A prompt as a list shows it, in at most about `limit` characters: its first whole sentences (or words, when
+    the first sentence is longer), and how many words were left off, "(+12 words)". A prompt cut off mid-word with
+    "..." is copied as it stands: the 1.5B engineer added "The outputs will be judge..." from such a list to the
+    instructions, and that was a final prompt."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in _SENTENCE_END.split(text):
+        if len(kept) + len(sentence) + 1 > limit:
+            break
+        kept = f"{kept} {sentence}".strip()
+    if not kept:  # the first sentence alone is too long: whole words
+        kept = text[:limit].rsplit(" ", 1)[0] if " " in text[:limit] else text[:limit]
+    left = len(text.split()) - len(kept.split())
+    return f"{kept} (+{left} words)"
+
+
 class Evaluation(BaseModel):
     """Everything one prompt has been run on so far: outputs and scores per example id."""
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from ..eval import Proposal, error_pattern, failures_block, pick_failures, proposal_schema
 from ..llm import JsonReply
-from ..records import ADDITIONS, Candidate, Evaluation, Operator, prompt_key, score_text
+from ..records import ADDITIONS, LEFT_OFF, Candidate, Evaluation, Operator, clipped, prompt_key, score_text
 from .context import RunContext
 from .demos import with_new_demos
 from .evaluate import gather_all
@@ -88,7 +88,8 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
                                             system=card.render_system(values), user=card.render(template, **values),
                                             seed=seed)
     if parsed.value is not None and parsed.value.prompt.strip():
-        prompt, changes = parsed.value.prompt.strip(), parsed.value.changes.strip()
+        # a sentence copied from the list of earlier prompts comes without the list's "(+12 words)"
+        prompt, changes = LEFT_OFF.sub("", parsed.value.prompt).strip(), parsed.value.changes.strip()
         kept, dropped = without_replies(prompt)
         if reads_as_reply(kept) or (dropped and len(kept.split()) < LEAST_WORDS):
             short = " ".join(prompt.split())
@@ -148,8 +149,7 @@ def trajectory(ctx: RunContext, limit: int = 6) -> str:
     scored.sort(key=lambda ev: (ev.mean("dev") or 0.0, -ev.round))
     lines = []
     for ev in scored[-limit:]:
-        short = " ".join(ev.candidate.instruction.split())
-        short = short if len(short) <= 200 else short[:197] + "..."
+        short = clipped(ev.candidate.instruction, 200)
         extra = f" + {len(ev.candidate.demos)} worked examples" if ev.candidate.demos else ""
         lines.append(f"- dev {score_text(ev.mean('dev'))}{extra}: {short}")
     return "\n".join(lines) or "- (none yet)"
@@ -243,7 +243,7 @@ def added_sentences(instruction: str, text: str) -> str:
     order (a small engineer often hands the instructions back first, whole or in part)."""
     have = " ".join(instruction.split()).lower()
     new = []
-    for part in _SENTENCES.split(text.strip())[::2]:
+    for part in _SENTENCES.split(LEFT_OFF.sub("", text).strip())[::2]:
         sentence = " ".join(part.split())
         if sentence and sentence.lower() not in have and sentence.lower() not in " ".join(new).lower():
             new.append(sentence)
