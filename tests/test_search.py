@@ -514,33 +514,34 @@ def test_an_addition_keeps_only_sentences_the_instructions_do_not_have(text: str
     assert added_sentences("Label the review. Answer positive or negative.", text) == added
 
 
-def test_a_tie_on_dev_goes_to_the_prompt_better_on_the_train_examples_both_ran_on() -> None:
-    """On trec, an edit that tied its parent on dev (13 of 30 each) was thrown away and the run ended 0.26
-    on test; the same kind of edit won in three other runs (0.33-0.61). A dev tie now looks at train."""
+def test_a_tie_on_dev_goes_to_the_shorter_prompt_and_train_never_decides_it() -> None:
+    """Thirty dev examples cannot tell two prompts apart by less than one answer. The train examples both ran on
+    are the challenger's minibatch, half of it the best prompt's failures, so they lean toward the challenger;
+    between equals the prompt every test query pays less for wins."""
     from redraft.records import Candidate, Evaluation
     from redraft.config import ExampleResult
     from redraft.search import BestOnDev, MeanWin
     from redraft.records import RoundRecord, RunState
 
-    dev = {f"d{i}": ExampleResult(score=float(i % 2)) for i in range(6)}  # both right on the same 3 of 6
-    dev_other = {f"d{i}": ExampleResult(score=float(i % 2 == 0)) for i in range(6)}  # other 3 of 6: a tie too
+    dev = {f"d{i}": ExampleResult(score=float(i % 2)) for i in range(6)}  # right on 3 of 6
+    dev_other = {f"d{i}": ExampleResult(score=float(i % 2 == 0)) for i in range(6)}  # another 3 of 6: a tie
+    short, long = "Answer yes or no.", "Answer yes or no.\n\nExamples:\n\nInput: a\nAnswer: yes"
 
-    def evaluation(prompt: str, train: str) -> Evaluation:
-        return Evaluation(key=prompt_key(prompt), candidate=Candidate(instruction=prompt), prompt=prompt, round=1,
-                          train={f"t{i}": ExampleResult(score=float(c == "1")) for i, c in enumerate(train)})
-
-    def decide(train_best: str, train_new: str, new_dev: dict, select: BestOnDev):
-        state = RunState(rounds=[RoundRecord(round=1, prompt="best", dev=dev),
-                                 RoundRecord(round=2, prompt="new", dev=new_dev)], best_round=1)
-        state.evaluations = {ev.key: ev for ev in (evaluation("best", train_best), evaluation("new", train_new))}
+    def decide(best: str, new: str, new_dev: dict, select: BestOnDev):
+        state = RunState(rounds=[RoundRecord(round=1, prompt=best, dev=dev),
+                                 RoundRecord(round=2, prompt=new, dev=new_dev)], best_round=1)
+        # the challenger right on all 4 train examples both ran on, the best on none
+        state.evaluations = {prompt_key(p): Evaluation(
+            key=prompt_key(p), candidate=Candidate(instruction=p), prompt=p, round=1,
+            train={f"t{i}": ExampleResult(score=float(p == new)) for i in range(4)}) for p in (best, new)}
         return select.decide(state, state.rounds[1])
 
     select = BestOnDev(MeanWin(), break_ties=True)
-    won = decide("0010", "1110", dev_other, select)
-    assert won.accepted and "tie on dev" in won.reason and "4 train examples" in won.reason and "+0.500" in won.reason
-    assert not decide("1110", "0010", dev_other, select).accepted  # worse on train: the best stays
-    assert not decide("0010", "0010", dev_other, select).accepted  # no better anywhere: the best stays
-    assert not decide("0010", "1110", dev_other, BestOnDev(MeanWin())).accepted  # without the tie-break
-    assert not decide("0010", "1110", dev_other, BestOnDev(MeanWin(), min_effect=0.05, break_ties=True)).accepted
-    lost = {**dev_other, "d0": ExampleResult(score=0.0)}  # one answer worse on dev: train never overturns dev
-    assert not decide("0000", "1111", lost, select).accepted
+    won = decide(long, short, dev_other, select)
+    assert won.accepted and "tie on dev" in won.reason and "shorter" in won.reason
+    kept = decide(short, long, dev_other, select)  # better on train, and longer: the best stays
+    assert not kept.accepted and "best prompt stays" in kept.reason
+    assert not decide(long, short, dev_other, BestOnDev(MeanWin())).accepted  # without the tie rule
+    assert not decide(long, short, dev_other, BestOnDev(MeanWin(), min_effect=0.05, break_ties=True)).accepted
+    lost = {**dev_other, "d0": ExampleResult(score=0.0)}  # one answer worse on dev: shorter never overturns dev
+    assert not decide(long, short, lost, select).accepted
