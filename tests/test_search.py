@@ -487,6 +487,36 @@ def test_a_long_earlier_prompt_is_listed_by_whole_sentences_so_an_addition_copie
         assert "..." not in instruction and "words)" not in instruction and instruction.strip()[-1] in ".!?]"
 
 
+def test_an_edit_that_pastes_a_train_input_into_the_instructions_is_no_candidate(isolated: Path) -> None:
+    """Shown train inputs under each label, the 0.5B engineer added one to trec's instructions as it stood ("What is
+    a specimen of basidiomycetes?"), and that prompt was final. An edit that quotes an input of train or dev is
+    dropped, says why, and its place goes to another draw of worked examples."""
+    from redraft.config import load_scenario
+
+    path = sentiment_scenario(isolated, rounds=2)
+    inputs = [e.input for e in (*load_scenario(path).splits.train, *load_scenario(path).splits.dev)]
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+
+    def pasting(texts: list[str], args: dict) -> str:
+        user = texts[-1]
+        if "Answer <label> when" in user:  # label definitions: a rule, then the first train input shown
+            shown = re.search(r"^- (.+)$", user, re.M).group(1)
+            return json.dumps({"prompt": f"Answer negative when the reviewer regrets it. {shown}", "changes": "rule"})
+        return drafting(texts, args)
+
+    models.clients["pe"].answer = pasting
+    outcome = run(path, models)
+    state = state_of(outcome)
+    operators = [ev["candidate"]["operator"] for ev in state["evaluations"].values()]
+    assert "define_labels" not in operators
+    for ev in state["evaluations"].values():
+        assert not any(i in ev["candidate"]["instruction"] for i in inputs), ev["candidate"]["instruction"]
+    transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "define_labels unusable: it pasted the input" in transcript
+    assert len(state["rounds"][1]["candidates"]) == 3  # still a choice among three: a draw took its place
+
+
 @pytest.mark.parametrize("text,limit,shown", [
     ("Answer yes or no.", 40, "Answer yes or no."),  # short enough: as it is
     ("Track the position.  Answer yes\nor no. Count each step twice over.", 40,

@@ -144,8 +144,7 @@ class PromptEngineer(_Seated):
         s = self.table.scenario
         pasted = copied_input(prompt, instruction, [e.input for e in (*s.splits.train, *s.splits.dev)])
         if pasted is not None:
-            quoted = pasted if len(pasted) <= 60 else pasted[:57].rstrip() + "..."
-            return f'it pasted the input "{quoted}" into the prompt'
+            return f'it pasted the input "{clipped(pasted, 60)}" into the prompt'
         if s.checks is not None:
             gone, new = missing_facts(s.task, prompt, before=instruction), new_numbers(prompt, s.task, instruction)
             if gone and new:

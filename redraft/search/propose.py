@@ -13,7 +13,7 @@ import random
 import re
 from typing import Sequence
 
-from ..eval import Proposal, error_pattern, failures_block, pick_failures, proposal_schema
+from ..eval import Proposal, copied_input, error_pattern, failures_block, pick_failures, proposal_schema
 from ..llm import JsonReply
 from ..records import ADDITIONS, LEFT_OFF, Candidate, Evaluation, Operator, clipped, prompt_key, score_text
 from .context import RunContext
@@ -187,6 +187,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     # together). Zero-shot edits against a few-shot draw lost every round 2 on trec (0 of 6 reached dev).
     drawn = await with_new_demos(ctx, parent, round_no) if "demos" in ops else None
     carry = drawn if drawn is not None and not base.demos else base
+    inputs = [e.input for e in (*s.splits.train, *s.splits.dev)]  # an instruction quotes none of them
 
     async def ask(op: Operator, seed: int) -> tuple[str | None, str, str | None]:
         if op == "define_labels":  # the instructions are not shown: asked to add to them, the 1.5B handed them back
@@ -200,6 +201,9 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
         if op == "demos":
             return drawn
         prompt, changes, error = await ask(op, s.seed + 100 * round_no + i)
+        pasted = copied_input(prompt, base.instruction, inputs) if prompt is not None else None
+        if pasted is not None:  # the 0.5B added "What is a specimen of basidiomycetes?" under trec's labels
+            prompt, error = None, f'it pasted the input "{clipped(pasted, 60)}" into the instructions'
         if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
             added = added_sentences(base.instruction, prompt)
             prompt, error = ((f"{base.instruction.rstrip()}\n{added}", None) if added
