@@ -177,6 +177,17 @@ def test_a_pasted_input_and_an_invented_number_are_found() -> None:
     assert copied_input(f"Reply politely.\n{email.upper()}", "Reply politely.", ["Where is my order?", email]) == email
     assert copied_input(f"Reply politely.\n{email}", f"Reply politely. {email}", [email]) is None  # there before
     assert copied_input("Reply to: Where is my order?", "Reply.", ["Where is my order?"]) is None  # too short to tell
+    # Word for word without case or punctuation, whole or seven words in a row that no other input has (sst2's 1.5B
+    # engineer wrote both into its instructions); what inputs share is the task's wording.
+    reviews = ["a horrible , 99-minute stink bomb .",
+               "but while the highly predictable narrative falls short , treasure planet is truly gorgeous to behold ."]
+    assert copied_input("Answer negative for 'a horrible, 99-minute stink bomb.'", "Answer.", reviews) == reviews[0]
+    assert copied_input("Answer positive for 'treasure planet is truly gorgeous to behold.'", "", reviews) == reviews[1]
+    assert copied_input("Answer positive for 'is truly gorgeous to behold.'", "", reviews) is None  # five words
+    walks = ["If you follow these instructions, do you return to the starting point? Take 3 steps. Turn around.",
+             "If you follow these instructions, do you return to the starting point? Always face forward. Take 2 steps."]
+    assert copied_input("If you follow these instructions, do you return to the starting point? Count.", "", walks) is None
+    assert copied_input("Always face forward. Take 2 steps.", "", walks) is None  # six words of one input
     assert new_numbers("Electronics within 21 days, books 30, 120 words.", "Books 30 days.", "Under 120 words.") == ["21"]
     assert new_numbers("Books within 30 days.", "Books 30 days.") == []
 

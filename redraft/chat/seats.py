@@ -142,7 +142,7 @@ class PromptEngineer(_Seated):
         it drops a number of the task and states one neither the task nor the best prompt does (the 1.5B turned
         "opened electronics only within 14 days" into 21). Else None."""
         s = self.table.scenario
-        pasted = copied_input(prompt, instruction, [e.input for e in (*s.splits.train, *s.splits.dev)])
+        pasted = copied_input(prompt, f"{instruction}\n{s.task}", [e.input for e in (*s.splits.train, *s.splits.dev)])
         if pasted is not None:
             return f'it pasted the input "{clipped(pasted, 60)}" into the prompt'
         if s.checks is not None:

@@ -73,16 +73,33 @@ def new_numbers(prompt: str, *sources: str) -> list[str]:
     return [n for n in dict.fromkeys(found) if not any(_states(s, n) for s in sources)]
 
 
-def _flat(text: str) -> str:
-    return " ".join(text.split()).casefold()
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\w+", text.casefold())
 
 
-def copied_input(prompt: str, before: str, inputs: Sequence[str], shortest: int = 20) -> str | None:
-    """An input (of `shortest` characters or more) that a prompt quotes word for word and `before` did not: the
-    1.5B engineer pasted a customer's email into support_reply's prompt, so every reply answered that email."""
-    text, was = _flat(prompt), _flat(before)
-    for given in inputs:
-        flat = _flat(given)
-        if len(flat) >= shortest and flat in text and flat not in was:
-            return given
+def _spans(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def copied_input(prompt: str, before: str, inputs: Sequence[str], shortest: int = 20, span: int = 7) -> str | None:
+    """An input (of `shortest` characters or more) that a prompt quotes and `before` did not, compared word by word
+    without case or punctuation: the whole input, or `span` words in a row that no other input has (what inputs
+    share, such as bbh_navigate's "If you follow these instructions", is the task's wording, not one input's). The
+    1.5B engineer pasted a customer's email into support_reply's prompt, so every reply answered that email; on
+    sst2 it wrote "Answer negative when you see a sentence that says 'a horrible , 99-minute stink bomb.'" and
+    "... 'treasure planet is truly gorgeous to behold.'" (the end of a longer review) into the instructions."""
+    text, was = _tokens(prompt), _tokens(before)
+    given = [(i, _tokens(i)) for i in inputs if len(" ".join(i.split())) >= shortest]
+    shared: dict[tuple[str, ...], int] = {}
+    for _, w in given:
+        for gram in _spans(w, span):
+            shared[gram] = shared.get(gram, 0) + 1
+    quoted, old = _spans(text, span), _spans(was, span)
+    for original, w in given:
+        if len(w) <= span:
+            whole = tuple(w)
+            if whole and whole in _spans(text, len(w)) and whole not in _spans(was, len(w)):
+                return original
+        elif any(g in quoted and g not in old and shared[g] == 1 for g in _spans(w, span)):
+            return original
     return None

@@ -201,7 +201,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
         if op == "demos":
             return drawn
         prompt, changes, error = await ask(op, s.seed + 100 * round_no + i)
-        pasted = copied_input(prompt, base.instruction, inputs) if prompt is not None else None
+        pasted = copied_input(prompt, f"{base.instruction}\n{s.task}", inputs) if prompt is not None else None
         if pasted is not None:  # the 0.5B added "What is a specimen of basidiomycetes?" under trec's labels
             prompt, error = None, f'it pasted the input "{clipped(pasted, 60)}" into the instructions'
         if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
