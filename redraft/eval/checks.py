@@ -95,11 +95,11 @@ def copied_input(prompt: str, before: str, inputs: Sequence[str], shortest: int 
         for gram in _spans(w, span):
             shared[gram] = shared.get(gram, 0) + 1
     quoted, old = _spans(text, span), _spans(was, span)
+    flat, flat_was = f" {' '.join(text)} ", f" {' '.join(was)} "
     for original, w in given:
-        if len(w) <= span:
-            whole = tuple(w)
-            if whole and whole in _spans(text, len(w)) and whole not in _spans(was, len(w)):
-                return original
-        elif any(g in quoted and g not in old and shared[g] == 1 for g in _spans(w, span)):
+        whole = f" {' '.join(w)} "
+        if len(w) <= span and whole.strip() and whole in flat and whole not in flat_was:
+            return original
+        if len(w) > span and any(g in quoted and g not in old and shared[g] == 1 for g in _spans(w, span)):
             return original
     return None
