@@ -120,3 +120,16 @@ def test_the_default_model_is_qwen_when_fetched_else_smollm2(isolated: Path, mon
     (isolated / "mine.gguf").write_bytes(b"GGUF" + bytes(16))
     monkeypatch.setenv("REDRAFT_GGUF", str(isolated / "mine.gguf"))
     assert default_gguf() == isolated / "mine.gguf"  # REDRAFT_GGUF (like --gguf) comes first
+
+
+def test_a_reply_loses_the_lines_it_copied_from_the_request_and_keeps_its_own() -> None:
+    """The rubric chat's revision can hand back the request's heading above the prompt; only the request's own
+    lines go (with what was filled in for their variables), a prompt's line that merely shares a word stays."""
+    from redraft.config.cards import load_cards
+
+    engineer = load_cards()["prompt_engineer"]
+    reply = ("Best prompt so far (round 2, score 6.0 on a 1-10 scale):\n"
+             "Write a short reply to the customer.\nThe best reply states the refund policy.")
+    assert engineer.without_echo("revise", reply) == ("Write a short reply to the customer.\n"
+                                                      "The best reply states the refund policy.")
+    assert engineer.without_echo("revise", "Task: write the reply.") == "Task: write the reply."

@@ -575,3 +575,31 @@ def test_a_tie_on_dev_goes_to_the_shorter_prompt_and_train_never_decides_it() ->
     assert not decide(long, short, dev_other, BestOnDev(MeanWin(), min_effect=0.05, break_ties=True)).accepted
     lost = {**dev_other, "d0": ExampleResult(score=0.0)}  # one answer worse on dev: shorter never overturns dev
     assert not decide(long, short, lost, select).accepted
+
+
+def test_a_line_the_engineer_copied_from_the_request_never_reaches_a_prompt(isolated: Path) -> None:
+    """Asked for sentences to add, the 1.5B answered bbh_navigate with the request's own heading, "Current
+    instructions (dev score 0.60 on a 0-1 scale, higher is better):", and that line was in the final prompt. A line
+    of the request's wording is taken out of every reply; a reply that is nothing else is no candidate."""
+    path = sentiment_scenario(isolated, rounds=3)
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+    heading = re.compile(r"^Current instructions \(dev score .+\):$", re.M)
+
+    def echoing(texts: list[str], args: dict) -> str:
+        user = texts[-1]
+        if "stop the most frequent error" in user:  # fix_errors: the heading above a real sentence
+            copied = heading.search(user).group(0)
+            return json.dumps({"prompt": f"{copied}\nWeigh the words after 'but' most.", "changes": "rule"})
+        if "What to add:" in user:  # every other addition: the heading alone
+            return json.dumps({"prompt": heading.search(user).group(0), "changes": "heading"})
+        return drafting(texts, args)
+
+    models.clients["pe"].answer = echoing
+    outcome = run(path, models)
+    state = state_of(outcome)
+    instructions = [ev["candidate"]["instruction"] for ev in state["evaluations"].values()]
+    assert not any("Current instructions" in i or "dev score" in i for i in instructions), instructions
+    assert any(i.endswith("Weigh the words after 'but' most.") for i in instructions)
+    transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "unusable: it only copied lines of the request" in transcript

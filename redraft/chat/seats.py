@@ -177,7 +177,8 @@ class PromptEngineer(_Seated):
             added = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
                                                  system=card.render_system(values), user=card.render("revise_add", **values),
                                                  seed=t.scenario.seed + n + 1)
-            new = added_sentences(instruction, added.value.prompt) if added.value is not None else ""
+            reply = card.without_echo("revise_add", added.value.prompt) if added.value is not None else ""
+            new = added_sentences(instruction, reply)
             if new and added.value is not None:
                 state.pending_feedback = None
                 note = added.value.changes.strip()
@@ -185,12 +186,14 @@ class PromptEngineer(_Seated):
                                    changes=(f"{note} " if note else "") + "(added to the best prompt: the revision repeated "
                                                                           "a prompt tried before)")
         state.pending_feedback = None
-        if parsed.value is not None and parsed.value.prompt.strip():
-            # a sentence copied from the list of earlier versions comes without the list's "(+12 words)"
-            return RoundRecord(round=n, prompt=LEFT_OFF.sub("", parsed.value.prompt).strip(),
-                               changes=parsed.value.changes.strip())
+        # a sentence copied from the list of earlier versions comes without the list's "(+12 words)", and a line
+        # copied from the request ("Best prompt so far (round 2, …):") is no part of a prompt
+        revised = card.without_echo("revise", LEFT_OFF.sub("", parsed.value.prompt)) if parsed.value is not None else ""
+        if parsed.value is not None and revised:
+            return RoundRecord(round=n, prompt=revised, changes=parsed.value.changes.strip())
         # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
-        return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {parsed.error}; kept the previous prompt)",
+        why = parsed.error or "it only copied lines of the request"
+        return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {why}; kept the previous prompt)",
                            origin="fallback", stand_in=anchor.stand_in)
 
 

@@ -4,6 +4,7 @@ the templates each role needs and the variables each is given, and the check of 
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 from collections.abc import Iterable
 from pathlib import Path
@@ -121,6 +122,14 @@ class AgentCard(BaseModel):
             )
         return render(self.templates[template], values, file=self.source, key=f"templates.{template}")
 
+    def without_echo(self, template: str, reply: str) -> str:
+        """A reply without the lines it copied from the request's own wording: a heading or an ask of the
+        template ("Current instructions (dev score 0.60 on a 0-1 scale, higher is better):"), each $variable
+        standing for whatever was filled in. A small model hands such lines back as if they were its text."""
+        frame = _frame(self.templates.get(template, ""))
+        lines = [line for line in reply.splitlines() if not any(p.fullmatch(" ".join(line.split())) for p in frame)]
+        return "\n".join(lines).strip()
+
     def render_system(self, values: dict[str, Any]) -> str:
         """The card's system message, with the same variables as the template it goes with."""
         _check_call(self.role, "system message", values, list(role_templates(self.role)))
@@ -165,6 +174,23 @@ def _unknown_variable(text: str, available: Iterable[str], file: str | None, key
     if missing:
         return ConfigError(file, f"template variable ${missing[0]} is not provided; available: {_names(known)}", key=key)
     return None
+
+
+_VARIABLE = re.compile(r"\$(?:\w+|\{\w+\})")
+FRAME_WORDS = 3  # a template line with fewer words of its own (e.g. "Task: $task") is not told apart from a prompt's
+
+
+def _frame(text: str) -> list[re.Pattern[str]]:
+    """A template's own lines as patterns that match them filled in (whitespace as the reply spaces it)."""
+    patterns = []
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        fixed = _VARIABLE.sub(" ", line)
+        if len(re.findall(r"[^\W\d_]+", fixed)) < FRAME_WORDS:
+            continue
+        parts = [re.escape(part) for part in _VARIABLE.split(line)]
+        patterns.append(re.compile(".+".join(parts), re.IGNORECASE))
+    return patterns
 
 
 def render(text: str, values: dict[str, Any], *, file: str | None = None, key: str | None = None) -> str:

@@ -89,7 +89,12 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
                                             seed=seed)
     if parsed.value is not None and parsed.value.prompt.strip():
         # a sentence copied from the list of earlier prompts comes without the list's "(+12 words)"
-        prompt, changes = LEFT_OFF.sub("", parsed.value.prompt).strip(), parsed.value.changes.strip()
+        copied = LEFT_OFF.sub("", parsed.value.prompt).strip()
+        prompt, changes = card.without_echo(template, copied), parsed.value.changes.strip()
+        if not prompt:
+            return None, "", f"it only copied lines of the request: {' '.join(copied.split())[:80]!r}"
+        if prompt != copied:
+            changes = (f"{changes} " if changes else "") + "(without the lines it copied from the request)"
         kept, dropped = without_replies(prompt)
         if reads_as_reply(kept) or (dropped and len(kept.split()) < LEAST_WORDS):
             short = " ".join(prompt.split())
