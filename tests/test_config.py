@@ -133,3 +133,6 @@ def test_a_reply_loses_the_lines_it_copied_from_the_request_and_keeps_its_own() 
     assert engineer.without_echo("revise", reply) == ("Write a short reply to the customer.\n"
                                                       "The best reply states the refund policy.")
     assert engineer.without_echo("revise", "Task: write the reply.") == "Task: write the reply."
+    # bbh_navigate's 1.5B, once the heading was gone: the heading's label in front of the instructions it handed back
+    assert engineer.without_echo("add", "Current instructions: Track both axes.\nCount every step.") == (
+        "Track both axes.\nCount every step.")

@@ -126,9 +126,11 @@ class AgentCard(BaseModel):
         """A reply without the lines it copied from the request's own wording: a heading or an ask of the
         template ("Current instructions (dev score 0.60 on a 0-1 scale, higher is better):"), each $variable
         standing for whatever was filled in. A small model hands such lines back as if they were its text."""
-        frame = _frame(self.templates.get(template, ""))
+        text = self.templates.get(template, "")
+        frame, labels = _frame(text), _labels(text)
         lines = [line for line in reply.splitlines() if not any(p.fullmatch(" ".join(line.split())) for p in frame)]
-        return "\n".join(lines).strip()
+        # "Current instructions: <the instructions>": a heading's label put in front of the reply's own text
+        return "\n".join(labels.sub("", line) for line in lines).strip()
 
     def render_system(self, values: dict[str, Any]) -> str:
         """The card's system message, with the same variables as the template it goes with."""
@@ -191,6 +193,20 @@ def _frame(text: str) -> list[re.Pattern[str]]:
         parts = [re.escape(part) for part in _VARIABLE.split(line)]
         patterns.append(re.compile(".+".join(parts), re.IGNORECASE))
     return patterns
+
+
+def _labels(text: str) -> re.Pattern[str]:
+    """The labels of a template's headings ("Current instructions" of "Current instructions (dev score …):") as
+    a pattern for one at the start of a line followed by a colon; a one-word label is not told apart from a
+    prompt's."""
+    labels = []
+    for line in text.splitlines():
+        line = " ".join(line.split())
+        if line.endswith(":") and "$" not in line.split("(")[0]:
+            label = line.split("(")[0].rstrip(" :")
+            if len(label.split()) >= 2:
+                labels.append(re.escape(label))
+    return re.compile(rf"^\s*(?:{'|'.join(labels)})\s*:\s*" if labels else r"(?!)", re.IGNORECASE)
 
 
 def render(text: str, values: dict[str, Any], *, file: str | None = None, key: str | None = None) -> str:
