@@ -197,6 +197,17 @@ def test_engineer_junk_keeps_the_best_prompt_and_goes_on(isolated: Path) -> None
     assert s.final_prompt == V1
 
 
+def test_an_empty_prompt_from_the_engineer_is_called_empty_not_copied(isolated: Path) -> None:
+    # The reply parses, but its prompt is blank: the round says so in those words and the start stands in.
+    path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 2"))
+    models = ScriptedModels({"pe": [proposal("   \n  ", "nothing to change")], "exe": ["a"] * 4,
+                             "c1": [review(5, 5), review(5, 5)], "c2": [review(5, 5), review(5, 5)], "mod": ["x"]})
+    s = run(path, models).summary
+    assert s.rounds[1].origin == "fallback" and s.rounds[1].prompt == TASK
+    assert "reply unusable: its prompt was empty" in s.rounds[1].changes
+    assert "copied" not in s.rounds[1].changes
+
+
 def test_junk_in_round_two_is_never_the_final_prompt_and_the_start_stays(isolated: Path) -> None:
     # Round 1 can no longer be junk (it is the user's own prompt): junk in round 2 stands in with the best prompt
     # so far and, though it scores better there, never becomes the final prompt.

@@ -603,3 +603,24 @@ def test_a_line_the_engineer_copied_from_the_request_never_reaches_a_prompt(isol
     assert any(i.endswith("Weigh the words after 'but' most.") for i in instructions)
     transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
     assert "unusable: it only copied lines of the request" in transcript
+
+
+def test_a_blank_prompt_from_the_engineer_is_no_candidate_and_is_named_empty(isolated: Path) -> None:
+    """A reply whose prompt is only blanks (or only the list's "(+12 words)") is no candidate, and the transcript says
+    the prompt was empty, not that lines of the request were copied."""
+    path = sentiment_scenario(isolated, rounds=3)
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+
+    def blank(texts: list[str], args: dict) -> str:
+        if "What to add:" in texts[-1]:
+            return json.dumps({"prompt": "  (+12 words)  ", "changes": "nothing"})
+        return drafting(texts, args)
+
+    models.clients["pe"].answer = blank
+    outcome = run(path, models)
+    instructions = [ev["candidate"]["instruction"] for ev in state_of(outcome)["evaluations"].values()]
+    assert all(i.strip() and "(+12 words)" not in i for i in instructions), instructions
+    transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "unusable: its prompt was empty" in transcript
+    assert "only copied lines" not in transcript

@@ -192,7 +192,8 @@ class PromptEngineer(_Seated):
         if parsed.value is not None and revised:
             return RoundRecord(round=n, prompt=revised, changes=parsed.value.changes.strip())
         # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
-        why = parsed.error or "it only copied lines of the request"
+        why = parsed.error or ("it only copied lines of the request"
+                               if LEFT_OFF.sub("", parsed.value.prompt).strip() else "its prompt was empty")
         return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {why}; kept the previous prompt)",
                            origin="fallback", stand_in=anchor.stand_in)
 

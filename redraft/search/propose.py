@@ -87,22 +87,24 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
     parsed = await ctx.caller.complete_json(JsonReply(Proposal, proposal_schema()), seat.sampling, round_no=round_no,
                                             system=card.render_system(values), user=card.render(template, **values),
                                             seed=seed)
-    if parsed.value is not None and parsed.value.prompt.strip():
-        # a sentence copied from the list of earlier prompts comes without the list's "(+12 words)"
-        copied = LEFT_OFF.sub("", parsed.value.prompt).strip()
-        prompt, changes = card.without_echo(template, copied), parsed.value.changes.strip()
-        if not prompt:
-            return None, "", f"it only copied lines of the request: {' '.join(copied.split())[:80]!r}"
-        if prompt != copied:
-            changes = (f"{changes} " if changes else "") + "(without the lines it copied from the request)"
-        kept, dropped = without_replies(prompt)
-        if reads_as_reply(kept) or (dropped and len(kept.split()) < LEAST_WORDS):
-            short = " ".join(prompt.split())
-            return None, "", f"written as a reply to the user, not a prompt: {short[:80]!r}"
-        if dropped:
-            changes = (f"{changes} " if changes else "") + f"(without {len(dropped)} sentence(s) to the user: {dropped[0][:60]!r})"
-        return kept, changes, None
-    return None, "", parsed.error
+    if parsed.value is None:
+        return None, "", parsed.error
+    # a sentence copied from the list of earlier prompts comes without the list's "(+12 words)"
+    copied = LEFT_OFF.sub("", parsed.value.prompt).strip()
+    if not copied:
+        return None, "", "its prompt was empty"
+    prompt, changes = card.without_echo(template, copied), parsed.value.changes.strip()
+    if not prompt:
+        return None, "", f"it only copied lines of the request: {' '.join(copied.split())[:80]!r}"
+    if prompt != copied:
+        changes = (f"{changes} " if changes else "") + "(without the lines it copied from the request)"
+    kept, dropped = without_replies(prompt)
+    if reads_as_reply(kept) or (dropped and len(kept.split()) < LEAST_WORDS):
+        short = " ".join(prompt.split())
+        return None, "", f"written as a reply to the user, not a prompt: {short[:80]!r}"
+    if dropped:
+        changes = (f"{changes} " if changes else "") + f"(without {len(dropped)} sentence(s) to the user: {dropped[0][:60]!r})"
+    return kept, changes, None
 
 
 def draft_values(ctx: RunContext, round_no: int = 1, reasoning: bool = False) -> dict[str, str]:
