@@ -57,7 +57,7 @@ def edit_outcomes(folder: Path) -> dict[str, dict[str, int]]:
     for line in (folder / "transcript.jsonl").read_text(encoding="utf-8").splitlines():
         m = json.loads(line)
         if m["source"] == "prompt_engineer" and m["round"] > 1 and "\nDropped" in m.get("content", ""):
-            for kind in re.findall(r"^- (\w+) ", m["content"].split("\nDropped", 1)[1], re.M):
+            for kind in re.findall(r"^- (\w+)[ :]", m["content"].split("\nDropped", 1)[1], re.M):
                 out[kind]["dropped"] += 1
     for op in out.values():
         op["asked"] = op["ran"] + op["dropped"]
