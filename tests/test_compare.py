@@ -337,6 +337,29 @@ def test_identical_arms_show_no_significant_difference(isolated: Path) -> None:
         "adjusted p=1.00).")
 
 
+def test_two_arms_that_end_on_one_prompt_get_its_test_outputs_once(isolated: Path) -> None:
+    """Sequential kept your prompt in all three support_reply repeats, and the judge still preferred one of two
+    samplings of it to the other (0.417): a local server's batching gives one prompt and seed other outputs. A
+    prompt two arms of one repeat end on is run on test once, so its difference with itself is exactly none."""
+    same = "Label the sentiment of the review as positive or negative, one word."
+
+    def one_prompt(texts: list[str], args: dict[str, Any]) -> str:
+        return json.dumps({"prompt": same, "changes": "none"})
+
+    targets, calls = dict(sentiment_examples()), iter(range(10**6))
+    flaky = executor(targets, lambda p, t, s: next(calls) % 3 > 0)  # right or wrong by the call, not the seed
+    models = FakeModels({"pe": one_prompt, "exe": flaky, "mod": moderator, "crit": critic})
+    path = sentiment_scenario(isolated, rounds=2, seed_prompt=same)
+    result, _ = compare(path, models, repeats=2, arms=["start", "sequential"])
+    assert [r.prompt for r in result.arms["sequential"].repeats] == [r.prompt for r in result.arms["start"].repeats]
+    (d,) = result.differences
+    assert d.estimate == 0 and d.ties == 1 and not d.significant
+    test_inputs = {e.input for e in _scenario(path).splits.test}
+    on_test = [c for c in models.requests("exe") if c["messages"][-1] in test_inputs]
+    assert len(on_test) == 2 * len(test_inputs)  # once per repeat, not once per arm
+    assert result.arms["sequential"].test_tokens_per_query == result.arms["start"].test_tokens_per_query > 0
+
+
 def test_null_check_over_300_seeds_counts_the_spread_between_repeats() -> None:
     """An arm against itself: 5 repeats over 30 examples, each example right with its own p, and each repeat
     of a prompt shifted by its own run-to-run effect (sd 0.1, as trec's sequential arm varied). At most 5 % of 300

@@ -181,21 +181,27 @@ async def _score_on_test(c: Comparison, produced: dict[Arm, list[ArmRepeat]]) ->
     s, test = c.scenario, c.scenario.splits.test
     jobs = [(arm, k) for arm in c.arms for k in range(c.repeats)]
     random.Random(s.seed).shuffle(jobs)
+    # Two arms of one repeat that end on the same prompt (sequential keeping your prompt) get its outputs once:
+    # sampled twice, one prompt read as a difference (support_reply, 0.417 for your prompt against itself).
+    ran: dict[tuple[int, str], tuple[dict[str, str], float | None]] = {}
     for i, (arm, k) in enumerate(jobs, 1):
         unit, caller = f"score:{arm}:{k}", c.caller(budget=False)
         c.progress.start(unit, caller)
         c.progress.show(f"{'scoring' if s.labeled else 'running'} on test, {i}/{len(jobs)}")
         rep = produced[arm][k]
         context = c.context(c.seed(k), caller)
-        outputs = await run_prompt(context, rep.prompt, list(test), round_no=0)
+        key = (k, rep.prompt)
+        if key not in ran:
+            outputs = await run_prompt(context, rep.prompt, list(test), round_no=0)
+            executor = caller.ledger.by_role.get(c.base.executor.name)
+            ran[key] = outputs, (round((executor.prompt_tokens + executor.completion_tokens) / len(test), 1)
+                                 if executor else None)
+        outputs, rep.test_tokens_per_query = ran[key]
         rep.outputs = [outputs.get(e.id, "") for e in test]
         if s.labeled:
             results = metric_results(context, list(test), outputs)
             rep.per_example = [results[e.id].score for e in test]
             rep.score = statistics.fmean(rep.per_example)
-        executor = caller.ledger.by_role.get(c.base.executor.name)
-        rep.test_tokens_per_query = (round((executor.prompt_tokens + executor.completion_tokens) / len(test), 1)
-                                     if executor else None)
         c.progress.finish(unit)
     if not s.labeled:
         await judge_arms(c, produced)
