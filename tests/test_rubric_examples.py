@@ -183,7 +183,15 @@ def test_a_pasted_input_and_an_invented_number_are_found() -> None:
                "but while the highly predictable narrative falls short , treasure planet is truly gorgeous to behold ."]
     assert copied_input("Answer negative for 'a horrible, 99-minute stink bomb.'", "Answer.", reviews) == reviews[0]
     assert copied_input("Answer positive for 'treasure planet is truly gorgeous to behold.'", "", reviews) == reviews[1]
-    assert copied_input("Answer positive for 'is truly gorgeous to behold.'", "", reviews) is None  # five words
+    assert copied_input("Answer positive for is truly gorgeous to behold.", "", reviews) is None  # five words
+    # In quotation marks, two words or more that only one input has are that input's (sst2's 1.5B defined a label
+    # by a movie one train review named); what several inputs have, or the prompt had before, is not.
+    titled = [*reviews, "reign of fire is so incredibly inane that it is laughingly enjoyable ."]
+    assert copied_input("Answer positive for 'is truly gorgeous to behold.'", "", reviews) == reviews[1]
+    assert copied_input("Answer 'positive' when the movie 'Reign of Fire' is praised.", "Answer.", titled) == titled[2]
+    assert copied_input("Answer 'positive' when the movie 'Reign of Fire' is praised.", "Reign of Fire", titled) is None
+    assert copied_input('Answer "negative" for a "horrible stink" and the reviewer\'s "short narrative".', "",
+                        [*titled, "a horrible stink of a film .", "one horrible stink after another ."]) is None  # two inputs, one word, no input
     walks = ["If you follow these instructions, do you return to the starting point? Take 3 steps. Turn around.",
              "If you follow these instructions, do you return to the starting point? Always face forward. Take 2 steps."]
     assert copied_input("If you follow these instructions, do you return to the starting point? Count.", "", walks) is None

@@ -286,7 +286,7 @@ def test_a_draft_written_as_a_reply_to_the_user_is_no_candidate(isolated: Path) 
     proposal = next(json.loads(line) for line in (outcome.run_dir.path / "transcript.jsonl").open(encoding="utf-8")
                     if json.loads(line).get("kind") == "proposal")
     assert "Dropped (3):" in proposal["content"]
-    assert proposal["content"].count("written as a reply to the user, not a prompt: 'Understood.") == 3
+    assert proposal["content"].count("written as a reply to the user, not a prompt: \"Understood.") == 3
 
 
 def test_a_draft_wrapped_in_sentences_to_the_user_is_scored_without_them(isolated: Path) -> None:
@@ -517,6 +517,29 @@ def test_an_edit_that_pastes_a_train_input_into_the_instructions_is_no_candidate
     assert len(state["rounds"][1]["candidates"]) == 3  # still a choice among three: a draw took its place
 
 
+def test_a_rewrite_that_drops_a_label_the_instructions_name_is_no_candidate(isolated: Path) -> None:
+    """MIPROv2's best trec program on the 0.5B lost the label list and scored 0.13 on test: the task model cannot
+    answer with a label it is not told of. An edit whose instructions no longer name a label the parent's named is
+    dropped, and says which labels."""
+    path = sentiment_scenario(isolated, rounds=4)
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+
+    def forgetting(texts: list[str], args: dict) -> str:
+        if "Current instructions" in texts[-1]:  # every edit: instructions without the labels
+            return json.dumps({"prompt": f"Judge the mood of the review carefully. [q=9 s={args['seed']}]",
+                               "changes": "shorter"})
+        return drafting(texts, args)
+
+    models.clients["pe"].answer = forgetting
+    outcome = run(path, models)
+    for ev in state_of(outcome)["evaluations"].values():
+        instruction = ev["candidate"]["instruction"]
+        assert "positive" in instruction and "negative" in instruction, instruction
+    transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "unusable: it dropped the labels positive, negative the instructions name" in transcript
+
+
 @pytest.mark.parametrize("text,limit,shown", [
     ("Answer yes or no.", 40, "Answer yes or no."),  # short enough: as it is
     ("Track the position.  Answer yes\nor no. Count each step twice over.", 40,
@@ -575,6 +598,26 @@ def test_a_tie_on_dev_goes_to_the_shorter_prompt_and_train_never_decides_it() ->
     assert not decide(long, short, dev_other, BestOnDev(MeanWin(), min_effect=0.05, break_ties=True)).accepted
     lost = {**dev_other, "d0": ExampleResult(score=0.0)}  # one answer worse on dev: shorter never overturns dev
     assert not decide(long, short, lost, select).accepted
+
+
+def test_a_round_whose_candidates_all_fail_the_train_screen_says_so() -> None:
+    """sst2 and bbh_navigate had rounds where every edit lost its screen to the parent; the transcript said
+    "nothing could be scored", which reads as a fault. It names the screen and each candidate's score there."""
+    from redraft.config import ExampleResult
+    from redraft.records import CandidateResult, RoundRecord, RunState
+    from redraft.search import BestOnDev, MeanWin
+
+    best = RoundRecord(round=1, prompt="Answer yes or no.", dev={"d0": ExampleResult(score=1.0)})
+    lost = RoundRecord(round=2, prompt="Answer yes or no.", candidates=[
+        CandidateResult(key="a", operator="demos", screen=0.75, parent_screen=0.875),
+        CandidateResult(key="b", operator="decision_rules", screen=0.5, parent_screen=0.875)])
+    decision = BestOnDev(MeanWin()).decide(RunState(rounds=[best, lost], best_round=1), lost)
+    assert not decision.accepted
+    assert "none of its 2 candidates passed the train screen" in decision.reason
+    assert "demos 0.75 against 0.88" in decision.reason and "decision_rules 0.50 against 0.88" in decision.reason
+    empty = RoundRecord(round=2, prompt="Answer yes or no.")
+    assert "nothing could be scored" in BestOnDev(MeanWin()).decide(RunState(rounds=[best, empty], best_round=1),
+                                                                   empty).reason
 
 
 def test_a_line_the_engineer_copied_from_the_request_never_reaches_a_prompt(isolated: Path) -> None:

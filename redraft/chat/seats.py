@@ -188,12 +188,12 @@ class PromptEngineer(_Seated):
         state.pending_feedback = None
         # a sentence copied from the list of earlier versions comes without the list's "(+12 words)", and a line
         # copied from the request ("Best prompt so far (round 2, …):") is no part of a prompt
-        revised = card.without_echo("revise", LEFT_OFF.sub("", parsed.value.prompt)) if parsed.value is not None else ""
-        if parsed.value is not None and revised:
+        written = LEFT_OFF.sub("", parsed.value.prompt).strip() if parsed.value is not None else ""
+        revised = card.without_echo("revise", written) if written else ""
+        if revised:
             return RoundRecord(round=n, prompt=revised, changes=parsed.value.changes.strip())
         # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
-        why = parsed.error or ("it only copied lines of the request"
-                               if LEFT_OFF.sub("", parsed.value.prompt).strip() else "its prompt was empty")
+        why = parsed.error or ("it only copied lines of the request" if written else "its prompt was empty")
         return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {why}; kept the previous prompt)",
                            origin="fallback", stand_in=anchor.stand_in)
 

@@ -67,6 +67,14 @@ def restore_facts(task: str, prompt: str, before: str | None = None) -> tuple[st
     return f"{prompt.rstrip()}\n{' '.join(dict.fromkeys(back))}", gone
 
 
+def dropped_labels(labels: Sequence[str], before: str, prompt: str) -> list[str]:
+    """The labels `before` names (as words, without case) that a rewrite of it no longer names: MIPROv2's best
+    trec program on the 0.5B was an instruction without the label list, and scored 0.13 on test."""
+    def names(text: str, label: str) -> bool:
+        return re.search(rf"(?<!\w){re.escape(label.casefold())}(?!\w)", text.casefold()) is not None
+    return [label for label in labels if names(before, label) and not names(prompt, label)]
+
+
 def new_numbers(prompt: str, *sources: str) -> list[str]:
     """The numbers a prompt states that none of `sources` does, in order, each once."""
     found = [m[3] for m in _FACT.finditer(prompt) if m[3]]
@@ -102,4 +110,23 @@ def copied_input(prompt: str, before: str, inputs: Sequence[str], shortest: int 
             return original
         if len(w) > span and any(g in quoted and g not in old and shared[g] == 1 for g in _spans(w, span)):
             return original
+    return _quoted_from_one(prompt, flat_was, [(i, _tokens(i)) for i in inputs])
+
+
+# A phrase in quotation marks: "…", “…”, ‘…’, or '…' (an apostrophe inside a word, as in "don't", opens none).
+_QUOTED = re.compile(r'"([^"\n]+)"|“([^”\n]+)”|‘([^’\n]+)’|(?<!\w)\'([^\'\n]+)\'(?!\w)')
+
+
+def _quoted_from_one(prompt: str, flat_was: str, inputs: Sequence[tuple[str, list[str]]]) -> str | None:
+    """The input a phrase of two words or more that the prompt quotes (and the prompt it came from did not) is
+    taken from, when only one input has it: on sst2 the 1.5B defined 'positive' as "a sentence that is clearly
+    positive about the movie 'Reign of Fire'", a title one train review named, and that prompt was final."""
+    for m in _QUOTED.finditer(prompt):
+        phrase = _tokens(next(g for g in m.groups() if g))
+        flat = f" {' '.join(phrase)} "
+        if len(phrase) < 2 or flat in flat_was:
+            continue
+        having = [original for original, w in inputs if flat in f" {' '.join(w)} "]
+        if len(having) == 1:
+            return having[0]
     return None

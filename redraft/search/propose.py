@@ -13,7 +13,7 @@ import random
 import re
 from typing import Sequence
 
-from ..eval import Proposal, copied_input, error_pattern, failures_block, pick_failures, proposal_schema
+from ..eval import Proposal, copied_input, dropped_labels, error_pattern, failures_block, pick_failures, proposal_schema
 from ..llm import JsonReply
 from ..records import ADDITIONS, LEFT_OFF, Candidate, Evaluation, Operator, clipped, prompt_key, score_text
 from .context import RunContext
@@ -95,13 +95,12 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
         return None, "", "its prompt was empty"
     prompt, changes = card.without_echo(template, copied), parsed.value.changes.strip()
     if not prompt:
-        return None, "", f"it only copied lines of the request: {' '.join(copied.split())[:80]!r}"
+        return None, "", f'it only copied lines of the request: "{clipped(copied, 80)}"'
     if prompt != copied:
         changes = (f"{changes} " if changes else "") + "(without the lines it copied from the request)"
     kept, dropped = without_replies(prompt)
     if reads_as_reply(kept) or (dropped and len(kept.split()) < LEAST_WORDS):
-        short = " ".join(prompt.split())
-        return None, "", f"written as a reply to the user, not a prompt: {short[:80]!r}"
+        return None, "", f'written as a reply to the user, not a prompt: "{clipped(prompt, 80)}"'
     if dropped:
         changes = (f"{changes} " if changes else "") + f"(without {len(dropped)} sentence(s) to the user: {dropped[0][:60]!r})"
     return kept, changes, None
@@ -215,6 +214,9 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
             added = added_sentences(base.instruction, prompt)
             prompt, error = ((f"{base.instruction.rstrip()}\n{added}", None) if added
                              else (None, "it only repeats the current instructions"))
+        gone = dropped_labels(labels_of(ctx), base.instruction, prompt) if prompt is not None else []
+        if gone:  # the task model cannot answer with a label it is not told of
+            prompt, error = None, f"it dropped the label{'s' if len(gone) > 1 else ''} {', '.join(gone)} the instructions name"
         if prompt is None:
             return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
                              changes=f"({op} unusable: {error})")

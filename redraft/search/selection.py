@@ -71,7 +71,7 @@ class BestOnDev:
             return Decision(accepted=False, rule="none", reason="no usable proposal: the task's text only stood in, "
                             "and a prompt that was never proposed cannot be the best")
         if not record.dev:
-            return Decision(accepted=False, rule="none", reason="no dev score (nothing could be scored)")
+            return Decision(accepted=False, rule="none", reason=unscored(record))
         if best is None or best.round == record.round:
             return Decision(accepted=True, rule="first", n=len(record.dev), reason="the first scored candidate")
         if prompt_key(record.prompt) == prompt_key(best.prompt):
@@ -87,6 +87,18 @@ class BestOnDev:
         if self.break_ties and margin == 0 and decision.estimate == 0:
             return tie_break(state, record, decision)
         return decision
+
+
+def unscored(record: RoundRecord) -> str:
+    """Why a round has no dev score: its candidates all lost the train screen to their parent (each with its
+    screen score against the parent's), or nothing could be run."""
+    screened = [c for c in record.candidates if c.screen is not None and c.parent_screen is not None]
+    if not screened:
+        return "no dev score (nothing could be scored)"
+    scores = ", ".join(f"{c.operator} {c.screen:.2f} against {c.parent_screen:.2f}" for c in screened[:3])
+    more = ", …" if len(screened) > 3 else ""
+    return (f"no dev score: none of its {len(screened)} candidate{'s' if len(screened) != 1 else ''} passed the "
+            f"train screen ({scores}{more})")
 
 
 def preferred(record: RoundRecord) -> Decision:
