@@ -9,7 +9,13 @@ went on to dev and was chosen. On a rubric task (support_reply, product_descript
 also compares the final prompt's outputs with your prompt's on every train and dev input, in both orders.
 
     python bench/dev_chat.py --setup b --task trec --repeat 0 --repeat 1
+    python bench/dev_chat.py --setup b --task trec --repeat 0 --held 100
     python bench/dev_chat.py --table
+
+With --held N, every prompt the run scored on dev is scored again on N train examples the run never saw (those
+after its train in the same shuffle of train.jsonl; trec has 200 such, sst2 100, svamp 50, bbh_navigate none):
+how far the final prompt's dev score leans high, whether the best of the candidates on those examples is the one
+dev chose, and the rank correlation of the two scores. A selection rule is tuned on these, never on test.
 
 Rows go to ~/.cache/redraft-bench/dev-chat.jsonl (with the commit); the run folders stay beside it.
 """
@@ -31,7 +37,7 @@ from quality import CACHE, RUBRIC_TASKS, TASKS, code_version, scenario_for, star
 
 from redraft.api import prepare, run_chat
 from redraft.compare.judge import judge_seat
-from redraft.search.evaluate import run_prompt
+from redraft.search.evaluate import metric_results, run_prompt
 from redraft.search.pairwise import judge_pairs
 from redraft.chat import Runner, build_session
 from redraft.config import Budget
@@ -69,6 +75,15 @@ async def run_one(args: argparse.Namespace, models, repeat: int, out: Path) -> d
     with tempfile.TemporaryDirectory() as tmp:
         sizes = {"train": args.train, "dev": args.dev, "test": args.test, "minibatch": args.minibatch}
         scenario, cards = prepare(str(scenario_for(args.task, sizes, args.rounds, Path(tmp), repeat)))
+        held: list = []
+        if args.held:  # the same shuffle of train.jsonl, longer: what follows the run's train is never shown to it
+            longer, _ = prepare(str(scenario_for(args.task, {**sizes, "train": args.train + args.held}, args.rounds,
+                                                 Path(tmp), repeat)))
+            held = list(longer.splits.train[args.train:])
+            assert not {e.id for e in held} & {e.id for e in scenario.splits.train}
+            if len(held) < args.held:
+                raise SystemExit(f"--held {args.held}: train.jsonl of {args.task} has only {len(held)} examples "
+                                 f"beyond the run's {args.train}")
     if args.demos_only:
         scenario = scenario.reseeded(scenario.seed, search=scenario.search.model_copy(update={"edits": "demos"}))
     caller = make_caller(models, Budget(), no_cache=True)
@@ -85,7 +100,26 @@ async def run_one(args: argparse.Namespace, models, repeat: int, out: Path) -> d
            "seconds": round(time.monotonic() - t0, 1), "edits": edit_outcomes(folder.path), "run": str(folder.path)}
     if args.task in RUBRIC_TASKS:
         row["judged"] = await judged_against_start(session.table, cards, models, summary.final_prompt, repeat)
+    if held:
+        row["held"] = await held_out(session.table, held, summary.final_prompt)
     return row
+
+
+async def held_out(table, held: list, final: str) -> dict:  # noqa: ANN001 - RunContext
+    """Every prompt the run scored on dev, scored again on train examples it never saw (what follows its train in
+    the same shuffle of train.jsonl): how well dev picked. Dev is 30 examples and the final prompt is the one that
+    did best there, so its dev score leans high; these say by how much, and whether a rule that picks differently
+    among the same candidates would have done better, without touching test."""
+    scored = [ev for ev in table.state.evaluations.values() if ev.dev]
+    found = []
+    for ev in scored:
+        outputs = await run_prompt(table, ev.prompt, held, 0)
+        results = metric_results(table, held, outputs)
+        found.append({"round": ev.round, "operator": ev.candidate.operator, "demos": len(ev.candidate.demos),
+                      "dev": ev.mean("dev"), "dev_n": len(ev.dev), "held": sum(r.score for r in results.values()) / len(held),
+                      "per_example": [results[e.id].score for e in held],
+                      "final": ev.prompt.strip() == final.strip(), "start": ev.candidate.operator == "start"})
+    return {"n": len(held), "prompts": found}
 
 
 async def judged_against_start(table, cards, models, final: str, repeat: int) -> dict:  # noqa: ANN001
@@ -118,8 +152,42 @@ def line(row: dict) -> str:
     verdict = (f" | judge on train+dev, final vs start: win/tie/loss {judged['win']}/{judged['tie']}/{judged['loss']} of "
                f"{judged['n']}, consistency {judged['consistency'] if judged['consistency'] is None else round(judged['consistency'], 2)}"
                + (" (final is your prompt)" if judged["final_is_start"] else "")) if judged else ""
+    held = ""
+    if row.get("held"):
+        h = row["held"]
+        final = next((p for p in h["prompts"] if p["final"]), None)
+        start = next((p for p in h["prompts"] if p["start"]), None)
+        top = max(h["prompts"], key=lambda p: p["held"])
+        held = (f" | held-out train (n={h['n']}): final {final['held'] if final else float('nan'):.2f}, your prompt "
+                f"{start['held'] if start else float('nan'):.2f}, best of the {len(h['prompts'])} dev-scored prompts "
+                f"{top['held']:.2f} (round {top['round']} {top['operator']}, dev {top['dev']:.2f}); dev-held rank "
+                f"correlation {rank_correlation([p['dev'] for p in h['prompts']], [p['held'] for p in h['prompts']])}")
     return (f"{row['code']} {row['task']} {arm} r{row['repeat']}: dev {a.get('start', float('nan')):.2f} -> "
-            f"{row['best_dev']:.2f} ({row['calls']} calls, {row['tokens']:,} tokens, {row['seconds']:.0f} s) | {edits}{verdict}")
+            f"{row['best_dev']:.2f} ({row['calls']} calls, {row['tokens']:,} tokens, {row['seconds']:.0f} s) | {edits}"
+            f"{verdict}{held}")
+
+
+def rank_correlation(xs: list[float], ys: list[float]) -> str:
+    """Spearman's rho of two lists (ties share their mean rank), as text; 'n/a' under three values or none vary."""
+    def ranks(v: list[float]) -> list[float]:
+        order = sorted(range(len(v)), key=lambda i: v[i])
+        out = [0.0] * len(v)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
+                j += 1
+            for m in range(i, j + 1):
+                out[order[m]] = (i + j) / 2
+            i = j + 1
+        return out
+    if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return "n/a"
+    rx, ry = ranks(xs), ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sd = (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
+    return f"{cov / sd:+.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", type=int, default=30)
     ap.add_argument("--test", type=int, default=100, help="carved out as quality.py does, so dev is the same; never run")
     ap.add_argument("--minibatch", type=int, default=8)
+    ap.add_argument("--held", type=int, default=0, metavar="N",
+                    help="also score every prompt the run scored on dev on N train examples it never saw (labeled tasks)")
     ap.add_argument("--table", action="store_true", help="print the rows gathered so far")
     args = ap.parse_args(argv)
     if args.table:

@@ -47,6 +47,11 @@ from pathlib import Path
 
 import yaml
 
+# The redraft of this checkout, whatever the venv has installed: a table's later repeat runs from a worktree
+# of the commit its first repeat ran on, and the figures (and the loop hash, read from this checkout's git)
+# must come from that code, not from the editable install's.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
 from redraft.compare import ARMS, CompareOptions, compare_scenario, differences
 from redraft.compare.plan import REPEAT_STRIDE
 from redraft.compare.verdict import arm_interval

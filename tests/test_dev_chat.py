@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from dev_chat import edit_outcomes  # noqa: E402
+from dev_chat import edit_outcomes, line, rank_correlation  # noqa: E402
 
 
 def test_every_dropped_edit_is_counted_whatever_the_reason(tmp_path: Path) -> None:
@@ -33,3 +33,20 @@ def test_every_dropped_edit_is_counted_whatever_the_reason(tmp_path: Path) -> No
     assert out["demos"] == {"ran": 1, "beat_parent": 1, "dev": 1, "chosen": 1, "asked": 1}
     assert out["fix_errors"] == {"ran": 1, "beat_parent": 0, "dev": 0, "chosen": 0, "asked": 1}
     assert "draft" not in out  # round 1's drafts are no edits
+
+
+def test_a_row_with_held_out_scores_says_how_well_dev_picked() -> None:
+    """The final prompt won dev, so its dev score leans high; the row says what it scored on train examples the
+    run never saw, beside your prompt and the best of the prompts dev scored, and how dev ranked them."""
+    prompts = [{"round": 1, "operator": "start", "dev": 0.40, "held": 0.38, "final": False, "start": True},
+               {"round": 2, "operator": "demos", "dev": 0.60, "held": 0.66, "final": False, "start": False},
+               {"round": 3, "operator": "fix_errors", "dev": 0.63, "held": 0.55, "final": True, "start": False}]
+    row = {"code": "abc", "task": "trec", "demos_only": False, "repeat": 0, "against_start": {"start": 0.40},
+           "best_dev": 0.63, "calls": 300, "tokens": 90000, "seconds": 900, "edits": {},
+           "held": {"n": 100, "prompts": prompts}}
+    text = line(row)
+    assert "held-out train (n=100): final 0.55, your prompt 0.38" in text
+    assert "best of the 3 dev-scored prompts 0.66 (round 2 demos, dev 0.60)" in text
+    assert "rank correlation +0.50" in text
+    assert rank_correlation([1, 2, 3], [3, 2, 1]) == "-1.00" and rank_correlation([1, 1, 1], [1, 2, 3]) == "n/a"
+    assert "held-out" not in line({**row, "held": None})
