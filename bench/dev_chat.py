@@ -161,10 +161,35 @@ def line(row: dict) -> str:
         held = (f" | held-out train (n={h['n']}): final {final['held'] if final else float('nan'):.2f}, your prompt "
                 f"{start['held'] if start else float('nan'):.2f}, best of the {len(h['prompts'])} dev-scored prompts "
                 f"{top['held']:.2f} (round {top['round']} {top['operator']}, dev {top['dev']:.2f}); dev-held rank "
-                f"correlation {rank_correlation([p['dev'] for p in h['prompts']], [p['held'] for p in h['prompts']])}")
+                f"correlation {rank_correlation([p['dev'] for p in h['prompts']], [p['held'] for p in h['prompts']])}"
+                f"; on its second half, picked by " + ", ".join(f"{k} {v:.2f}" for k, v in picks(h).items()))
     return (f"{row['code']} {row['task']} {arm} r{row['repeat']}: dev {a.get('start', float('nan')):.2f} -> "
             f"{row['best_dev']:.2f} ({row['calls']} calls, {row['tokens']:,} tokens, {row['seconds']:.0f} s) | {edits}"
             f"{verdict}{held}")
+
+
+def picks(held: dict) -> dict[str, float]:
+    """What other ways of choosing among the same dev-scored prompts would have scored, on the second half of the
+    held-out examples (the first half stands in for more validation data): the loop's final prompt; the best on
+    dev and the first half together, among the top 3 on dev or among all; your prompt; and the best possible."""
+    prompts, n = held["prompts"], held["n"]
+    half = n // 2
+    if not prompts or half == 0:
+        return {}
+
+    def late(p: dict) -> float:
+        return sum(p["per_example"][half:]) / (n - half)
+
+    def pooled(p: dict) -> float:
+        return (p["dev"] * p["dev_n"] + sum(p["per_example"][:half])) / (p["dev_n"] + half)
+
+    order = sorted(prompts, key=lambda p: (not p["final"], p["round"]))  # ties: the loop's pick, then earlier
+    top3 = sorted(order, key=lambda p: -p["dev"])[:3]
+    out = {"final": next((late(p) for p in prompts if p["final"]), float("nan")),
+           "pooled_top3": late(max(top3, key=pooled)), "pooled_all": late(max(order, key=pooled)),
+           "start": next((late(p) for p in prompts if p["start"]), float("nan")),
+           "oracle": max(late(p) for p in prompts)}
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def rank_correlation(xs: list[float], ys: list[float]) -> str:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from dev_chat import edit_outcomes, line, rank_correlation  # noqa: E402
+from dev_chat import edit_outcomes, line, picks, rank_correlation  # noqa: E402
 
 
 def test_every_dropped_edit_is_counted_whatever_the_reason(tmp_path: Path) -> None:
@@ -37,16 +37,22 @@ def test_every_dropped_edit_is_counted_whatever_the_reason(tmp_path: Path) -> No
 
 def test_a_row_with_held_out_scores_says_how_well_dev_picked() -> None:
     """The final prompt won dev, so its dev score leans high; the row says what it scored on train examples the
-    run never saw, beside your prompt and the best of the prompts dev scored, and how dev ranked them."""
-    prompts = [{"round": 1, "operator": "start", "dev": 0.40, "held": 0.38, "final": False, "start": True},
-               {"round": 2, "operator": "demos", "dev": 0.60, "held": 0.66, "final": False, "start": False},
-               {"round": 3, "operator": "fix_errors", "dev": 0.63, "held": 0.55, "final": True, "start": False}]
+    run never saw, beside your prompt and the best of the prompts dev scored, how dev ranked them, and what
+    choosing on dev plus half the held-out examples would have scored on the other half."""
+    prompts = [{"round": 1, "operator": "start", "dev": 0.40, "dev_n": 30, "per_example": [0, 0, 1, 0]},
+               {"round": 2, "operator": "demos", "dev": 0.60, "dev_n": 30, "per_example": [1, 1, 1, 1]},
+               {"round": 3, "operator": "fix_errors", "dev": 0.63, "dev_n": 30, "per_example": [0, 0, 0, 1]}]
+    for p in prompts:
+        p |= {"held": sum(p["per_example"]) / 4, "final": p["round"] == 3, "start": p["round"] == 1}
     row = {"code": "abc", "task": "trec", "demos_only": False, "repeat": 0, "against_start": {"start": 0.40},
            "best_dev": 0.63, "calls": 300, "tokens": 90000, "seconds": 900, "edits": {},
-           "held": {"n": 100, "prompts": prompts}}
+           "held": {"n": 4, "prompts": prompts}}
     text = line(row)
-    assert "held-out train (n=100): final 0.55, your prompt 0.38" in text
-    assert "best of the 3 dev-scored prompts 0.66 (round 2 demos, dev 0.60)" in text
-    assert "rank correlation +0.50" in text
+    assert "held-out train (n=4): final 0.25, your prompt 0.25" in text
+    assert "best of the 3 dev-scored prompts 1.00 (round 2 demos, dev 0.60)" in text
+    assert "rank correlation +0.00" in text
+    # dev and the first half pooled pick round 2 (20 of 32 right against the final's 19 of 32)
+    assert picks(row["held"]) == {"final": 0.5, "pooled_top3": 1.0, "pooled_all": 1.0, "start": 0.5, "oracle": 1.0}
+    assert "picked by final 0.50, pooled_top3 1.00" in text
     assert rank_correlation([1, 2, 3], [3, 2, 1]) == "-1.00" and rank_correlation([1, 1, 1], [1, 2, 3]) == "n/a"
     assert "held-out" not in line({**row, "held": None})
