@@ -192,6 +192,27 @@ def picks(held: dict) -> dict[str, float]:
     return {k: round(v, 3) for k, v in out.items()}
 
 
+def pick_summary(rows: list[dict]) -> list[str]:
+    """Per task and arm, each way of choosing averaged over the runs with held-out scores, and how each differs
+    from the loop's own final, run by run."""
+    groups: dict[tuple[str, bool], list[dict[str, float]]] = collections.defaultdict(list)
+    for r in rows:
+        if r.get("held") and picks(r["held"]):
+            groups[(r["task"], r["demos_only"])].append(picks(r["held"]))
+    out = []
+    for (task, demos_only), found in sorted(groups.items()):
+        parts = []
+        for rule in found[0]:
+            mean = sum(f[rule] for f in found) / len(found)
+            diffs = [f[rule] - f["final"] for f in found]
+            parts.append(f"{rule} {mean:.3f}" + ("" if rule == "final" else
+                         f" ({sum(diffs) / len(diffs):+.3f} against final, better in {sum(d > 0 for d in diffs)}, "
+                         f"worse in {sum(d < 0 for d in diffs)})"))
+        out.append(f"{task} {'demos_only' if demos_only else 'sequential'}, {len(found)} run(s), on the second half "
+                   f"of the held-out examples: " + "; ".join(parts))
+    return out
+
+
 def rank_correlation(xs: list[float], ys: list[float]) -> str:
     """Spearman's rho of two lists (ties share their mean rank), as text; 'n/a' under three values or none vary."""
     def ranks(v: list[float]) -> list[float]:
@@ -233,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.table:
         rows = [json.loads(x) for x in RESULTS.read_text().splitlines()] if RESULTS.exists() else []
         print("\n".join(line(r) for r in rows))
+        print("\n".join(pick_summary(rows)))
         return 0
     if args.task is None:
         ap.error("give --task (or --table)")

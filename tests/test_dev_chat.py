@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-from dev_chat import edit_outcomes, line, picks, rank_correlation  # noqa: E402
+from dev_chat import edit_outcomes, line, pick_summary, picks, rank_correlation  # noqa: E402
 
 
 def test_every_dropped_edit_is_counted_whatever_the_reason(tmp_path: Path) -> None:
@@ -56,3 +56,6 @@ def test_a_row_with_held_out_scores_says_how_well_dev_picked() -> None:
     assert "picked by final 0.50, pooled_top3 1.00" in text
     assert rank_correlation([1, 2, 3], [3, 2, 1]) == "-1.00" and rank_correlation([1, 1, 1], [1, 2, 3]) == "n/a"
     assert "held-out" not in line({**row, "held": None})
+    (summary,) = pick_summary([row, {**row, "held": None}])
+    assert summary.startswith("trec sequential, 1 run(s), on the second half of the held-out examples: final 0.500;")
+    assert "pooled_top3 1.000 (+0.500 against final, better in 1, worse in 0)" in summary
