@@ -119,7 +119,7 @@ async def held_out(table, held: list, final: str) -> dict:  # noqa: ANN001 - Run
                       "dev": ev.mean("dev"), "dev_n": len(ev.dev), "held": sum(r.score for r in results.values()) / len(held),
                       "per_example": [results[e.id].score for e in held],
                       "final": ev.prompt.strip() == final.strip(), "start": ev.candidate.operator == "start"})
-    return {"n": len(held), "prompts": found}
+    return {"n": len(held), "ids": [e.id for e in held], "prompts": found}
 
 
 async def judged_against_start(table, cards, models, final: str, repeat: int) -> dict:  # noqa: ANN001

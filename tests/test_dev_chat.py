@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from dev_chat import edit_outcomes, line, pick_summary, picks, rank_correlation  # noqa: E402
@@ -59,3 +63,49 @@ def test_a_row_with_held_out_scores_says_how_well_dev_picked() -> None:
     (summary,) = pick_summary([row, {**row, "held": None}])
     assert summary.startswith("trec sequential, 1 run(s), on the second half of the held-out examples: final 0.500;")
     assert "pooled_top3 1.000 (+0.500 against final, better in 1, worse in 0)" in summary
+
+
+def test_held_out_scores_come_from_train_examples_the_run_never_saw(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A whole dev_chat run on scripted models with --held: every prompt scored on dev is scored again on the
+    train examples after the run's train, none of which the run saw, and the row marks the final and your prompt."""
+    import dev_chat
+    from test_compare import ROLES, sentiment_examples, sentiment_models
+
+    rows = [json.dumps({"id": f"r{i}", "input": t, "target": y}) for i, (t, y) in enumerate(sentiment_examples(60))]
+    (tmp_path / "train.jsonl").write_text("\n".join(rows[:40]), encoding="utf-8")
+    (tmp_path / "dev.jsonl").write_text("\n".join(rows[40:]), encoding="utf-8")
+
+    def scenario_for(name: str, sizes: dict, rounds: int | None, folder: Path, repeat: int = 0) -> Path:
+        path = folder / f"s{sizes['train']}.yaml"
+        split = f"{{train: {sizes['train']}, dev: {sizes['dev']}, test: {sizes['test']}, seed: 5}}"
+        path.write_text(f"""\
+name: sentiment
+description: Classify reviews.
+task: Classify the sentiment of a product review as positive or negative.
+dataset: {{train_file: {tmp_path / 'train.jsonl'}, dev_file: {tmp_path / 'dev.jsonl'}, split: {split}}}
+metric: {{type: label, labels: [positive, negative]}}
+minibatch: {sizes['minibatch']}
+noise_repeats: 0
+criteria: [{{name: correct, description: The label is right.}}]
+critics: [clarity, fidelity]
+rounds: {rounds}
+stop: {{patience: 3}}
+seed: {11 + repeat}
+{ROLES}""", encoding="utf-8")
+        return path
+
+    monkeypatch.setattr(dev_chat, "scenario_for", scenario_for)
+    models = sentiment_models()
+    args = argparse.Namespace(task="trec", setup="b", train=10, dev=8, test=5, minibatch=4, rounds=2,
+                              demos_only=False, held=12)
+    row = asyncio.run(dev_chat.run_one(args, models, 0, tmp_path / "out"))
+    held = row["held"]
+    assert held["n"] == 12 and held["prompts"]
+    assert sum(p["final"] for p in held["prompts"]) == 1 and sum(p["start"] for p in held["prompts"]) <= 1
+    assert all(len(p["per_example"]) == 12 and p["held"] == sum(p["per_example"]) / 12 for p in held["prompts"])
+    state = json.loads((Path(row["run"]) / "state.json").read_text(encoding="utf-8"))["run"]
+    seen = {i for ev in state["evaluations"].values() for i in (*ev["train"], *ev["dev"])}
+    assert seen and not seen & set(held["ids"])  # never run by the chat
+    assert all(i.startswith("train-") for i in held["ids"])  # from train.jsonl, never dev.jsonl (test's pool)
+    assert "held-out train (n=12)" in dev_chat.line(row)
