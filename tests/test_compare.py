@@ -272,7 +272,9 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
     finals = {split_prompt(r.prompt)[0] for a in result.arms.values() for r in a.repeats}  # the instruction
     exe = models.requests("exe")
     on_test = [i for i, c in enumerate(exe) if c["messages"][-1] in test_inputs]
-    assert len(on_test) == 10 * 2 * len(ARMS)
+    # each prompt once per repeat: arms of one repeat that end on one prompt share its outputs
+    distinct = {(k, r.prompt) for a in result.arms.values() for k, r in enumerate(a.repeats)}
+    assert len(on_test) == 10 * len(distinct) and len(distinct) > 2 * 3
     assert min(on_test) > max(i for i, c in enumerate(exe) if c["messages"][-1] not in test_inputs)
     assert all(exe[i]["messages"][0] in finals for i in on_test)
 
@@ -289,7 +291,8 @@ def test_compare_writes_reports_and_scores_all_arms_on_test_only_after_selection
 
     # Every token the server saw is one an arm spent making its prompt or running it on test.
     spent = sum(a.tokens for a in result.arms.values())
-    on_test_tokens = sum(r.test_tokens_per_query * 10 for a in result.arms.values() for r in a.repeats)
+    per_run = {(k, r.prompt): r.test_tokens_per_query for a in result.arms.values() for k, r in enumerate(a.repeats)}
+    on_test_tokens = sum(per_query * 10 for per_query in per_run.values())  # a shared prompt's run counted once
     assert abs(models.tokens() - (spent + on_test_tokens)) <= 2 * len(ARMS)  # per query rounded to 0.1 token
 
 
