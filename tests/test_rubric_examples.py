@@ -17,7 +17,6 @@ from redraft.eval import copied_input, failed_checks, missing_facts, new_numbers
 from redraft.records import split_prompt
 from test_compare import FakeModels
 from test_pairwise import PAIR, contrary_critic, state_of
-from test_pairwise import engineer as engineer_of
 from test_pairwise import scenario as pairwise_scenario
 
 SIGN = "— Shop"
@@ -125,11 +124,21 @@ def test_a_revision_that_pastes_an_input_or_changes_a_number_of_the_task_is_no_c
     path = scenario(isolated, rounds=3, extra="")
     email = load_scenario(str(path)).splits.train[1].input
     changed = TASK.replace("30-day", "45-day")
-    fakes = FakeModels({"pe": engineer_of([f"{TASK}\n{email}", changed]), "exe": executor, "mod": moderator,
-                        "crit": contrary_critic})
+    versions = iter([f"{TASK}\n{email}", changed])
+    said: list[str] = []
+
+    def stubborn(texts: list[str], args: dict) -> str:  # sent back, it says the same again
+        if len(texts) == 2:
+            said.append(next(versions))
+        return json.dumps({"prompt": said[-1], "changes": "tuned"})
+
+    fakes = FakeModels({"pe": stubborn, "exe": executor, "mod": moderator, "crit": contrary_critic})
     outcome = run(path, fakes)
     rounds = state_of(outcome)["rounds"]
-    assert len(fakes.requests("pe")) == 2  # both revisions were asked for, and neither became a candidate
+    # both revisions were asked for, each was sent back once with the reason, and neither became a candidate
+    assert [len(c["messages"]) for c in fakes.requests("pe")] == [2, 4, 2, 4]
+    assert fakes.requests("pe")[1]["messages"][-1].startswith("That prompt cannot be used: it pasted the input")
+    assert fakes.requests("pe")[3]["messages"][-1].startswith("That prompt cannot be used: it changed the task's 30")
     pasted, renumbered = rounds[1], rounds[2]
     assert pasted["origin"] == renumbered["origin"] == "fallback"
     assert f'it pasted the input "{email}" into the prompt' in pasted["changes"]
@@ -208,3 +217,22 @@ def test_checks_on_a_labeled_scenario_fail_validation_with_the_key(isolated: Pat
     with pytest.raises(ConfigError) as info:
         load_scenario(str(path))
     assert "checks" in str(info.value) and "expected no checks" in str(info.value)
+
+
+def test_a_revision_sent_back_for_pasting_an_email_can_come_back_as_a_candidate(isolated: Path) -> None:
+    """The 1.5B pasted a customer's email into support_reply's prompt in 3 of 6 revisions, and each such round was
+    lost. Told why, the engineer writes the revision again; a second reply that works for every email is the
+    round's candidate, and its changes say it was sent back."""
+    path = scenario(isolated, rounds=2, extra="")
+    email = load_scenario(str(path)).splits.train[1].input
+    fixed = f"{TASK}\nThank the customer by name."
+
+    def learns(texts: list[str], args: dict) -> str:
+        prompt = f"{TASK}\n{email}" if len(texts) == 2 else fixed
+        return json.dumps({"prompt": prompt, "changes": "tuned"})
+
+    fakes = FakeModels({"pe": learns, "exe": executor, "mod": moderator, "crit": contrary_critic})
+    outcome = run(path, fakes)
+    second = state_of(outcome)["rounds"][1]
+    assert split_prompt(second["prompt"])[0] == fixed and second["origin"] != "fallback"
+    assert "its second reply: the first was sent back, it pasted the input" in second["changes"]

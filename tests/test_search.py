@@ -270,7 +270,8 @@ def test_a_draft_written_as_a_reply_to_the_user_is_no_candidate(isolated: Path) 
     drafting = models.clients["pe"].answer
 
     def chatty(texts: list[str], args: dict) -> str:
-        if args["seed"] % 2:  # three of the seven drafts (odd seeds) are replies to the user
+        # three of the seven drafts (odd seeds) are replies to the user, and stay so when sent back
+        if args["seed"] % 2 or "That prompt cannot be used" in texts[-1]:
             return json.dumps({"prompt": f"Understood. Please provide the review and I will classify it. [q=9 "
                                          f"s={args['seed']}]", "changes": "ready"})
         return drafting(texts, args)
@@ -287,6 +288,32 @@ def test_a_draft_written_as_a_reply_to_the_user_is_no_candidate(isolated: Path) 
                     if json.loads(line).get("kind") == "proposal")
     assert "Dropped (3):" in proposal["content"]
     assert proposal["content"].count("written as a reply to the user, not a prompt: \"Understood.") == 3
+
+
+def test_a_reply_that_is_no_prompt_is_sent_back_once_with_the_reason(isolated: Path) -> None:
+    """A colleague told "that is a reply to me, not a prompt" writes it again: the engineer's unusable reply goes
+    back to it with the reason, in the same conversation, and a second reply that is a prompt is a candidate
+    whose changes say it was sent back. Nothing is sent back twice."""
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+
+    def first_chatty(texts: list[str], args: dict) -> str:
+        if len(texts) == 2 and args["seed"] % 2:  # system and request only: the first reply to an odd seed
+            return json.dumps({"prompt": "Understood. Please provide the review.", "changes": "ready"})
+        return drafting(texts, args)
+
+    models.clients["pe"].answer = first_chatty
+    outcome = run(sentiment_scenario(isolated, rounds=1), models)
+    sent_back = [c for c in models.requests("pe") if len(c["messages"]) > 2]
+    assert sent_back and all(len(c["messages"]) == 4 for c in sent_back)  # request, reply, objection: once
+    assert all(c["messages"][2].startswith('{"prompt": "Understood.') for c in sent_back)
+    assert all(c["messages"][3].startswith("That prompt cannot be used: written as a reply to the user, not a prompt")
+               for c in sent_back)
+    state = state_of(outcome)
+    candidates = state["rounds"][0]["candidates"]
+    assert not any("Understood" in e["prompt"] for e in state["evaluations"].values())
+    second = [c for c in candidates if "its second reply: the first was sent back, written as a reply" in c["changes"]]
+    assert len(second) == len(sent_back)
 
 
 def test_a_draft_wrapped_in_sentences_to_the_user_is_scored_without_them(isolated: Path) -> None:
@@ -499,7 +526,7 @@ def test_an_edit_that_pastes_a_train_input_into_the_instructions_is_no_candidate
     drafting = models.clients["pe"].answer
 
     def pasting(texts: list[str], args: dict) -> str:
-        user = texts[-1]
+        user = texts[1]  # the request (sent back, it pastes again)
         if "Answer <label> when" in user:  # label definitions: a rule, then the first train input shown
             shown = re.search(r"^- (.+)$", user, re.M).group(1)
             return json.dumps({"prompt": f"Answer negative when the reviewer regrets it. {shown}", "changes": "rule"})
@@ -515,6 +542,8 @@ def test_an_edit_that_pastes_a_train_input_into_the_instructions_is_no_candidate
     transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
     assert "define_labels unusable: it pasted the input" in transcript
     assert len(state["rounds"][1]["candidates"]) == 3  # still a choice among three: a draw took its place
+    (sent_back,) = [c for c in models.requests("pe") if len(c["messages"]) > 2]  # told once, in the same request
+    assert sent_back["messages"][-1].startswith('That prompt cannot be used: it pasted the input "')
 
 
 def test_a_rewrite_that_drops_a_label_the_instructions_name_is_no_candidate(isolated: Path) -> None:
@@ -526,7 +555,7 @@ def test_a_rewrite_that_drops_a_label_the_instructions_name_is_no_candidate(isol
     drafting = models.clients["pe"].answer
 
     def forgetting(texts: list[str], args: dict) -> str:
-        if "Current instructions" in texts[-1]:  # every edit: instructions without the labels
+        if "Current instructions" in texts[1]:  # every edit: instructions without the labels
             return json.dumps({"prompt": f"Judge the mood of the review carefully. [q=9 s={args['seed']}]",
                                "changes": "shorter"})
         return drafting(texts, args)
@@ -630,7 +659,7 @@ def test_a_line_the_engineer_copied_from_the_request_never_reaches_a_prompt(isol
     heading = re.compile(r"^Current instructions \(dev score .+\):$", re.M)
 
     def echoing(texts: list[str], args: dict) -> str:
-        user = texts[-1]
+        user = texts[1]  # the request (sent back, it does the same)
         if "stop the most frequent error" in user:  # fix_errors: the heading above a real sentence
             copied = heading.search(user).group(0)
             return json.dumps({"prompt": f"{copied}\nWeigh the words after 'but' most.", "changes": "rule"})
@@ -656,7 +685,7 @@ def test_a_blank_prompt_from_the_engineer_is_no_candidate_and_is_named_empty(iso
     drafting = models.clients["pe"].answer
 
     def blank(texts: list[str], args: dict) -> str:
-        if "What to add:" in texts[-1]:
+        if "What to add:" in texts[1]:
             return json.dumps({"prompt": "  (+12 words)  ", "changes": "nothing"})
         return drafting(texts, args)
 

@@ -14,7 +14,7 @@ from autogen_core.models import SystemMessage, UserMessage
 from ..eval import (CriticResult, Proposal, aggregate, copied_input, error_pattern, failed_checks, missing_facts,
                     new_numbers, proposal_schema, rank_correlation, restore_facts)
 from ..eval import cut_loop
-from ..llm import JsonReply
+from ..llm import JsonReply, Objection
 from ..records import (FOCUS_NOTE_MAX, LEFT_OFF, RoundRecord, RunState, agreement_text, clipped, prompt_key, score_text,
                        split_prompt, with_examples, wording)
 from ..search import (RunContext, Seat, candidates_text, evaluate_round, failures_text, focus_from_errors,
@@ -168,15 +168,43 @@ class PromptEngineer(_Seated):
             "reviewer": state.pending_feedback or "(none)",
         }
         user = card.render("revise", **values)
-        parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
-                                              system=card.render_system(values), user=user, seed=t.scenario.seed + n)
         tried = {wording(split_prompt(r.prompt)[0]) for r in state.rounds}
+        objected: list[str] = []
+
+        def revision(reply: Proposal) -> str:
+            # a sentence copied from the list of earlier versions comes without the list's "(+12 words)", and a line
+            # copied from the request ("Best prompt so far (round 2, …):") is no part of a prompt
+            written = LEFT_OFF.sub("", reply.prompt).strip()
+            return card.without_echo("revise", written) if written else ""
+
+        def check(reply: Proposal) -> None:
+            # A revision that is no prompt, or one that pastes an email or changes the policy's numbers, goes back to
+            # the engineer once with the reason; a repeat of an earlier prompt is asked for additions below instead.
+            written = LEFT_OFF.sub("", reply.prompt).strip()
+            why = ("its prompt was empty" if not written else "it only copied lines of the request"
+                   if not revision(reply) else None if wording(reply.prompt) in tried
+                   else self._unfaithful(revision(reply), instruction))
+            if why:
+                objected.append(why)
+                raise Objection(why)
+
+        parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema(), check), self.seat.sampling,
+                                              round_no=n, system=card.render_system(values), user=user,
+                                              seed=t.scenario.seed + n)
+        sent_back = f" (its second reply: the first was sent back, {objected[0]})" if objected else ""
         if parsed.value is not None and wording(parsed.value.prompt) in tried:
             # Handed back a prompt tried before, or one that differs only in punctuation: ask for sentences to add
             # to the best one instead.
-            added = await t.caller.complete_json(JsonReply(Proposal, proposal_schema()), self.seat.sampling, round_no=n,
-                                                 system=card.render_system(values), user=card.render("revise_add", **values),
-                                                 seed=t.scenario.seed + n + 1)
+            def check_added(reply: Proposal) -> None:
+                new = added_sentences(instruction, card.without_echo("revise_add", reply.prompt))
+                why = ("it only repeats the best prompt" if not new
+                       else self._unfaithful(f"{instruction.rstrip()}\n{new}", instruction))
+                if why:
+                    raise Objection(why)
+
+            added = await t.caller.complete_json(JsonReply(Proposal, proposal_schema(), check_added),
+                                                 self.seat.sampling, round_no=n, system=card.render_system(values),
+                                                 user=card.render("revise_add", **values), seed=t.scenario.seed + n + 1)
             reply = card.without_echo("revise_add", added.value.prompt) if added.value is not None else ""
             new = added_sentences(instruction, reply)
             if new and added.value is not None:
@@ -186,14 +214,11 @@ class PromptEngineer(_Seated):
                                    changes=(f"{note} " if note else "") + "(added to the best prompt: the revision repeated "
                                                                           "a prompt tried before)")
         state.pending_feedback = None
-        # a sentence copied from the list of earlier versions comes without the list's "(+12 words)", and a line
-        # copied from the request ("Best prompt so far (round 2, …):") is no part of a prompt
-        written = LEFT_OFF.sub("", parsed.value.prompt).strip() if parsed.value is not None else ""
-        revised = card.without_echo("revise", written) if written else ""
+        revised = revision(parsed.value) if parsed.value is not None else ""
         if revised:
-            return RoundRecord(round=n, prompt=revised, changes=parsed.value.changes.strip())
+            return RoundRecord(round=n, prompt=revised, changes=(parsed.value.changes.strip() + sent_back).strip())
         # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
-        why = parsed.error or ("it only copied lines of the request" if written else "its prompt was empty")
+        why = parsed.error or "its prompt was empty"
         return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {why}; kept the previous prompt)",
                            origin="fallback", stand_in=anchor.stand_in)
 

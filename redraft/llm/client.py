@@ -79,9 +79,15 @@ class Sampling:
     max_tokens: int
 
 
+class Objection(ValueError):
+    """What a reply's check says against a well-formed reply that still cannot be used ("it pasted the input …
+    into the instructions"): the model is told so and asked once more, as a colleague would be."""
+
+
 @dataclass(frozen=True)
 class JsonReply(Generic[T]):
-    """The structured reply asked for: its model, its JSON schema, and an optional extra check."""
+    """The structured reply asked for: its model, its JSON schema, and an optional extra check (raising
+    Objection, or ValueError, with the reason)."""
 
     model: type[T]
     schema: dict[str, Any]
@@ -304,21 +310,17 @@ class Caller:
                 parsed.value, parsed.error = value, None
                 return parsed
             except (ValueError, ValidationError) as exc:
-                cause = _short_error(exc)  # what the model is told: the repair request is the same whatever the cause
+                cause, objected = _short_error(exc), isinstance(exc, Objection)  # what the model is told
                 parsed.error = cause
                 if result.finish_reason == "length":  # for the user: not junk, the reply ran out of room
                     parsed.error = (f"the reply of {sampling.role} was cut at max_tokens ({sampling.max_tokens}); "
                                     f"raise max_tokens for that role (roles.{sampling.role}.max_tokens in the "
                                     "scenario, or max_tokens in its card)")
-            messages = [
-                *messages,
-                AssistantMessage(content=text, source=sampling.role),
-                UserMessage(
-                    content=f"That reply could not be used: {cause}. "
-                    "Reply again with only the JSON object, complete and valid.",
-                    source="user",
-                ),
-            ]
+            again = (f"That prompt cannot be used: {cause}. Write it again without that, and reply with only the "
+                     "JSON object." if objected else
+                     f"That reply could not be used: {cause}. Reply again with only the JSON object, complete and valid.")
+            messages = [*messages, AssistantMessage(content=text, source=sampling.role),
+                        UserMessage(content=again, source="user")]
         return parsed
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Sequence
+from typing import Callable, Sequence
 
+from ..config import AgentCard
 from ..eval import Proposal, copied_input, dropped_labels, error_pattern, failures_block, pick_failures, proposal_schema
-from ..llm import JsonReply
+from ..llm import JsonReply, Objection
 from ..records import ADDITIONS, LEFT_OFF, Candidate, Evaluation, Operator, clipped, prompt_key, score_text
 from .context import RunContext
 from .demos import with_new_demos
@@ -80,20 +81,14 @@ def without_replies(prompt: str) -> tuple[str, list[str]]:
     return "".join(kept).strip(), dropped
 
 
-async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], seed: int,
-                       round_no: int) -> tuple[str | None, str, str | None]:
-    """One request to the Prompt Engineer: (the prompt or None, what changed, why the reply was unusable)."""
-    seat, card = ctx.engineer, ctx.engineer.card
-    parsed = await ctx.caller.complete_json(JsonReply(Proposal, proposal_schema()), seat.sampling, round_no=round_no,
-                                            system=card.render_system(values), user=card.render(template, **values),
-                                            seed=seed)
-    if parsed.value is None:
-        return None, "", parsed.error
+def shaped(card: AgentCard, template: str, reply: Proposal) -> tuple[str | None, str, str | None]:
+    """A reply as a prompt: without the list's "(+12 words)", lines copied from the request and sentences to the
+    user; (the prompt or None, what changed, why the reply is no prompt)."""
     # a sentence copied from the list of earlier prompts comes without the list's "(+12 words)"
-    copied = LEFT_OFF.sub("", parsed.value.prompt).strip()
+    copied = LEFT_OFF.sub("", reply.prompt).strip()
     if not copied:
         return None, "", "its prompt was empty"
-    prompt, changes = card.without_echo(template, copied), parsed.value.changes.strip()
+    prompt, changes = card.without_echo(template, copied), reply.changes.strip()
     if not prompt:
         return None, "", f'it only copied lines of the request: "{clipped(copied, 80)}"'
     if prompt != copied:
@@ -104,6 +99,34 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
     if dropped:
         changes = (f"{changes} " if changes else "") + f"(without {len(dropped)} sentence(s) to the user: {dropped[0][:60]!r})"
     return kept, changes, None
+
+
+async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], seed: int, round_no: int,
+                       objection: Callable[[str], str | None] | None = None) -> tuple[str | None, str, str | None]:
+    """One request to the Prompt Engineer: (the prompt or None, what changed, why the reply was unusable).
+
+    A reply that is no prompt, or one `objection` has something against (it pasted an input, it dropped a label),
+    is sent back once with the reason ("That prompt cannot be used: …"), as the moderator of a chat would; the
+    second reply stands or falls as it is."""
+    seat, card = ctx.engineer, ctx.engineer.card
+    objected: list[str] = []
+
+    def check(reply: Proposal) -> None:
+        prompt, _, why = shaped(card, template, reply)
+        why = why or (objection(prompt) if objection is not None and prompt is not None else None)
+        if why:
+            objected.append(why)
+            raise Objection(why)
+
+    parsed = await ctx.caller.complete_json(JsonReply(Proposal, proposal_schema(), check), seat.sampling,
+                                            round_no=round_no, system=card.render_system(values),
+                                            user=card.render(template, **values), seed=seed)
+    if parsed.value is None:
+        return None, "", parsed.error
+    prompt, changes, _ = shaped(card, template, parsed.value)
+    if objected:
+        changes = (f"{changes} " if changes else "") + f"(its second reply: the first was sent back, {objected[0]})"
+    return prompt, changes, None
 
 
 def draft_values(ctx: RunContext, round_no: int = 1, reasoning: bool = False) -> dict[str, str]:
@@ -195,28 +218,36 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     carry = drawn if drawn is not None and not base.demos else base
     inputs = [e.input for e in (*s.splits.train, *s.splits.dev)]  # an instruction quotes none of them
 
+    def objection(op: Operator) -> Callable[[str], str | None]:
+        def against(prompt: str) -> str | None:
+            """Why an edit of the instructions is no candidate, or None."""
+            pasted = copied_input(prompt, f"{base.instruction}\n{s.task}", inputs)
+            if pasted is not None:  # the 0.5B added "What is a specimen of basidiomycetes?" under trec's labels
+                return f'it pasted the input "{clipped(pasted, 60)}" into the instructions'
+            if op in ADDITIONS:  # the instructions are kept whole, and the addition must add something
+                return None if added_sentences(base.instruction, prompt) else "it only repeats the current instructions"
+            gone = dropped_labels(labels_of(ctx), base.instruction, prompt)
+            if gone:  # the task model cannot answer with a label it is not told of
+                return f"it dropped the label{'s' if len(gone) > 1 else ''} {', '.join(gone)} the instructions name"
+            return None
+        return against
+
     async def ask(op: Operator, seed: int) -> tuple[str | None, str, str | None]:
         if op == "define_labels":  # the instructions are not shown: asked to add to them, the 1.5B handed them back
             return await ask_engineer(ctx, "labels", ctx.base_values() | {
-                "round": str(round_no), "label_examples": label_examples(ctx, parent, round_no)}, seed, round_no)
+                "round": str(round_no), "label_examples": label_examples(ctx, parent, round_no)}, seed, round_no,
+                objection(op))
         op_values = values | ({"output_rule": output_rule(ctx, True)} if op == "reason_first" else {})
         return await ask_engineer(ctx, "add" if op in ADDITIONS else "edit",
-                                  op_values | {"operator": card.render(f"operator_{op}", **op_values)}, seed, round_no)
+                                  op_values | {"operator": card.render(f"operator_{op}", **op_values)}, seed, round_no,
+                                  objection(op))
 
     async def apply(op: Operator, i: int) -> Candidate | None:
         if op == "demos":
             return drawn
         prompt, changes, error = await ask(op, s.seed + 100 * round_no + i)
-        pasted = copied_input(prompt, f"{base.instruction}\n{s.task}", inputs) if prompt is not None else None
-        if pasted is not None:  # the 0.5B added "What is a specimen of basidiomycetes?" under trec's labels
-            prompt, error = None, f'it pasted the input "{clipped(pasted, 60)}" into the instructions'
         if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
-            added = added_sentences(base.instruction, prompt)
-            prompt, error = ((f"{base.instruction.rstrip()}\n{added}", None) if added
-                             else (None, "it only repeats the current instructions"))
-        gone = dropped_labels(labels_of(ctx), base.instruction, prompt) if prompt is not None else []
-        if gone:  # the task model cannot answer with a label it is not told of
-            prompt, error = None, f"it dropped the label{'s' if len(gone) > 1 else ''} {', '.join(gone)} the instructions name"
+            prompt = f"{base.instruction.rstrip()}\n{added_sentences(base.instruction, prompt)}"
         if prompt is None:
             return Candidate(instruction=base.instruction, operator="fallback", parent=parent.key,
                              changes=f"({op} unusable: {error})")
