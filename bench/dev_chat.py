@@ -49,7 +49,8 @@ RESULTS = CACHE / "dev-chat.jsonl"
 
 
 def edit_outcomes(folder: Path) -> dict[str, dict[str, int]]:
-    """Per edit kind, rounds 2 on: asked (ran or dropped), dropped, ran, beat its parent on the minibatch, on dev, chosen."""
+    """Per edit kind, rounds 2 on: asked (ran or dropped), dropped, ran (of them, second_reply: ran on its second
+    reply, the first sent back), beat its parent on the minibatch, on dev, chosen."""
     state = json.loads((folder / "state.json").read_text(encoding="utf-8"))["run"]
     out: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for r in state["rounds"][1:]:
@@ -60,6 +61,7 @@ def edit_outcomes(folder: Path) -> dict[str, dict[str, int]]:
                 and c["screen"] > c["parent_screen"]
             op["dev"] += c.get("dev") is not None
             op["chosen"] += bool(c.get("chosen"))
+            op["second_reply"] += "its second reply: the first was sent back" in (c.get("changes") or "")
     for line in (folder / "transcript.jsonl").read_text(encoding="utf-8").splitlines():
         m = json.loads(line)
         if m["source"] == "prompt_engineer" and m["round"] > 1 and "\nDropped" in m.get("content", ""):
@@ -145,7 +147,8 @@ async def judged_against_start(table, cards, models, final: str, repeat: int) ->
 def line(row: dict) -> str:
     """One row as text: dev against the start, then each edit kind's outcomes."""
     a = row["against_start"] or {}
-    edits = "; ".join(f"{k} {v.get('asked', 0)} asked, {v.get('dropped', 0)} dropped, {v.get('beat_parent', 0)} beat "
+    edits = "; ".join(f"{k} {v.get('asked', 0)} asked, {v.get('dropped', 0)} dropped, "
+                      f"{v.get('second_reply', 0)} ran on a second reply, {v.get('beat_parent', 0)} beat "
                       f"parent, {v.get('dev', 0)} dev, {v.get('chosen', 0)} chosen" for k, v in row["edits"].items())
     arm = "demos_only" if row["demos_only"] else "sequential"
     judged = row.get("judged")

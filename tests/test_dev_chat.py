@@ -20,7 +20,8 @@ def test_every_dropped_edit_is_counted_whatever_the_reason(tmp_path: Path) -> No
     rounds = [{"round": 1, "candidates": [{"operator": "draft"}]},
               {"round": 2, "candidates": [
                   {"operator": "demos", "screen": 0.9, "parent_screen": 0.5, "dev": 0.6, "chosen": True},
-                  {"operator": "fix_errors", "screen": 0.4, "parent_screen": 0.5, "dev": None, "chosen": False}]}]
+                  {"operator": "fix_errors", "screen": 0.4, "parent_screen": 0.5, "dev": None, "chosen": False,
+                   "changes": "rule (its second reply: the first was sent back, it pasted the input \"x\")"}]}]
     (tmp_path / "state.json").write_text(json.dumps({"run": {"rounds": rounds}}), encoding="utf-8")
     proposal = ("Proposed 2 candidates for round 2:\n[1] demos: added 12 worked examples\n    Classify.\n"
                 "Dropped (3):\n- simplify: the same prompt as an earlier candidate\n"
@@ -34,8 +35,8 @@ def test_every_dropped_edit_is_counted_whatever_the_reason(tmp_path: Path) -> No
     assert out["simplify"] == {"dropped": 1, "asked": 1}
     assert out["output_format"] == {"dropped": 1, "asked": 1}
     assert out["define_labels"] == {"dropped": 1, "asked": 1}
-    assert out["demos"] == {"ran": 1, "beat_parent": 1, "dev": 1, "chosen": 1, "asked": 1}
-    assert out["fix_errors"] == {"ran": 1, "beat_parent": 0, "dev": 0, "chosen": 0, "asked": 1}
+    assert out["demos"] == {"ran": 1, "beat_parent": 1, "dev": 1, "chosen": 1, "second_reply": 0, "asked": 1}
+    assert out["fix_errors"] == {"ran": 1, "beat_parent": 0, "dev": 0, "chosen": 0, "second_reply": 1, "asked": 1}
     assert "draft" not in out  # round 1's drafts are no edits
 
 
