@@ -200,11 +200,14 @@ def test_engineer_junk_keeps_the_best_prompt_and_goes_on(isolated: Path) -> None
 def test_an_empty_prompt_from_the_engineer_is_called_empty_not_copied(isolated: Path) -> None:
     # The reply parses, but its prompt is blank: the round says so in those words and the start stands in.
     path = write_scenario(isolated, SCENARIO.replace("rounds: 3", "rounds: 2"))
-    models = ScriptedModels({"pe": [proposal("   \n  ", "nothing to change")], "exe": ["a"] * 4,
+    # sent back once with the reason, it replies with a blank prompt again
+    models = ScriptedModels({"pe": [proposal("   \n  ", "nothing to change"), proposal(" ", "still nothing")],
+                             "exe": ["a"] * 4,
                              "c1": [review(5, 5), review(5, 5)], "c2": [review(5, 5), review(5, 5)], "mod": ["x"]})
     s = run(path, models).summary
     assert s.rounds[1].origin == "fallback" and s.rounds[1].prompt == TASK
-    assert "reply unusable: its prompt was empty" in s.rounds[1].changes
+    assert "reply unusable: its prompt was empty; sent back with the reason, its second reply did the same" \
+        in s.rounds[1].changes
     assert "copied" not in s.rounds[1].changes
 
 

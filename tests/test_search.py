@@ -287,7 +287,8 @@ def test_a_draft_written_as_a_reply_to_the_user_is_no_candidate(isolated: Path) 
     proposal = next(json.loads(line) for line in (outcome.run_dir.path / "transcript.jsonl").open(encoding="utf-8")
                     if json.loads(line).get("kind") == "proposal")
     assert "Dropped (3):" in proposal["content"]
-    assert proposal["content"].count("written as a reply to the user, not a prompt: \"Understood.") == 3
+    assert proposal["content"].count("- draft unusable: written as a reply to the user, not a prompt: \"Understood.") == 3
+    assert proposal["content"].count("sent back with the reason, its second reply written as a reply to the user") == 3
 
 
 def test_a_reply_that_is_no_prompt_is_sent_back_once_with_the_reason(isolated: Path) -> None:

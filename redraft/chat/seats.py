@@ -219,6 +219,9 @@ class PromptEngineer(_Seated):
             return RoundRecord(round=n, prompt=revised, changes=(parsed.value.changes.strip() + sent_back).strip())
         # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
         why = parsed.error or "its prompt was empty"
+        if len(objected) == 2:  # sent back, and the second reply could not be used either
+            why = f"{objected[0]}; sent back with the reason, its second reply " + (
+                "did the same" if objected[1] == objected[0] else objected[1])
         return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {why}; kept the previous prompt)",
                            origin="fallback", stand_in=anchor.stand_in)
 

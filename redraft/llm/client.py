@@ -316,8 +316,8 @@ class Caller:
                     parsed.error = (f"the reply of {sampling.role} was cut at max_tokens ({sampling.max_tokens}); "
                                     f"raise max_tokens for that role (roles.{sampling.role}.max_tokens in the "
                                     "scenario, or max_tokens in its card)")
-            again = (f"That prompt cannot be used: {cause}. Write it again without that, and reply with only the "
-                     "JSON object." if objected else
+            again = (f"That prompt cannot be used: {cause}. Write a new one that avoids this, and reply with only "
+                     "the JSON object." if objected else
                      f"That reply could not be used: {cause}. Reply again with only the JSON object, complete and valid.")
             messages = [*messages, AssistantMessage(content=text, source=sampling.role),
                         UserMessage(content=again, source="user")]

@@ -122,6 +122,9 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
                                             round_no=round_no, system=card.render_system(values),
                                             user=card.render(template, **values), seed=seed)
     if parsed.value is None:
+        if len(objected) == 2:  # sent back, and the second reply could not be used either
+            again = "did the same" if objected[1] == objected[0] else objected[1]
+            return None, "", f"{objected[0]}; sent back with the reason, its second reply {again}"
         return None, "", parsed.error
     prompt, changes, _ = shaped(card, template, parsed.value)
     if objected:
@@ -225,7 +228,8 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
             if pasted is not None:  # the 0.5B added "What is a specimen of basidiomycetes?" under trec's labels
                 return f'it pasted the input "{clipped(pasted, 60)}" into the instructions'
             if op in ADDITIONS:  # the instructions are kept whole, and the addition must add something
-                return None if added_sentences(base.instruction, prompt) else "it only repeats the current instructions"
+                return (None if added_sentences(base.instruction, prompt)
+                        else "it only repeats the current instructions, with no sentence they do not have yet")
             gone = dropped_labels(labels_of(ctx), base.instruction, prompt)
             if gone:  # the task model cannot answer with a label it is not told of
                 return f"it dropped the label{'s' if len(gone) > 1 else ''} {', '.join(gone)} the instructions name"
