@@ -88,6 +88,8 @@ async def run_one(args: argparse.Namespace, models, repeat: int, out: Path) -> d
                                  f"beyond the run's {args.train}")
     if args.demos_only:
         scenario = scenario.reseeded(scenario.seed, search=scenario.search.model_copy(update={"edits": "demos"}))
+    if getattr(args, "demos", None):  # worked examples per prompt, in place of the count the labels give
+        scenario = scenario.reseeded(scenario.seed, search=scenario.search.model_copy(update={"demos": args.demos}))
     caller = make_caller(models, Budget(), no_cache=True)
     session = build_session(scenario, cards, models, caller=caller)
     folder = RunDir(out / f"{'demos_only' if args.demos_only else 'sequential'}-r{repeat}")
@@ -96,7 +98,8 @@ async def run_one(args: argparse.Namespace, models, repeat: int, out: Path) -> d
     summary = await run_chat(Runner(session, models, folder, score_test=False))  # test is never run
     against = summary.against_start.model_dump() if summary.against_start else None
     row = {"date": time.strftime("%Y-%m-%d %H:%M"), "code": code_version(), "setup": args.setup, "task": args.task,
-           "repeat": repeat, "demos_only": args.demos_only, "rounds": len(summary.rounds),
+           "repeat": repeat, "demos_only": args.demos_only, "demos": getattr(args, "demos", None),
+           "rounds": len(summary.rounds),
            "best_dev": summary.best_score, "against_start": against, "calls": summary.usage.calls,
            "tokens": summary.usage.prompt_tokens + summary.usage.completion_tokens,
            "seconds": round(time.monotonic() - t0, 1), "edits": edit_outcomes(folder.path), "run": str(folder.path)}
@@ -150,7 +153,8 @@ def line(row: dict) -> str:
     edits = "; ".join(f"{k} {v.get('asked', 0)} asked, {v.get('dropped', 0)} dropped, "
                       f"{v.get('second_reply', 0)} ran on a second reply, {v.get('beat_parent', 0)} beat "
                       f"parent, {v.get('dev', 0)} dev, {v.get('chosen', 0)} chosen" for k, v in row["edits"].items())
-    arm = "demos_only" if row["demos_only"] else "sequential"
+    arm = ("demos_only" if row["demos_only"] else "sequential") + (f", {row['demos']} worked examples"
+                                                                   if row.get("demos") else "")
     judged = row.get("judged")
     verdict = (f" | judge on train+dev, final vs start: win/tie/loss {judged['win']}/{judged['tie']}/{judged['loss']} of "
                f"{judged['n']}, consistency {judged['consistency'] if judged['consistency'] is None else round(judged['consistency'], 2)}"
@@ -198,12 +202,12 @@ def picks(held: dict) -> dict[str, float]:
 def pick_summary(rows: list[dict]) -> list[str]:
     """Per task and arm, each way of choosing averaged over the runs with held-out scores, and how each differs
     from the loop's own final, run by run."""
-    groups: dict[tuple[str, bool], list[dict[str, float]]] = collections.defaultdict(list)
+    groups: dict[tuple[str, bool, int], list[dict[str, float]]] = collections.defaultdict(list)
     for r in rows:
         if r.get("held") and picks(r["held"]):
-            groups[(r["task"], r["demos_only"])].append(picks(r["held"]))
+            groups[(r["task"], r["demos_only"], r.get("demos") or 0)].append(picks(r["held"]))
     out = []
-    for (task, demos_only), found in sorted(groups.items()):
+    for (task, demos_only, demos), found in sorted(groups.items()):
         parts = []
         for rule in found[0]:
             mean = sum(f[rule] for f in found) / len(found)
@@ -211,7 +215,8 @@ def pick_summary(rows: list[dict]) -> list[str]:
             parts.append(f"{rule} {mean:.3f}" + ("" if rule == "final" else
                          f" ({sum(diffs) / len(diffs):+.3f} against final, better in {sum(d > 0 for d in diffs)}, "
                          f"worse in {sum(d < 0 for d in diffs)})"))
-        out.append(f"{task} {'demos_only' if demos_only else 'sequential'}, {len(found)} run(s), on the second half "
+        arm = ("demos_only" if demos_only else "sequential") + (f" with {demos} worked examples" if demos else "")
+        out.append(f"{task} {arm}, {len(found)} run(s), on the second half "
                    f"of the held-out examples: " + "; ".join(parts))
     return out
 
@@ -250,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dev", type=int, default=30)
     ap.add_argument("--test", type=int, default=100, help="carved out as quality.py does, so dev is the same; never run")
     ap.add_argument("--minibatch", type=int, default=8)
+    ap.add_argument("--demos", type=int, metavar="K", help="worked examples per prompt (default: twice the labels, "
+                                                            "at most 12; 4 on number tasks)")
     ap.add_argument("--held", type=int, default=0, metavar="N",
                     help="also score every prompt the run scored on dev on N train examples it never saw (labeled tasks)")
     ap.add_argument("--table", action="store_true", help="print the rows gathered so far")

@@ -61,6 +61,7 @@ def test_a_row_with_held_out_scores_says_how_well_dev_picked() -> None:
     assert "picked by final 0.50, pooled_top3 1.00" in text
     assert rank_correlation([1, 2, 3], [3, 2, 1]) == "-1.00" and rank_correlation([1, 1, 1], [1, 2, 3]) == "n/a"
     assert "held-out" not in line({**row, "held": None})
+    assert "trec sequential, 24 worked examples r0:" in line({**row, "demos": 24})
     (summary,) = pick_summary([row, {**row, "held": None}])
     assert summary.startswith("trec sequential, 1 run(s), on the second half of the held-out examples: final 0.500;")
     assert "pooled_top3 1.000 (+0.500 against final, better in 1, worse in 0)" in summary
