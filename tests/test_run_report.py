@@ -197,9 +197,10 @@ def test_a_round_that_proposes_the_same_prompt_again_says_only_unchanged(isolate
     assert cut_loop(LONG_NOTE) == LONG_NOTE and len(LONG_NOTE) > FOCUS_NOTE_MAX  # the moderator cuts it at the cap,
     assert LONG_NOTE[FOCUS_NOTE_MAX - 1].isalnum() and LONG_NOTE[FOCUS_NOTE_MAX].isalnum()  # inside a word
     models = EmbeddedModels({
-        # Round 2 hands round 1's prompt back, and again when asked for sentences to add instead.
+        # Round 2 hands round 1's prompt back, and again when asked for sentences to add instead, and again when
+        # that reply is sent back for adding nothing.
         "pe": [proposal(V1, "added the 30-day rule and a closing line"), proposal(V1, "kept it"),
-               proposal(V2, "added the 30-day rule")],
+               proposal(V1, "kept it"), proposal(V2, "added the 30-day rule")],
         "exe": ["Sure, refund approved."] * 4 + ["Yes, within 30 days.", "Sorry, past 30 days."],
         "c1": [review(4, 5, ["approves a 60-day-old refund"], [cut, "State the 30-day limit."]),
                review(4, 5), review(8, 8)],
