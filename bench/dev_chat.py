@@ -165,10 +165,12 @@ def line(row: dict) -> str:
         final = next((p for p in h["prompts"] if p["final"]), None)
         start = next((p for p in h["prompts"] if p["start"]), None)
         top = max(h["prompts"], key=lambda p: p["held"])
+        shown = [p for p in h["prompts"] if p.get("demos")]  # zero-shot against few-shot says little about picking
         held = (f" | held-out train (n={h['n']}): final {final['held'] if final else float('nan'):.2f}, your prompt "
                 f"{start['held'] if start else float('nan'):.2f}, best of the {len(h['prompts'])} dev-scored prompts "
                 f"{top['held']:.2f} (round {top['round']} {top['operator']}, dev {top['dev']:.2f}); dev-held rank "
                 f"correlation {rank_correlation([p['dev'] for p in h['prompts']], [p['held'] for p in h['prompts']])}"
+                f" (among the {len(shown)} with worked examples {rank_correlation([p['dev'] for p in shown], [p['held'] for p in shown])})"
                 f"; on its second half, picked by " + ", ".join(f"{k} {v:.2f}" for k, v in picks(h).items()))
     return (f"{row['code']} {row['task']} {arm} r{row['repeat']}: dev {a.get('start', float('nan')):.2f} -> "
             f"{row['best_dev']:.2f} ({row['calls']} calls, {row['tokens']:,} tokens, {row['seconds']:.0f} s) | {edits}"

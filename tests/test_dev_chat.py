@@ -48,14 +48,15 @@ def test_a_row_with_held_out_scores_says_how_well_dev_picked() -> None:
                {"round": 2, "operator": "demos", "dev": 0.60, "dev_n": 30, "per_example": [1, 1, 1, 1]},
                {"round": 3, "operator": "fix_errors", "dev": 0.63, "dev_n": 30, "per_example": [0, 0, 0, 1]}]
     for p in prompts:
-        p |= {"held": sum(p["per_example"]) / 4, "final": p["round"] == 3, "start": p["round"] == 1}
+        p |= {"held": sum(p["per_example"]) / 4, "final": p["round"] == 3, "start": p["round"] == 1,
+              "demos": 0 if p["round"] == 1 else 12}
     row = {"code": "abc", "task": "trec", "demos_only": False, "repeat": 0, "against_start": {"start": 0.40},
            "best_dev": 0.63, "calls": 300, "tokens": 90000, "seconds": 900, "edits": {},
            "held": {"n": 4, "prompts": prompts}}
     text = line(row)
     assert "held-out train (n=4): final 0.25, your prompt 0.25" in text
     assert "best of the 3 dev-scored prompts 1.00 (round 2 demos, dev 0.60)" in text
-    assert "rank correlation +0.00" in text
+    assert "rank correlation +0.00 (among the 2 with worked examples n/a)" in text
     # dev and the first half pooled pick round 2 (20 of 32 right against the final's 19 of 32)
     assert picks(row["held"]) == {"final": 0.5, "pooled_top3": 1.0, "pooled_all": 1.0, "start": 0.5, "oracle": 1.0}
     assert "picked by final 0.50, pooled_top3 1.00" in text
