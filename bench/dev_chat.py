@@ -41,6 +41,7 @@ from redraft.search.evaluate import metric_results, run_prompt
 from redraft.search.pairwise import judge_pairs
 from redraft.chat import Runner, build_session
 from redraft.config import Budget
+from redraft.eval import rank_correlation as spearman
 from redraft.llm import make_caller
 from redraft.records import split_prompt
 from redraft.store import RunDir
@@ -224,26 +225,9 @@ def pick_summary(rows: list[dict]) -> list[str]:
 
 
 def rank_correlation(xs: list[float], ys: list[float]) -> str:
-    """Spearman's rho of two lists (ties share their mean rank), as text; 'n/a' under three values or none vary."""
-    def ranks(v: list[float]) -> list[float]:
-        order = sorted(range(len(v)), key=lambda i: v[i])
-        out = [0.0] * len(v)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and v[order[j + 1]] == v[order[i]]:
-                j += 1
-            for m in range(i, j + 1):
-                out[order[m]] = (i + j) / 2
-            i = j + 1
-        return out
-    if len(xs) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
-        return "n/a"
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
-    sd = (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
-    return f"{cov / sd:+.2f}"
+    """Spearman's rho of two lists as text (redraft.eval's); 'n/a' under three values or when either is constant."""
+    rho = spearman(xs, ys)
+    return "n/a" if rho is None else f"{rho:+.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -169,7 +169,6 @@ class PromptEngineer(_Seated):
         }
         user = card.render("revise", **values)
         tried = {wording(split_prompt(r.prompt)[0]) for r in state.rounds}
-        objected: list[str] = []
 
         def revision(reply: Proposal) -> str:
             # a sentence copied from the list of earlier versions comes without the list's "(+12 words)", and a line
@@ -180,18 +179,16 @@ class PromptEngineer(_Seated):
         def check(reply: Proposal) -> None:
             # A revision that is no prompt, or one that pastes an email or changes the policy's numbers, goes back to
             # the engineer once with the reason; a repeat of an earlier prompt is asked for additions below instead.
-            written = LEFT_OFF.sub("", reply.prompt).strip()
-            why = ("its prompt was empty" if not written else "it only copied lines of the request"
-                   if not revision(reply) else None if wording(reply.prompt) in tried
-                   else self._unfaithful(revision(reply), instruction))
+            revised = revision(reply)
+            why = ("its prompt was empty" if not LEFT_OFF.sub("", reply.prompt).strip()
+                   else "it only copied lines of the request" if not revised
+                   else None if wording(reply.prompt) in tried else self._unfaithful(revised, instruction))
             if why:
-                objected.append(why)
                 raise Objection(why)
 
         parsed = await t.caller.complete_json(JsonReply(Proposal, proposal_schema(), check), self.seat.sampling,
                                               round_no=n, system=card.render_system(values), user=user,
                                               seed=t.scenario.seed + n)
-        sent_back = f" (its second reply: the first was sent back, {objected[0]})" if objected else ""
         if parsed.value is not None and wording(parsed.value.prompt) in tried:
             # Handed back a prompt tried before, or one that differs only in punctuation: ask for sentences to add
             # to the best one instead.
@@ -216,12 +213,10 @@ class PromptEngineer(_Seated):
         state.pending_feedback = None
         revised = revision(parsed.value) if parsed.value is not None else ""
         if revised:
-            return RoundRecord(round=n, prompt=revised, changes=(parsed.value.changes.strip() + sent_back).strip())
+            return RoundRecord(round=n, prompt=revised,
+                               changes=" ".join(x for x in (parsed.value.changes.strip(), parsed.sent_back) if x))
         # Junk from the model: keep the chat going on the best prompt so far, never on the junk.
-        why = parsed.error or "its prompt was empty"
-        if len(objected) == 2:  # sent back, and the second reply could not be used either
-            why = f"{objected[0]}; sent back with the reason, its second reply " + (
-                "did the same" if objected[1] == objected[0] else objected[1])
+        why = parsed.why_not or "its prompt was empty"
         return RoundRecord(round=n, prompt=anchor.prompt, changes=f"(reply unusable: {why}; kept the previous prompt)",
                            origin="fallback", stand_in=anchor.stand_in)
 

@@ -101,6 +101,20 @@ class Parsed(Generic[T]):
     value: T | None
     raw: list[str] = field(default_factory=list)
     error: str | None = None
+    objections: list[str] = field(default_factory=list)  # what each reply sent back with an Objection was told
+
+    @property
+    def why_not(self) -> str | None:
+        """Why no reply could be used: both reasons when one was sent back and the second failed too."""
+        if len(self.objections) == 2:
+            again = "did the same" if self.objections[1] == self.objections[0] else self.objections[1]
+            return f"{self.objections[0]}; sent back with the reason, its second reply {again}"
+        return self.error
+
+    @property
+    def sent_back(self) -> str:
+        """For a usable reply that came second: "(its second reply: the first was sent back, <reason>)", else ""."""
+        return f"(its second reply: the first was sent back, {self.objections[0]})" if self.objections else ""
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
@@ -312,6 +326,8 @@ class Caller:
             except (ValueError, ValidationError) as exc:
                 cause, objected = _short_error(exc), isinstance(exc, Objection)  # what the model is told
                 parsed.error = cause
+                if objected:
+                    parsed.objections.append(cause)
                 if result.finish_reason == "length":  # for the user: not junk, the reply ran out of room
                     parsed.error = (f"the reply of {sampling.role} was cut at max_tokens ({sampling.max_tokens}); "
                                     f"raise max_tokens for that role (roles.{sampling.role}.max_tokens in the "

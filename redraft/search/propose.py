@@ -109,27 +109,22 @@ async def ask_engineer(ctx: RunContext, template: str, values: dict[str, str], s
     is sent back once with the reason ("That prompt cannot be used: …"), as the moderator of a chat would; the
     second reply stands or falls as it is."""
     seat, card = ctx.engineer, ctx.engineer.card
-    objected: list[str] = []
+    used: list[tuple[str | None, str, str | None]] = []  # the shaped reply that passed the check
 
     def check(reply: Proposal) -> None:
-        prompt, _, why = shaped(card, template, reply)
+        prompt, changes, why = shaped(card, template, reply)
         why = why or (objection(prompt) if objection is not None and prompt is not None else None)
         if why:
-            objected.append(why)
             raise Objection(why)
+        used.append((prompt, changes, None))
 
     parsed = await ctx.caller.complete_json(JsonReply(Proposal, proposal_schema(), check), seat.sampling,
                                             round_no=round_no, system=card.render_system(values),
                                             user=card.render(template, **values), seed=seed)
     if parsed.value is None:
-        if len(objected) == 2:  # sent back, and the second reply could not be used either
-            again = "did the same" if objected[1] == objected[0] else objected[1]
-            return None, "", f"{objected[0]}; sent back with the reason, its second reply {again}"
-        return None, "", parsed.error
-    prompt, changes, _ = shaped(card, template, parsed.value)
-    if objected:
-        changes = (f"{changes} " if changes else "") + f"(its second reply: the first was sent back, {objected[0]})"
-    return prompt, changes, None
+        return None, "", parsed.why_not
+    prompt, changes, _ = used[-1]
+    return prompt, " ".join(x for x in (changes, parsed.sent_back) if x), None
 
 
 def draft_values(ctx: RunContext, round_no: int = 1, reasoning: bool = False) -> dict[str, str]:
