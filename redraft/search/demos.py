@@ -93,6 +93,12 @@ async def with_more_demos(ctx: RunContext, parent: Evaluation, round_no: int) ->
     traces = right_replies(ctx, base.reasoning, reply_limit(ctx)) if kind == "numeric" or base.reasoning else None
     pool = [e for e in s.splits.train if e.id not in shown and len(e.input) <= 400
             and (traces is None or e.id in traces)]
+    known = [e for e in pool if e.id in parent.train and parent.train[e.id].score < 1]
+    if len(known) < step and traces is None:
+        # A parent run on a minibatch or two knows few of its failures (on trec, growth added 1 to 3 examples a
+        # round, and none where it had got its minibatch right): look for them on more of train first, as the
+        # screen would for its batch.
+        await bootstrap(ctx, parent, round_no, size=max(s.minibatch, 3 * step))
     added = pick_failures(kind, pool, parent.train, min(step, limit - len(base.demos)), rng)
     if not added:
         return None
@@ -113,7 +119,7 @@ def reply_limit(ctx: RunContext) -> int:
 
 
 async def bootstrap(ctx: RunContext, parent: Evaluation, round_no: int, size: int) -> None:
-    """Run the parent on train examples it has not seen (at most `size`), to find right replies."""
+    """Run the parent on train examples it has not seen (at most `size`), to find right replies or failures."""
     rng = random.Random(ctx.scenario.seed * 13 + round_no)
     unseen = [e for e in ctx.scenario.splits.train if e.id not in parent.outputs]
     rng.shuffle(unseen)
