@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import run, write_scenario
-from test_compare import (ROLES, FakeModels, by_quality, critic, engineer, moderator, sentiment_examples, sentiment_models,
-                          sentiment_scenario, stable)
+from test_compare import (ROLES, FakeModels, by_quality, critic, engineer, moderator, sentiment_models,
+                          sentiment_scenario)
 
 from redraft.records import prompt_key
 from redraft.search import shows_working
@@ -697,38 +697,3 @@ def test_a_blank_prompt_from_the_engineer_is_no_candidate_and_is_named_empty(iso
     transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
     assert "unusable: its prompt was empty" in transcript
     assert "only copied lines" not in transcript
-
-
-def test_a_prompt_with_worked_examples_gets_the_inputs_it_got_wrong_added_to_them(isolated: Path) -> None:
-    # A task model that is right on most inputs when shown worked examples (and on every input it is shown),
-    # and on few without: round 2's draw of worked examples wins, and later rounds grow that set with train
-    # inputs the prompt got wrong, keeping the ones it had.
-    path = sentiment_scenario(isolated, rounds=5)
-    path.write_text(path.read_text().replace("rounds: 5", "rounds: 5\nsearch: {edits: demos}")
-                    .replace("patience: 2", "patience: 5"))
-    targets = dict(sentiment_examples())
-
-    def executor(texts: list[str], args: dict) -> str:
-        prompt, text = texts[0], texts[-1]
-        target = targets.get(text, "positive")
-        shown = texts[1:-1]
-        right = text in shown or stable(prompt, *shown, text) % 10 < (6 if shown else 2)
-        return target if right else ("negative" if target == "positive" else "positive")
-
-    models = FakeModels({"pe": engineer(lambda s: 5, 0), "exe": executor, "mod": moderator, "crit": critic})
-    state = state_of(run(path, models))
-    evaluations = state["evaluations"]
-    grown = [ev for ev in evaluations.values() if ev["candidate"]["operator"] == "more_demos"]
-    assert grown, "no round grew the best prompt's worked examples"
-    train = set(state["rounds"][0]["batch"]) | {i for ev in evaluations.values() for i in ev["train"]}
-    for ev in grown:
-        child, parent = ev["candidate"], evaluations[ev["candidate"]["parent"]]
-        before = parent["candidate"]["demos"]
-        added = [i for i in child["demos"] if i not in before]
-        assert child["instruction"] == parent["candidate"]["instruction"]
-        assert set(before) < set(child["demos"]) and len(child["demos"]) == len(set(child["demos"]))
-        assert len(added) == 2 and len(child["demos"]) <= 8  # 2 labels: 4 examples, grown 2 at a time, to 8
-        # each one added is a train input the parent got wrong
-        assert all(i in train and parent["train"][i]["score"] < 1 for i in added)
-        assert f"added {len(added)} train inputs it got wrong to its {len(before)} worked examples" in child["changes"]
-    assert any(ev["dev"] for ev in grown), "a grown set was never scored on dev"

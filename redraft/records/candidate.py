@@ -20,14 +20,11 @@ from ..config import Example, ExampleResult
 # "start" is the user's own prompt (candidate 0 of round 1); "seed" is how runs before it named a seed prompt.
 # "rewrite_errors" (a full rewrite around the errors, now "fix_errors", an addition) stays for runs saved before.
 Operator = Literal["start", "draft", "seed", "reviewer", "fallback", "fix_errors", "rewrite_errors", "decision_rules", "demos",
-                   "more_demos", "output_format", "simplify", "reason_first", "define_labels"]
+                   "output_format", "simplify", "reason_first", "define_labels"]
 # Edits the engineer writes as sentences added to the instructions, not as new instructions (ProTeGi's
 # edit from a textual gradient): a small engineer asked for whole instructions mostly handed them back
 # unchanged (4-5 of 6 such edits per run in the benchmark), and an addition cannot be that.
 ADDITIONS: frozenset[str] = frozenset({"fix_errors", "decision_rules", "define_labels"})
-# Edits of the worked examples alone, made by code from train (no engineer call): a new set, or the parent's set
-# with its own failures added.
-DEMO_EDITS: frozenset[str] = frozenset({"demos", "more_demos"})
 
 
 class Candidate(BaseModel):

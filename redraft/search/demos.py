@@ -15,7 +15,7 @@ from ..eval import pick_failures
 from ..records import Candidate, Evaluation
 from .context import RunContext
 from .metric import labels_of, metric_kind
-from .policies import demo_count, grown_count, pick_demos
+from .policies import demo_count, pick_demos
 from .screen import run
 
 
@@ -72,46 +72,6 @@ async def with_new_demos(ctx: RunContext, parent: Evaluation, round_no: int, dra
                              f"{sum(1 for e in picked if e in wrong)} of them inputs the prompt got wrong{which}")
 
 
-async def with_more_demos(ctx: RunContext, parent: Evaluation, round_no: int) -> Candidate | None:
-    """The parent's worked examples kept, and train examples it gets wrong added to them: a search that
-    builds on the set that won instead of drawing a new one (only a sequential search can, since it needs
-    the parent's own failures). The added examples are drawn in turn from each kind of error the parent
-    makes (the label pairs it mixes up), a few a round, up to twice the count a prompt starts with (on
-    trec, 24 worked examples in place of 12 scored 0.70 and 0.64 on 100 unseen train questions against
-    0.53 and 0.61). None when the parent shows no worked examples yet, has as many as it may, or gets
-    none wrong that could be shown (where replies carry working, a failure is shown only with a right
-    reply of the task model under some other prompt)."""
-    s = ctx.scenario
-    base = parent.candidate
-    k = s.search.demos if s.search.demos is not None else demo_count(len(labels_of(ctx)))
-    limit, step = grown_count(k)
-    if not base.demos or len(base.demos) >= limit:
-        return None
-    kind = metric_kind(ctx)
-    rng = random.Random(s.seed * 17 + round_no)
-    shown = set(base.demos)
-    traces = right_replies(ctx, base.reasoning, reply_limit(ctx)) if kind == "numeric" or base.reasoning else None
-    pool = [e for e in s.splits.train if e.id not in shown and len(e.input) <= 400
-            and (traces is None or e.id in traces)]
-    known = [e for e in pool if e.id in parent.train and parent.train[e.id].score < 1]
-    if len(known) < step and traces is None:
-        # A parent run on a minibatch or two knows few of its failures (on trec, growth added 1 to 3 examples a
-        # round, and none where it had got its minibatch right): look for them on more of train first, as the
-        # screen would for its batch.
-        await bootstrap(ctx, parent, round_no, size=max(s.minibatch, 3 * step))
-    added = pick_failures(kind, pool, parent.train, min(step, limit - len(base.demos)), rng)
-    if not added:
-        return None
-    demos = list(base.demos)
-    for e in added:  # at random places: the newest examples are not all last, next to the question
-        demos.insert(rng.randrange(len(demos) + 1), e.id)
-    replies = dict(base.replies) | ({e.id: traces[e.id] for e in added} if traces is not None else {})
-    return Candidate(instruction=base.instruction, demos=demos, replies=replies, reasoning=base.reasoning,
-                     operator="more_demos", parent=parent.key,
-                     changes=f"added {len(added)} train inputs it got wrong to its {len(base.demos)} worked examples "
-                             f"({len(demos)} now)")
-
-
 def reply_limit(ctx: RunContext) -> int:
     """The longest reply a worked example may show: about what the executor may write (4 characters a
     token), and at least 600 characters."""
@@ -119,7 +79,7 @@ def reply_limit(ctx: RunContext) -> int:
 
 
 async def bootstrap(ctx: RunContext, parent: Evaluation, round_no: int, size: int) -> None:
-    """Run the parent on train examples it has not seen (at most `size`), to find right replies or failures."""
+    """Run the parent on train examples it has not seen (at most `size`), to find right replies."""
     rng = random.Random(ctx.scenario.seed * 13 + round_no)
     unseen = [e for e in ctx.scenario.splits.train if e.id not in parent.outputs]
     rng.shuffle(unseen)

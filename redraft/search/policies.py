@@ -88,9 +88,3 @@ def demo_count(labels: int) -> int:
     if labels <= 0:
         return 4
     return min(12, 2 * labels)
-
-
-def grown_count(k: int) -> tuple[int, int]:
-    """How far a prompt's k worked examples may grow from its failures, and by how many a round: to twice k,
-    half of k at a time (at least 2), so each addition is screened and scored on its own."""
-    return 2 * k, max(2, k // 2)

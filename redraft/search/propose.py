@@ -18,7 +18,7 @@ from ..eval import Proposal, copied_input, dropped_labels, error_pattern, failur
 from ..llm import JsonReply, Objection
 from ..records import ADDITIONS, LEFT_OFF, Candidate, Evaluation, Operator, clipped, prompt_key, score_text
 from .context import RunContext
-from .demos import with_more_demos, with_new_demos
+from .demos import with_new_demos
 from .evaluate import gather_all
 from .metric import labels_of, metric_kind
 from .policies import OperatorCycle
@@ -212,7 +212,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     # The round's new worked examples come first: while the parent has none, every instruction edit carries
     # them, so it competes with the draw on its instructions alone (MIPROv2 searches instructions and examples
     # together). Zero-shot edits against a few-shot draw lost every round 2 on trec (0 of 6 reached dev).
-    drawn = await worked_examples(ctx, parent, round_no) if "demos" in ops else None
+    drawn = await with_new_demos(ctx, parent, round_no) if "demos" in ops else None
     carry = drawn if drawn is not None and not base.demos else base
     inputs = [e.input for e in (*s.splits.train, *s.splits.dev)]  # an instruction quotes none of them
 
@@ -242,7 +242,7 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
                                   objection(op))
 
     async def apply(op: Operator, i: int) -> Candidate | None:
-        if op == "demos":  # the round's edit of the worked examples: more of them, or a new set
+        if op == "demos":
             return drawn
         prompt, changes, error = await ask(op, s.seed + 100 * round_no + i)
         if prompt is not None and op in ADDITIONS:  # the instructions, then what the addition adds to them
@@ -260,15 +260,6 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     found = await gather_all(apply(op, i) for i, op in enumerate(ops))
     ctx.state.pending_feedback = None
     return [c for c in found if c is not None]  # None: no demos edit this round
-
-
-async def worked_examples(ctx: RunContext, parent: Evaluation, round_no: int) -> Candidate | None:
-    """The round's edit of the worked examples: the parent's set grown by its own failures while it may grow and
-    that prompt is new, else a new set drawn from train (other draws take the places of dropped edits)."""
-    more = await with_more_demos(ctx, parent, round_no)
-    if more is not None and prompt_key(more.prompt(ctx.scenario.splits.train)) not in ctx.state.evaluations:
-        return more
-    return await with_new_demos(ctx, parent, round_no)
 
 
 LABEL_EXAMPLES = 3  # train inputs per label the define_labels request shows

@@ -12,7 +12,7 @@ import random
 from typing import Sequence
 
 from ..config import Example
-from ..records import DEMO_EDITS, Candidate, Evaluation, prompt_key
+from ..records import Candidate, Evaluation, prompt_key
 from .context import RunContext
 from .evaluate import gather_all, metric_results, run_prompt
 from .policies import screening_batch
@@ -65,12 +65,12 @@ def promoted(parent: Evaluation, screened: Sequence[Evaluation], batch: Sequence
     better.sort(key=lambda ev: -ev.total(ids))
     if better:
         going = better[:limit]
-        if all(ev.candidate.operator in DEMO_EDITS for ev in going):
+        if all(ev.candidate.operator == "demos" for ev in going):
             # The batch is half the parent's failures, kept as failed, so a candidate that changes many answers
             # (a new draw of worked examples) screens higher than one that changes a few (a sentence added to
             # the instructions) whether or not it is better: an instruction edit that beat the parent as well
             # goes on to dev beside it.
-            going += [ev for ev in better[limit:] if ev.candidate.operator not in DEMO_EDITS][:1]
+            going += [ev for ev in better[limit:] if ev.candidate.operator != "demos"][:1]
         return going
 
     def changed(ev: Evaluation) -> int:
