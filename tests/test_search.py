@@ -570,6 +570,48 @@ def test_a_rewrite_that_drops_a_label_the_instructions_name_is_no_candidate(isol
     assert "unusable: it dropped the labels positive, negative the instructions name" in transcript
 
 
+def test_an_edit_that_offers_an_answer_besides_the_labels_is_no_candidate(isolated: Path) -> None:
+    """On sst2 a define_labels addition had the 0.5B classify reviews "as positive, negative, or neutral" and was kept
+    on dev; the metric counts "neutral" wrong. An edit that offers an answer the labels do not have is sent back with
+    the reason, and dropped when its second reply does the same."""
+    path = sentiment_scenario(isolated, rounds=3)
+    models = sentiment_models()
+    drafting = models.clients["pe"].answer
+    told: list[str] = []
+
+    def inventing(texts: list[str], args: dict) -> str:
+        if "That prompt cannot be used" in texts[-1]:
+            told.append(texts[-1])
+        if "Current instructions" in texts[1] or "under each label" in texts[1]:  # every edit
+            return json.dumps({"prompt": f"Label it positive, negative, or neutral. [q=9 s={args['seed']}]",
+                               "changes": "a third label"})
+        return drafting(texts, args)
+
+    models.clients["pe"].answer = inventing
+    outcome = run(path, models)
+    for ev in state_of(outcome)["evaluations"].values():
+        assert "neutral" not in ev["candidate"]["instruction"]
+    assert told and all("it offers 'neutral' as an answer, which is no label of the task (the labels: positive, "
+                        "negative)" in t for t in told)
+    transcript = (outcome.run_dir.path / "transcript.jsonl").read_text(encoding="utf-8")
+    assert "its second reply did the same" in transcript
+
+
+@pytest.mark.parametrize("labels,text,offered", [
+    (["positive", "negative"], "Classify it as positive, negative, or neutral. Then stop.", {"neutral"}),
+    (["positive", "negative"], "Label: <positive/negative/neutral>", {"neutral"}),
+    (["positive", "negative"], "Answer positive or negative, nothing else.", set()),  # the list ends at the comma
+    (["positive", "negative"], "Say positive, negative or mixed feelings.", set()),  # "mixed" is no choice here
+    (["Yes", "No"], "Answer Yes, No, or Maybe.", {"maybe"}),
+    (["human", "location", "entity"], "Questions about cities, towns or rivers are location.", set()),  # one label
+    (["human", "location", "entity"], "For a person answer human, not entity or location.", set()),
+])
+def test_the_answers_a_prompt_offers_beside_the_labels(labels: list[str], text: str, offered: set[str]) -> None:
+    from redraft.eval.checks import offered_labels
+
+    assert offered_labels(labels, text) == offered
+
+
 @pytest.mark.parametrize("text,limit,shown", [
     ("Answer yes or no.", 40, "Answer yes or no."),  # short enough: as it is
     ("Track the position.  Answer yes\nor no. Count each step twice over.", 40,

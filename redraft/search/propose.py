@@ -14,7 +14,8 @@ import re
 from typing import Callable, Sequence
 
 from ..config import AgentCard
-from ..eval import Proposal, copied_input, dropped_labels, error_pattern, failures_block, pick_failures, proposal_schema
+from ..eval import (Proposal, copied_input, dropped_labels, error_pattern, failures_block, new_labels, pick_failures,
+                    proposal_schema)
 from ..llm import JsonReply, Objection
 from ..records import ADDITIONS, LEFT_OFF, Candidate, Evaluation, Operator, clipped, prompt_key, score_text
 from .context import RunContext
@@ -132,9 +133,19 @@ def draft_values(ctx: RunContext, round_no: int = 1, reasoning: bool = False) ->
     return ctx.base_values() | {"round": str(round_no), "output_rule": output_rule(ctx, reasoning)}
 
 
+def invented_label(ctx: RunContext, before: str, prompt: str) -> str | None:
+    """Why a prompt that offers an answer besides the labels (one `before` did not offer) is no candidate, or None."""
+    extra = new_labels(labels_of(ctx), before, prompt)
+    if not extra:
+        return None
+    return (f"it offers {', '.join(repr(x) for x in extra)} as an answer, which is no label of the task "
+            f"(the labels: {', '.join(labels_of(ctx))})")
+
+
 async def draft(ctx: RunContext, seed: int, round_no: int = 1) -> Candidate:
     """One draft from the meta-instruction (a single shot is exactly this)."""
-    prompt, changes, error = await ask_engineer(ctx, "draft", draft_values(ctx, round_no), seed, round_no)
+    prompt, changes, error = await ask_engineer(ctx, "draft", draft_values(ctx, round_no), seed, round_no,
+                                                lambda p: invented_label(ctx, ctx.scenario.task, p))
     if prompt is None:
         return Candidate(instruction=ctx.scenario.task.strip(), operator="fallback",
                          changes=f"(draft unusable: {error})")
@@ -222,6 +233,9 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
             pasted = copied_input(prompt, f"{base.instruction}\n{s.task}", inputs)
             if pasted is not None:  # the 0.5B added "What is a specimen of basidiomycetes?" under trec's labels
                 return f'it pasted the input "{clipped(pasted, 60)}" into the instructions'
+            invented = invented_label(ctx, f"{base.instruction}\n{s.task}", prompt)
+            if invented is not None:  # sst2: "classify ... as positive, negative, or neutral"
+                return invented
             if op in ADDITIONS:  # the instructions are kept whole, and the addition must add something
                 return (None if added_sentences(base.instruction, prompt)
                         else "it only repeats the current instructions, with no sentence they do not have yet")
