@@ -226,14 +226,15 @@ async def edits(ctx: RunContext, parent: Evaluation, critiques: str, round_no: i
     drawn = await with_new_demos(ctx, parent, round_no) if "demos" in ops else None
     carry = drawn if drawn is not None and not base.demos else base
     inputs = [e.input for e in (*s.splits.train, *s.splits.dev)]  # an instruction quotes none of them
+    before = f"{base.instruction}\n{s.task}"  # what an edit may repeat: a phrase or a choice already there
 
     def objection(op: Operator) -> Callable[[str], str | None]:
         def against(prompt: str) -> str | None:
             """Why an edit of the instructions is no candidate, or None."""
-            pasted = copied_input(prompt, f"{base.instruction}\n{s.task}", inputs)
+            pasted = copied_input(prompt, before, inputs)
             if pasted is not None:  # the 0.5B added "What is a specimen of basidiomycetes?" under trec's labels
                 return f'it pasted the input "{clipped(pasted, 60)}" into the instructions'
-            invented = invented_label(ctx, f"{base.instruction}\n{s.task}", prompt)
+            invented = invented_label(ctx, before, prompt)
             if invented is not None:  # sst2: "classify ... as positive, negative, or neutral"
                 return invented
             if op in ADDITIONS:  # the instructions are kept whole, and the addition must add something
